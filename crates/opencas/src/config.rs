@@ -1,0 +1,146 @@
+//! Configuration: command-line flags, then `OPENCAS_*` environment variables (both via
+//! clap), then the TOML file given with `--config`, then the defaults.
+
+use opencas_wire::{Limits, RateLimitConfig, WireConfig};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATA_DIR: &str = "./opencas-data";
+
+/// The TOML file's shape; every field optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub public_url: Option<String>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub rate_limit: RateLimitConfig,
+    pub limits: Limits,
+}
+
+impl FileConfig {
+    pub fn load(path: Option<&Path>) -> Result<Self, String> {
+        let Some(path) = path else {
+            return Ok(Self::default());
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+}
+
+/// Everything `serve` needs, resolved.
+#[derive(Debug)]
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub public_url: String,
+    pub tls: Option<(PathBuf, PathBuf)>,
+    pub wire: WireConfig,
+}
+
+pub struct ServeFlags {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub public_url: Option<String>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+}
+
+impl ServeConfig {
+    pub fn resolve(flags: ServeFlags, file: FileConfig) -> Result<Self, String> {
+        let listen_text = flags
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen: SocketAddr = listen_text
+            .parse()
+            .map_err(|_| format!("listen address '{listen_text}' is not IP:PORT"))?;
+        let data_dir = flags
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let tls = match (
+            flags.tls_cert.or(file.tls_cert),
+            flags.tls_key.or(file.tls_key),
+        ) {
+            (Some(c), Some(k)) => Some((c, k)),
+            (None, None) => None,
+            _ => return Err("--tls-cert and --tls-key go together".into()),
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let public_url = flags
+            .public_url
+            .or(file.public_url)
+            .unwrap_or_else(|| format!("{scheme}://{listen}"))
+            .trim_end_matches('/')
+            .to_owned();
+        Ok(Self {
+            listen,
+            data_dir,
+            public_url,
+            tls,
+            wire: WireConfig {
+                rate_limit: file.rate_limit,
+                limits: file.limits,
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flags() -> ServeFlags {
+        ServeFlags {
+            listen: None,
+            data_dir: None,
+            public_url: None,
+            tls_cert: None,
+            tls_key: None,
+        }
+    }
+
+    #[test]
+    fn defaults_and_precedence() {
+        let c = ServeConfig::resolve(flags(), FileConfig::default()).unwrap();
+        assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(c.public_url, "http://127.0.0.1:8080");
+        assert!(c.wire.rate_limit.enabled);
+
+        let file: FileConfig = toml::from_str(
+            "listen = \"127.0.0.1:9000\"\n[rate_limit]\nenabled = false\n[limits]\nmax_body_bytes = 10\n",
+        )
+        .unwrap();
+        let c = ServeConfig::resolve(
+            ServeFlags {
+                listen: Some("127.0.0.1:9100".into()),
+                ..flags()
+            },
+            file,
+        )
+        .unwrap();
+        assert_eq!(c.listen.port(), 9100);
+        assert!(!c.wire.rate_limit.enabled);
+        assert_eq!(c.wire.limits.max_body_bytes, 10);
+    }
+
+    #[test]
+    fn bad_config_is_refused() {
+        assert!(toml::from_str::<FileConfig>("no_such_key = 1").is_err());
+        let half_tls = ServeFlags {
+            tls_cert: Some("c.pem".into()),
+            ..flags()
+        };
+        assert!(ServeConfig::resolve(half_tls, FileConfig::default()).is_err());
+        let bad_listen = ServeFlags {
+            listen: Some("nowhere".into()),
+            ..flags()
+        };
+        assert!(ServeConfig::resolve(bad_listen, FileConfig::default()).is_err());
+    }
+}

@@ -1,0 +1,86 @@
+//! The data directory: the database, the master key and the first account's credentials.
+
+use opencas_service::Service;
+use opencas_service::accounts::Credentials;
+use opencas_store::Store;
+use opencas_store::sealing::{MasterKey, write_private_file};
+use std::path::{Path, PathBuf};
+
+pub const DATABASE_FILE: &str = "opencas.db";
+pub const MASTER_KEY_FILE: &str = "master.key";
+pub const CREDENTIALS_FILE: &str = "credentials.json";
+pub const INITIAL_ACCOUNT: &str = "default";
+
+/// Opens the store in `dir`, creating the directory, master key and database as needed.
+pub async fn open(dir: &Path) -> Result<Service, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+    }
+    let master = match std::env::var("OPENCAS_MASTER_KEY") {
+        Ok(hex) => MasterKey::from_hex(&hex).map_err(|e| format!("OPENCAS_MASTER_KEY: {e}"))?,
+        Err(_) => {
+            MasterKey::load_or_create(&dir.join(MASTER_KEY_FILE)).map_err(|e| e.to_string())?
+        }
+    };
+    let store = Store::open_sqlite(&dir.join(DATABASE_FILE), &master)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(Service::new(store))
+}
+
+/// On a fresh data directory, creates the initial account and writes its credentials
+/// file (mode 0600). Returns the file's path when it was written now.
+pub async fn ensure_initial_account(
+    service: &Service,
+    dir: &Path,
+) -> Result<Option<PathBuf>, String> {
+    let path = dir.join(CREDENTIALS_FILE);
+    if path.exists()
+        || !service
+            .list_accounts()
+            .await
+            .map_err(|e| e.to_string())?
+            .is_empty()
+    {
+        return Ok(None);
+    }
+    let credentials = service
+        .create_account(INITIAL_ACCOUNT)
+        .await
+        .map_err(|e| e.to_string())?;
+    write_credentials(&path, &credentials, false)?;
+    Ok(Some(path))
+}
+
+/// Writes credentials JSON with mode 0600; `replace` swaps an existing file atomically.
+pub fn write_credentials(
+    path: &Path,
+    credentials: &Credentials,
+    replace: bool,
+) -> Result<(), String> {
+    let json = serde_json::to_string_pretty(credentials).expect("credentials serialize") + "\n";
+    let target = if replace {
+        path.with_extension("json.tmp")
+    } else {
+        path.to_owned()
+    };
+    if replace {
+        let _ = std::fs::remove_file(&target);
+    }
+    write_private_file(&target, json.as_bytes())
+        .map_err(|e| format!("{}: {e}", target.display()))?;
+    if replace {
+        std::fs::rename(&target, path).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// The account id recorded in the credentials file, if there is one.
+pub fn credentials_account_id(dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join(CREDENTIALS_FILE)).ok()?;
+    let value: serde_json::Value = serde_json::from_str(&text).ok()?;
+    value.get("AccountId")?.as_str().map(str::to_owned)
+}

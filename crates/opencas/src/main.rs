@@ -1,0 +1,202 @@
+//! `opencas`: a self-hosted certificate management service speaking the Alibaba Cloud
+//! CAS API. This binary wires the layers together and offers the operator's CLI.
+
+mod config;
+mod datadir;
+mod serve;
+
+use clap::{Parser, Subcommand};
+use config::{FileConfig, ServeConfig, ServeFlags};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "opencas",
+    version,
+    about = "Certificate management service speaking the Alibaba Cloud CAS API"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the API server.
+    Serve {
+        /// Address to listen on [default: 127.0.0.1:8080].
+        #[arg(long, env = "OPENCAS_LISTEN")]
+        listen: Option<String>,
+        /// Data directory [default: ./opencas-data].
+        #[arg(long, env = "OPENCAS_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        /// TOML configuration file.
+        #[arg(long, env = "OPENCAS_CONFIG")]
+        config: Option<PathBuf>,
+        /// Base URL under which this server is reached (CRL and OCSP addresses).
+        #[arg(long, env = "OPENCAS_PUBLIC_URL")]
+        public_url: Option<String>,
+        /// PEM certificate chain for TLS; with --tls-key, serve HTTPS.
+        #[arg(long, env = "OPENCAS_TLS_CERT")]
+        tls_cert: Option<PathBuf>,
+        /// PEM private key for TLS.
+        #[arg(long, env = "OPENCAS_TLS_KEY")]
+        tls_key: Option<PathBuf>,
+    },
+    /// Manage tenant accounts (works while the server runs).
+    Account {
+        #[command(subcommand)]
+        command: AccountCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AccountCommand {
+    /// Create an account and print its credentials as JSON.
+    Create {
+        #[arg(long, env = "OPENCAS_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        #[arg(long)]
+        name: String,
+    },
+    /// List accounts as JSON.
+    List {
+        #[arg(long, env = "OPENCAS_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+    },
+    /// Disable an account: its keys stop working.
+    Disable {
+        #[arg(long, env = "OPENCAS_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        #[arg(long)]
+        account_id: i64,
+    },
+    /// Enable a disabled account again.
+    Enable {
+        #[arg(long, env = "OPENCAS_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        #[arg(long)]
+        account_id: i64,
+    },
+    /// Replace an account's access key and API key; the old ones stop working.
+    RotateKey {
+        #[arg(long, env = "OPENCAS_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        #[arg(long)]
+        account_id: i64,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("OPENCAS_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("opencas: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> Result<(), String> {
+    match command {
+        Command::Serve {
+            listen,
+            data_dir,
+            config,
+            public_url,
+            tls_cert,
+            tls_key,
+        } => {
+            let file = FileConfig::load(config.as_deref())?;
+            let flags = ServeFlags {
+                listen,
+                data_dir,
+                public_url,
+                tls_cert,
+                tls_key,
+            };
+            serve::run(ServeConfig::resolve(flags, file)?).await
+        }
+        Command::Account { command } => account(command).await,
+    }
+}
+
+fn print_json<T: serde::Serialize>(value: &T) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("serializable")
+    );
+}
+
+async fn account(command: AccountCommand) -> Result<(), String> {
+    let err = |e: opencas_service::ServiceError| e.to_string();
+    match command {
+        AccountCommand::Create { data_dir, name } => {
+            let service = datadir::open(&data_dir).await?;
+            let credentials = service.create_account(&name).await.map_err(err)?;
+            print_json(&credentials);
+            service.store().close().await;
+        }
+        AccountCommand::List { data_dir } => {
+            let service = datadir::open(&data_dir).await?;
+            print_json(&service.list_accounts().await.map_err(err)?);
+            service.store().close().await;
+        }
+        AccountCommand::Disable {
+            data_dir,
+            account_id,
+        } => set_enabled(&data_dir, account_id, false).await?,
+        AccountCommand::Enable {
+            data_dir,
+            account_id,
+        } => set_enabled(&data_dir, account_id, true).await?,
+        AccountCommand::RotateKey {
+            data_dir,
+            account_id,
+        } => {
+            let service = datadir::open(&data_dir).await?;
+            let credentials = service.rotate_credentials(account_id).await.map_err(err)?;
+            if datadir::credentials_account_id(&data_dir).as_deref()
+                == Some(credentials.account_id.as_str())
+            {
+                datadir::write_credentials(
+                    &data_dir.join(datadir::CREDENTIALS_FILE),
+                    &credentials,
+                    true,
+                )?;
+            }
+            print_json(&credentials);
+            service.store().close().await;
+        }
+    }
+    Ok(())
+}
+
+async fn set_enabled(
+    data_dir: &std::path::Path,
+    account_id: i64,
+    enabled: bool,
+) -> Result<(), String> {
+    let service = datadir::open(data_dir).await?;
+    service
+        .set_account_enabled(account_id, enabled)
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = if enabled { "Active" } else { "Disabled" };
+    print_json(&serde_json::json!({ "AccountId": account_id.to_string(), "Status": status }));
+    service.store().close().await;
+    Ok(())
+}

@@ -1,0 +1,73 @@
+//! `opencas serve`: open the data directory, then serve HTTP (or HTTPS) until SIGTERM or
+//! SIGINT, finishing in-flight requests before the store is closed.
+
+use crate::config::ServeConfig;
+use crate::datadir;
+use std::time::Duration;
+
+/// How long in-flight requests may take to finish after a shutdown signal.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
+
+pub async fn run(config: ServeConfig) -> Result<(), String> {
+    let service = datadir::open(&config.data_dir).await?;
+    if let Some(path) = datadir::ensure_initial_account(&service, &config.data_dir).await? {
+        tracing::info!(path = %path.display(), "created the initial account; its credentials are in this file");
+    }
+    let state = opencas_wire::AppState::new(service.clone(), config.wire);
+    let app = opencas_wire::router(state);
+    tracing::info!(listen = %config.listen, public_url = %config.public_url, tls = config.tls.is_some(), "serving");
+
+    match &config.tls {
+        None => {
+            let listener = tokio::net::TcpListener::bind(config.listen)
+                .await
+                .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown_signal())
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        Some((cert, key)) => {
+            let tls = axum_server::tls_rustls::RustlsConfig::from_pem_chain_file(cert, key)
+                .await
+                .map_err(|e| format!("TLS certificate/key: {e}"))?;
+            let handle = axum_server::Handle::new();
+            let on_signal = handle.clone();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                on_signal.graceful_shutdown(Some(DRAIN_TIMEOUT));
+            });
+            axum_server::bind_rustls(config.listen, tls)
+                .handle(handle)
+                .serve(app.into_make_service())
+                .await
+                .map_err(|e| format!("cannot serve on {}: {e}", config.listen))?;
+        }
+    }
+    tracing::info!("stopped accepting; closing the store");
+    service.store().close().await;
+    tracing::info!("shutdown complete");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutdown signal received");
+}

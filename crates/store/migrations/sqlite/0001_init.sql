@@ -1,0 +1,115 @@
+-- opencas schema v1. Every row belongs to an account; every query is scoped by it.
+-- Times are UTC unix milliseconds. Written in the SQL subset SQLite and PostgreSQL share,
+-- except BLOB (BYTEA in the PostgreSQL migrations).
+
+CREATE TABLE accounts (
+    id            BIGINT PRIMARY KEY,
+    name          TEXT NOT NULL UNIQUE,
+    status        TEXT NOT NULL CHECK (status IN ('Active', 'Disabled')),
+    api_key_hash  TEXT NOT NULL UNIQUE,
+    created_at    BIGINT NOT NULL
+);
+
+CREATE TABLE access_keys (
+    access_key_id TEXT PRIMARY KEY,
+    account_id    BIGINT NOT NULL REFERENCES accounts (id),
+    secret_sealed BLOB NOT NULL,
+    status        TEXT NOT NULL CHECK (status IN ('Active', 'Inactive')),
+    created_at    BIGINT NOT NULL
+);
+CREATE INDEX access_keys_account ON access_keys (account_id);
+
+-- Certificate authorities (private CA, API 2020-06-30).
+CREATE TABLE cas (
+    id                INTEGER PRIMARY KEY,
+    account_id        BIGINT NOT NULL REFERENCES accounts (id),
+    identifier        TEXT NOT NULL,
+    parent_identifier TEXT,
+    certificate_type  TEXT NOT NULL,
+    issuer_type       TEXT NOT NULL,
+    status            TEXT NOT NULL,
+    common_name       TEXT NOT NULL,
+    subject_dn        TEXT NOT NULL,
+    algorithm         TEXT NOT NULL,
+    key_size          BIGINT NOT NULL,
+    sign_algorithm    TEXT NOT NULL,
+    serial_number     TEXT NOT NULL,
+    not_before        BIGINT NOT NULL,
+    not_after         BIGINT NOT NULL,
+    resource_group_id TEXT,
+    cert_der          BLOB NOT NULL,
+    created_at        BIGINT NOT NULL,
+    UNIQUE (account_id, identifier)
+);
+CREATE INDEX cas_account_created ON cas (account_id, created_at);
+
+-- Every certificate the account holds: issued here, uploaded, or ordered.
+CREATE TABLE certificates (
+    id                 INTEGER PRIMARY KEY,
+    account_id         BIGINT NOT NULL REFERENCES accounts (id),
+    identifier         TEXT NOT NULL,
+    name               TEXT NOT NULL,
+    source_type        TEXT NOT NULL,
+    cert_type          TEXT NOT NULL,
+    status             TEXT NOT NULL,
+    common_name        TEXT NOT NULL,
+    sans               TEXT NOT NULL,
+    issuer             TEXT NOT NULL,
+    organization       TEXT,
+    country            TEXT,
+    province           TEXT,
+    city               TEXT,
+    algorithm          TEXT NOT NULL,
+    sign_algorithm     TEXT NOT NULL,
+    serial_no          TEXT NOT NULL,
+    fingerprint_sha1   TEXT NOT NULL,
+    fingerprint_sha256 TEXT NOT NULL,
+    not_before         BIGINT NOT NULL,
+    not_after          BIGINT NOT NULL,
+    warehouse_id       BIGINT,
+    resource_group_id  TEXT,
+    has_private_key    BIGINT NOT NULL,
+    cert_der           BLOB NOT NULL,
+    created_at         BIGINT NOT NULL,
+    UNIQUE (account_id, identifier)
+);
+CREATE INDEX certificates_account_created ON certificates (account_id, created_at);
+
+CREATE TABLE csrs (
+    id            INTEGER PRIMARY KEY,
+    account_id    BIGINT NOT NULL REFERENCES accounts (id),
+    name          TEXT NOT NULL,
+    common_name   TEXT NOT NULL,
+    sans          TEXT NOT NULL,
+    algorithm     TEXT NOT NULL,
+    key_size      BIGINT NOT NULL,
+    corp_name     TEXT,
+    department    TEXT,
+    country_code  TEXT,
+    province      TEXT,
+    locality      TEXT,
+    key_sha256    TEXT NOT NULL,
+    csr_der       BLOB NOT NULL,
+    has_private_key BIGINT NOT NULL,
+    created_at    BIGINT NOT NULL
+);
+CREATE INDEX csrs_account_created ON csrs (account_id, created_at);
+
+-- Certificate orders (DV orders, package quota orders).
+CREATE TABLE orders (
+    id                INTEGER PRIMARY KEY,
+    account_id        BIGINT NOT NULL REFERENCES accounts (id),
+    order_type        TEXT NOT NULL,
+    status            TEXT NOT NULL,
+    product_code      TEXT NOT NULL,
+    cert_type         TEXT NOT NULL,
+    algorithm         TEXT NOT NULL,
+    domain            TEXT NOT NULL,
+    domain_count      BIGINT NOT NULL,
+    domain_type       TEXT NOT NULL,
+    resource_group_id TEXT,
+    certificate_id    BIGINT,
+    buy_date          BIGINT NOT NULL,
+    created_at        BIGINT NOT NULL
+);
+CREATE INDEX orders_account_created ON orders (account_id, created_at);

@@ -1,0 +1,105 @@
+//! opencas persistence. Only stores and loads: no decisions are made here.
+//!
+//! One repository per aggregate. SQL is written in the dialect SQLite and PostgreSQL
+//! share (`$N` placeholders, `ON CONFLICT`, `RETURNING`) and runs through sqlx's `Any`
+//! driver; the DDL lives per backend under `migrations/`.
+
+pub mod accounts;
+pub mod listing;
+pub mod sealing;
+
+use sealing::{MasterKey, Sealer};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+pub use accounts::{AccessKeyRecord, AccountRecord, AccountStatus, NewAccessKey};
+pub use listing::{
+    CaFilter, CaRow, CertFilter, CertRow, CsrFilter, CsrRow, OrderFilter, OrderRow, Page,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} already exists")]
+    Conflict(&'static str),
+    #[error("not found")]
+    NotFound,
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error(transparent)]
+    Seal(#[from] sealing::SealError),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+
+/// The handle every layer above holds; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    secrets: Sealer,
+}
+
+impl Store {
+    /// Opens (creating if needed) the embedded SQLite database at `path` and migrates it.
+    pub async fn open_sqlite(path: &Path, master: &MasterKey) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let options = AnyConnectOptions::from_str(&url)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    // WAL lets the CLI write while the server runs; FULL sync makes every
+                    // acknowledged commit survive power loss.
+                    conn.execute(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                    )
+                    .await?;
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        SQLITE_MIGRATIONS.run(&pool).await?;
+        Ok(Self {
+            pool,
+            secrets: Sealer::new(master, "access-key-secret"),
+        })
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Waits for in-flight queries, checkpoints and closes every connection.
+    pub async fn close(&self) {
+        let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.pool)
+            .await;
+        self.pool.close().await;
+    }
+}
+
+/// Current time as unix milliseconds, the unit every stored timestamp uses.
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Maps a unique-constraint violation to `Conflict(what)`, anything else to `Database`.
+pub(crate) fn conflict_or(err: sqlx::Error, what: &'static str) -> StoreError {
+    match &err {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(what),
+        _ => StoreError::Database(err),
+    }
+}

@@ -1,0 +1,512 @@
+//! Filtered, paginated reads of the list actions. Each list returns one page and the total
+//! count under the same filter; ordering is by creation, newest first, with the id as the
+//! tie-breaker so pages are stable.
+
+use crate::{Result, Store};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row};
+
+/// One page: `offset` rows skipped, at most `limit` returned.
+#[derive(Debug, Clone, Copy)]
+pub struct Page {
+    pub offset: i64,
+    pub limit: i64,
+}
+
+enum Arg {
+    Text(String),
+    Int(i64),
+}
+
+/// Builds `WHERE account_id = $1 AND …` with numbered placeholders.
+struct Where {
+    clauses: Vec<String>,
+    args: Vec<Arg>,
+}
+
+impl Where {
+    fn for_account(account_id: i64) -> Self {
+        Self {
+            clauses: vec!["account_id = $1".into()],
+            args: vec![Arg::Int(account_id)],
+        }
+    }
+    fn placeholder(&mut self, arg: Arg) -> String {
+        self.args.push(arg);
+        format!("${}", self.args.len())
+    }
+    fn eq_text(&mut self, column: &str, value: Option<&str>) {
+        if let Some(v) = value {
+            let p = self.placeholder(Arg::Text(v.to_owned()));
+            self.clauses.push(format!("{column} = {p}"));
+        }
+    }
+    fn cmp_int(&mut self, column: &str, op: &str, value: Option<i64>) {
+        if let Some(v) = value {
+            let p = self.placeholder(Arg::Int(v));
+            self.clauses.push(format!("{column} {op} {p}"));
+        }
+    }
+    fn in_text(&mut self, column: &str, values: &[String]) {
+        if values.is_empty() {
+            return;
+        }
+        let ps: Vec<String> = values
+            .iter()
+            .map(|v| self.placeholder(Arg::Text(v.clone())))
+            .collect();
+        self.clauses
+            .push(format!("{column} IN ({})", ps.join(", ")));
+    }
+    /// Case-insensitive substring match over any of `columns`.
+    fn contains_any(&mut self, columns: &[&str], keyword: Option<&str>) {
+        let Some(k) = keyword.filter(|k| !k.is_empty()) else {
+            return;
+        };
+        let escaped = k
+            .to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        let p = self.placeholder(Arg::Text(format!("%{escaped}%")));
+        let ors: Vec<String> = columns
+            .iter()
+            .map(|c| format!("LOWER({c}) LIKE {p} ESCAPE '\\'"))
+            .collect();
+        self.clauses.push(format!("({})", ors.join(" OR ")));
+    }
+    fn sql(&self) -> String {
+        self.clauses.join(" AND ")
+    }
+}
+
+fn bind_all<'q>(
+    mut q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>,
+    args: &[Arg],
+) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments> {
+    for a in args {
+        q = match a {
+            Arg::Text(s) => q.bind(s.clone()),
+            Arg::Int(i) => q.bind(*i),
+        };
+    }
+    q
+}
+
+impl Store {
+    async fn page_of<T>(
+        &self,
+        table: &str,
+        columns: &str,
+        filter: Where,
+        page: Page,
+        map: fn(&AnyRow) -> std::result::Result<T, sqlx::Error>,
+    ) -> Result<(Vec<T>, i64)> {
+        let cond = filter.sql();
+        let count_sql = format!("SELECT COUNT(*) AS n FROM {table} WHERE {cond}");
+        let total: i64 = bind_all(sqlx::query(sqlx::AssertSqlSafe(count_sql)), &filter.args)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?;
+        let n = filter.args.len();
+        let list_sql = format!(
+            "SELECT {columns} FROM {table} WHERE {cond} \
+             ORDER BY created_at DESC, id DESC LIMIT ${} OFFSET ${}",
+            n + 1,
+            n + 2
+        );
+        let rows = bind_all(sqlx::query(sqlx::AssertSqlSafe(list_sql)), &filter.args)
+            .bind(page.limit)
+            .bind(page.offset)
+            .fetch_all(&self.pool)
+            .await?;
+        let items = rows
+            .iter()
+            .map(map)
+            .collect::<std::result::Result<_, _>>()?;
+        Ok((items, total))
+    }
+}
+
+// ---- certificates -------------------------------------------------------------------
+
+#[derive(Debug, Default, Clone)]
+pub struct CertFilter {
+    pub keyword: Option<String>,
+    pub warehouse_id: Option<i64>,
+    pub status: Option<String>,
+    pub source_type: Option<String>,
+    pub cert_type: Option<String>,
+    pub identifiers: Vec<String>,
+    pub not_after_from: Option<i64>,
+    pub not_after_to: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CertRow {
+    pub id: i64,
+    pub identifier: String,
+    pub name: String,
+    pub source_type: String,
+    pub cert_type: String,
+    pub status: String,
+    pub common_name: String,
+    pub sans: String,
+    pub issuer: String,
+    pub organization: Option<String>,
+    pub country: Option<String>,
+    pub province: Option<String>,
+    pub city: Option<String>,
+    pub algorithm: String,
+    pub sign_algorithm: String,
+    pub serial_no: String,
+    pub fingerprint_sha1: String,
+    pub fingerprint_sha256: String,
+    pub not_before: i64,
+    pub not_after: i64,
+    pub warehouse_id: Option<i64>,
+    pub has_private_key: bool,
+}
+
+const CERT_COLUMNS: &str = "id, identifier, name, source_type, cert_type, status, common_name, \
+    sans, issuer, organization, country, province, city, algorithm, sign_algorithm, serial_no, \
+    fingerprint_sha1, fingerprint_sha256, not_before, not_after, warehouse_id, has_private_key";
+
+fn cert_row(r: &AnyRow) -> std::result::Result<CertRow, sqlx::Error> {
+    Ok(CertRow {
+        id: r.try_get("id")?,
+        identifier: r.try_get("identifier")?,
+        name: r.try_get("name")?,
+        source_type: r.try_get("source_type")?,
+        cert_type: r.try_get("cert_type")?,
+        status: r.try_get("status")?,
+        common_name: r.try_get("common_name")?,
+        sans: r.try_get("sans")?,
+        issuer: r.try_get("issuer")?,
+        organization: r.try_get("organization")?,
+        country: r.try_get("country")?,
+        province: r.try_get("province")?,
+        city: r.try_get("city")?,
+        algorithm: r.try_get("algorithm")?,
+        sign_algorithm: r.try_get("sign_algorithm")?,
+        serial_no: r.try_get("serial_no")?,
+        fingerprint_sha1: r.try_get("fingerprint_sha1")?,
+        fingerprint_sha256: r.try_get("fingerprint_sha256")?,
+        not_before: r.try_get("not_before")?,
+        not_after: r.try_get("not_after")?,
+        warehouse_id: r.try_get("warehouse_id")?,
+        has_private_key: r.try_get::<i64, _>("has_private_key")? != 0,
+    })
+}
+
+impl Store {
+    pub async fn list_certificates(
+        &self,
+        account_id: i64,
+        f: &CertFilter,
+        page: Page,
+    ) -> Result<(Vec<CertRow>, i64)> {
+        let mut w = Where::for_account(account_id);
+        w.contains_any(&["name", "common_name", "sans"], f.keyword.as_deref());
+        w.cmp_int("warehouse_id", "=", f.warehouse_id);
+        w.eq_text("status", f.status.as_deref());
+        w.eq_text("source_type", f.source_type.as_deref());
+        w.eq_text("cert_type", f.cert_type.as_deref());
+        w.in_text("identifier", &f.identifiers);
+        w.cmp_int("not_after", ">=", f.not_after_from);
+        w.cmp_int("not_after", "<", f.not_after_to);
+        self.page_of("certificates", CERT_COLUMNS, w, page, cert_row)
+            .await
+    }
+}
+
+// ---- CSRs ---------------------------------------------------------------------------
+
+#[derive(Debug, Default, Clone)]
+pub struct CsrFilter {
+    pub keyword: Option<String>,
+    pub algorithm: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CsrRow {
+    pub id: i64,
+    pub name: String,
+    pub common_name: String,
+    pub sans: String,
+    pub algorithm: String,
+    pub key_size: i64,
+    pub corp_name: Option<String>,
+    pub department: Option<String>,
+    pub country_code: Option<String>,
+    pub province: Option<String>,
+    pub locality: Option<String>,
+    pub key_sha256: String,
+    pub has_private_key: bool,
+}
+
+fn csr_row(r: &AnyRow) -> std::result::Result<CsrRow, sqlx::Error> {
+    Ok(CsrRow {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        common_name: r.try_get("common_name")?,
+        sans: r.try_get("sans")?,
+        algorithm: r.try_get("algorithm")?,
+        key_size: r.try_get("key_size")?,
+        corp_name: r.try_get("corp_name")?,
+        department: r.try_get("department")?,
+        country_code: r.try_get("country_code")?,
+        province: r.try_get("province")?,
+        locality: r.try_get("locality")?,
+        key_sha256: r.try_get("key_sha256")?,
+        has_private_key: r.try_get::<i64, _>("has_private_key")? != 0,
+    })
+}
+
+impl Store {
+    pub async fn list_csrs(
+        &self,
+        account_id: i64,
+        f: &CsrFilter,
+        page: Page,
+    ) -> Result<(Vec<CsrRow>, i64)> {
+        let mut w = Where::for_account(account_id);
+        w.contains_any(&["name", "common_name", "sans"], f.keyword.as_deref());
+        w.eq_text("algorithm", f.algorithm.as_deref());
+        let columns = "id, name, common_name, sans, algorithm, key_size, corp_name, department, \
+                       country_code, province, locality, key_sha256, has_private_key";
+        self.page_of("csrs", columns, w, page, csr_row).await
+    }
+}
+
+// ---- certificate authorities --------------------------------------------------------
+
+#[derive(Debug, Default, Clone)]
+pub struct CaFilter {
+    pub identifier: Option<String>,
+    pub status: Option<String>,
+    pub certificate_type: Option<String>,
+    pub issuer_type: Option<String>,
+    pub resource_group_id: Option<String>,
+    pub not_after_from: Option<i64>,
+    pub not_after_to: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CaRow {
+    pub id: i64,
+    pub identifier: String,
+    pub parent_identifier: Option<String>,
+    pub certificate_type: String,
+    pub issuer_type: String,
+    pub status: String,
+    pub common_name: String,
+    pub subject_dn: String,
+    pub algorithm: String,
+    pub key_size: i64,
+    pub sign_algorithm: String,
+    pub serial_number: String,
+    pub not_before: i64,
+    pub not_after: i64,
+    pub resource_group_id: Option<String>,
+    pub cert_der: Vec<u8>,
+}
+
+fn ca_row(r: &AnyRow) -> std::result::Result<CaRow, sqlx::Error> {
+    Ok(CaRow {
+        id: r.try_get("id")?,
+        identifier: r.try_get("identifier")?,
+        parent_identifier: r.try_get("parent_identifier")?,
+        certificate_type: r.try_get("certificate_type")?,
+        issuer_type: r.try_get("issuer_type")?,
+        status: r.try_get("status")?,
+        common_name: r.try_get("common_name")?,
+        subject_dn: r.try_get("subject_dn")?,
+        algorithm: r.try_get("algorithm")?,
+        key_size: r.try_get("key_size")?,
+        sign_algorithm: r.try_get("sign_algorithm")?,
+        serial_number: r.try_get("serial_number")?,
+        not_before: r.try_get("not_before")?,
+        not_after: r.try_get("not_after")?,
+        resource_group_id: r.try_get("resource_group_id")?,
+        cert_der: r.try_get("cert_der")?,
+    })
+}
+
+impl Store {
+    pub async fn list_cas(
+        &self,
+        account_id: i64,
+        f: &CaFilter,
+        page: Page,
+    ) -> Result<(Vec<CaRow>, i64)> {
+        let mut w = Where::for_account(account_id);
+        w.eq_text("identifier", f.identifier.as_deref());
+        w.eq_text("status", f.status.as_deref());
+        w.eq_text("certificate_type", f.certificate_type.as_deref());
+        w.eq_text("issuer_type", f.issuer_type.as_deref());
+        w.eq_text("resource_group_id", f.resource_group_id.as_deref());
+        w.cmp_int("not_after", ">=", f.not_after_from);
+        w.cmp_int("not_after", "<", f.not_after_to);
+        let columns = "id, identifier, parent_identifier, certificate_type, issuer_type, status, \
+                       common_name, subject_dn, algorithm, key_size, sign_algorithm, \
+                       serial_number, not_before, not_after, resource_group_id, cert_der";
+        self.page_of("cas", columns, w, page, ca_row).await
+    }
+}
+
+// ---- orders -------------------------------------------------------------------------
+
+#[derive(Debug, Default, Clone)]
+pub struct OrderFilter {
+    pub order_type: Option<String>,
+    pub status: Option<String>,
+    pub keyword: Option<String>,
+    pub resource_group_id: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct OrderRow {
+    pub id: i64,
+    pub order_type: String,
+    pub status: String,
+    pub product_code: String,
+    pub cert_type: String,
+    pub algorithm: String,
+    pub domain: String,
+    pub domain_count: i64,
+    pub domain_type: String,
+    pub resource_group_id: Option<String>,
+    pub certificate_id: Option<i64>,
+    pub buy_date: i64,
+}
+
+fn order_row(r: &AnyRow) -> std::result::Result<OrderRow, sqlx::Error> {
+    Ok(OrderRow {
+        id: r.try_get("id")?,
+        order_type: r.try_get("order_type")?,
+        status: r.try_get("status")?,
+        product_code: r.try_get("product_code")?,
+        cert_type: r.try_get("cert_type")?,
+        algorithm: r.try_get("algorithm")?,
+        domain: r.try_get("domain")?,
+        domain_count: r.try_get("domain_count")?,
+        domain_type: r.try_get("domain_type")?,
+        resource_group_id: r.try_get("resource_group_id")?,
+        certificate_id: r.try_get("certificate_id")?,
+        buy_date: r.try_get("buy_date")?,
+    })
+}
+
+impl Store {
+    pub async fn list_orders(
+        &self,
+        account_id: i64,
+        f: &OrderFilter,
+        page: Page,
+    ) -> Result<(Vec<OrderRow>, i64)> {
+        let mut w = Where::for_account(account_id);
+        w.eq_text("order_type", f.order_type.as_deref());
+        w.eq_text("status", f.status.as_deref());
+        w.eq_text("resource_group_id", f.resource_group_id.as_deref());
+        w.contains_any(&["domain"], f.keyword.as_deref());
+        let columns = "id, order_type, status, product_code, cert_type, algorithm, domain, \
+                       domain_count, domain_type, resource_group_id, certificate_id, buy_date";
+        self.page_of("orders", columns, w, page, order_row).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::sealing::MasterKey;
+    use crate::*;
+
+    #[tokio::test]
+    async fn lists_are_scoped_filtered_and_paged() {
+        let dir = tempfile::tempdir().unwrap();
+        let master = MasterKey::from_hex(&"33".repeat(32)).unwrap();
+        let s = Store::open_sqlite(&dir.path().join("db.sqlite"), &master)
+            .await
+            .unwrap();
+        for (id, name) in [(1, "a"), (2, "b")] {
+            let key = NewAccessKey {
+                access_key_id: name,
+                secret: "x",
+            };
+            s.insert_account(id, name, name, key, 0).await.unwrap();
+        }
+        for i in 0..5i64 {
+            let account = if i < 4 { 1 } else { 2 };
+            sqlx::query(
+                "INSERT INTO csrs (account_id, name, common_name, sans, algorithm, key_size, \
+                 key_sha256, csr_der, has_private_key, created_at) \
+                 VALUES ($1, $2, $3, '', $4, 256, 'k', $5, 0, $6)",
+            )
+            .bind(account)
+            .bind(format!("csr{i}"))
+            .bind(format!("host{i}.Example.com"))
+            .bind(if i % 2 == 0 { "ECC" } else { "RSA" })
+            .bind(vec![0u8])
+            .bind(i)
+            .execute(s.pool())
+            .await
+            .unwrap();
+        }
+        let all = Page {
+            offset: 0,
+            limit: 10,
+        };
+        let (rows, total) = s.list_csrs(1, &CsrFilter::default(), all).await.unwrap();
+        assert_eq!(total, 4);
+        assert_eq!(
+            rows.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+            ["csr3", "csr2", "csr1", "csr0"]
+        );
+        let ecc = CsrFilter {
+            algorithm: Some("ECC".into()),
+            ..Default::default()
+        };
+        assert_eq!(s.list_csrs(1, &ecc, all).await.unwrap().1, 2);
+        let kw = CsrFilter {
+            keyword: Some("HOST2.example".into()),
+            ..Default::default()
+        };
+        assert_eq!(s.list_csrs(1, &kw, all).await.unwrap().1, 1);
+        let wild = CsrFilter {
+            keyword: Some("%".into()),
+            ..Default::default()
+        };
+        assert_eq!(s.list_csrs(1, &wild, all).await.unwrap().1, 0);
+        let (page2, total) = s
+            .list_csrs(
+                1,
+                &CsrFilter::default(),
+                Page {
+                    offset: 2,
+                    limit: 2,
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!((total, page2.len(), page2[0].name.as_str()), (4, 2, "csr1"));
+        assert_eq!(
+            s.list_csrs(2, &CsrFilter::default(), all).await.unwrap().1,
+            1
+        );
+        assert_eq!(
+            s.list_certificates(1, &CertFilter::default(), all)
+                .await
+                .unwrap()
+                .1,
+            0
+        );
+        assert_eq!(s.list_cas(1, &CaFilter::default(), all).await.unwrap().1, 0);
+        assert_eq!(
+            s.list_orders(1, &OrderFilter::default(), all)
+                .await
+                .unwrap()
+                .1,
+            0
+        );
+    }
+}

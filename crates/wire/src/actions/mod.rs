@@ -1,0 +1,18 @@
+//! Action handlers, one module per capability. A handler binds its parameters, calls the
+//! service and hands back the typed response; nothing else.
+
+mod ca;
+mod certstore;
+mod csr;
+mod orders;
+
+use crate::registry::Registry;
+
+pub fn registry() -> Registry {
+    let mut r = Registry::default();
+    certstore::register(&mut r);
+    csr::register(&mut r);
+    orders::register(&mut r);
+    ca::register(&mut r);
+    r
+}

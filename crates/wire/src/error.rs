@@ -1,0 +1,120 @@
+//! The CAS error model: every refusal is an HTTP status, a code and a message, rendered
+//! in the `{"RequestId","HostId","Code","Message","Recommend"}` envelope.
+
+use axum::http::StatusCode;
+use opencas_service::ServiceError;
+use std::borrow::Cow;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WireError {
+    pub status: StatusCode,
+    pub code: Cow<'static, str>,
+    pub message: String,
+}
+
+impl WireError {
+    pub fn new(
+        status: StatusCode,
+        code: impl Into<Cow<'static, str>>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            status,
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn missing(name: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            format!("MissingParameter.{name}"),
+            format!(
+                "The input parameter {name} that is mandatory for processing this request is not supplied."
+            ),
+        )
+    }
+
+    pub fn invalid(name: &str, message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            format!("InvalidParameter.{name}"),
+            message,
+        )
+    }
+
+    pub fn incomplete_signature(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "IncompleteSignature", message)
+    }
+
+    pub fn signature_mismatch(string_to_sign: &str) -> Self {
+        // aliyun-python-sdk-core splits this message on ':' and compares the second part
+        // with its own string to sign, so the colon and the form are part of the contract.
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "SignatureDoesNotMatch",
+            format!(
+                "Specified signature is not matched with our calculation. server string to sign is:{string_to_sign}"
+            ),
+        )
+    }
+
+    pub fn action_not_found(action: &str, version: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "InvalidAction.NotFound",
+            format!(
+                "Specified api {action} is not found in version {version}, please check your url and method."
+            ),
+        )
+    }
+
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            "The request processing has failed due to some unknown error.",
+        )
+    }
+
+    /// A short remedy for the `Recommend` field.
+    pub fn recommend(&self) -> &'static str {
+        let code: &str = &self.code;
+        match code {
+            "SignatureDoesNotMatch" | "IncompleteSignature" => {
+                "Check the AccessKeySecret and that the request is signed as the SDKs sign it."
+            }
+            "InvalidTimeStamp.Expired" | "InvalidTimeStamp.Format" => {
+                "Send the request time in UTC (YYYY-MM-DDTHH:MM:SSZ) within 15 minutes of the server clock."
+            }
+            "SignatureNonceUsed" => "Use a fresh SignatureNonce for every request.",
+            "Throttling.User" => "Reduce the request rate and retry with exponential backoff.",
+            c if c.starts_with("InvalidAccessKeyId") || c.starts_with("InvalidBearerToken") => {
+                "Check the credentials, or ask the operator to enable or rotate them."
+            }
+            c if c.starts_with("MissingParameter") || c.starts_with("InvalidParameter") => {
+                "Check the parameter against the API reference of this action and version."
+            }
+            _ => "Retry later; if the error persists, report the RequestId to the operator.",
+        }
+    }
+}
+
+impl From<ServiceError> for WireError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::InvalidParameter { name, message } => Self::invalid(name, message),
+            ServiceError::MissingParameter(name) => Self::missing(name),
+            ServiceError::NotFound { code, message } => {
+                Self::new(StatusCode::NOT_FOUND, code, message)
+            }
+            ServiceError::Conflict { code, message } => {
+                Self::new(StatusCode::BAD_REQUEST, code, message)
+            }
+            ServiceError::Internal(detail) => {
+                tracing::error!(%detail, "service fault");
+                Self::internal()
+            }
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! Typed parameter binding. Every accessor refuses a bad value with a specific
+//! `InvalidParameter.<Name>` before any handler logic runs.
+
+use crate::error::WireError;
+use opencas_service::Paging;
+use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
+
+/// Decoded request parameters (query, form body and JSON body merged).
+#[derive(Debug, Default, Clone)]
+pub struct Params(BTreeMap<String, String>);
+
+/// The largest page number accepted; beyond it every page is empty anyway.
+pub const MAX_PAGE: i64 = i32::MAX as i64;
+pub const MAX_SHOW_SIZE: i64 = 1000;
+
+impl Params {
+    pub fn new(map: BTreeMap<String, String>) -> Self {
+        Self(map)
+    }
+
+    pub fn raw(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+
+    /// An optional string; an empty value counts as absent, as the SDKs never send one
+    /// on purpose.
+    pub fn opt_str(&self, name: &str) -> Option<String> {
+        self.raw(name).filter(|v| !v.is_empty()).map(str::to_owned)
+    }
+
+    pub fn req_str(&self, name: &str) -> Result<String, WireError> {
+        self.opt_str(name).ok_or_else(|| WireError::missing(name))
+    }
+
+    /// An optional string of at most `max_chars` characters.
+    pub fn opt_str_max(&self, name: &str, max_chars: usize) -> Result<Option<String>, WireError> {
+        match self.opt_str(name) {
+            Some(v) if v.chars().count() > max_chars => Err(WireError::invalid(
+                name,
+                format!("{name} must be at most {max_chars} characters."),
+            )),
+            other => Ok(other),
+        }
+    }
+
+    pub fn opt_i64(
+        &self,
+        name: &str,
+        range: RangeInclusive<i64>,
+    ) -> Result<Option<i64>, WireError> {
+        let Some(text) = self.opt_str(name) else {
+            return Ok(None);
+        };
+        let value: i64 = text.trim().parse().map_err(|_| {
+            WireError::invalid(
+                name,
+                format!("{name} must be an integer, got '{}'.", truncate(&text)),
+            )
+        })?;
+        if !range.contains(&value) {
+            return Err(WireError::invalid(
+                name,
+                format!(
+                    "{name} must be between {} and {}, got {value}.",
+                    range.start(),
+                    range.end()
+                ),
+            ));
+        }
+        Ok(Some(value))
+    }
+
+    /// One of `allowed`, compared exactly (the API's enum spellings are case-sensitive).
+    pub fn opt_enum(&self, name: &str, allowed: &[&str]) -> Result<Option<String>, WireError> {
+        match self.opt_str(name) {
+            Some(v) if !allowed.contains(&v.as_str()) => Err(WireError::invalid(
+                name,
+                format!(
+                    "{name} must be one of {}, got '{}'.",
+                    allowed.join(", "),
+                    truncate(&v)
+                ),
+            )),
+            other => Ok(other),
+        }
+    }
+
+    /// Booleans arrive as `True`/`False` from Python and `true`/`false` elsewhere.
+    pub fn opt_bool(&self, name: &str) -> Result<Option<bool>, WireError> {
+        match self.opt_str(name) {
+            None => Ok(None),
+            Some(v) if v.eq_ignore_ascii_case("true") => Ok(Some(true)),
+            Some(v) if v.eq_ignore_ascii_case("false") => Ok(Some(false)),
+            Some(v) => Err(WireError::invalid(
+                name,
+                format!("{name} must be true or false, got '{}'.", truncate(&v)),
+            )),
+        }
+    }
+
+    /// `CurrentPage` (default 1) and `ShowSize` (default `default_size`).
+    pub fn paging(&self, default_size: i64) -> Result<Paging, WireError> {
+        Ok(Paging {
+            current_page: self.opt_i64("CurrentPage", 1..=MAX_PAGE)?.unwrap_or(1),
+            show_size: self
+                .opt_i64("ShowSize", 1..=MAX_SHOW_SIZE)?
+                .unwrap_or(default_size),
+        })
+    }
+
+    /// A comma-separated list, blanks dropped.
+    pub fn comma_list(&self, name: &str) -> Vec<String> {
+        self.opt_str(name)
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// Echoes at most 64 characters of a bad value back in a message.
+fn truncate(v: &str) -> String {
+    v.chars().take(64).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> Params {
+        Params::new(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn integers_are_checked() {
+        let p = params(&[
+            ("A", "12"),
+            ("B", "x"),
+            ("C", "0"),
+            ("D", "99999999999999999999"),
+        ]);
+        assert_eq!(p.opt_i64("A", 1..=100).unwrap(), Some(12));
+        assert_eq!(
+            p.opt_i64("B", 1..=100).unwrap_err().code,
+            "InvalidParameter.B"
+        );
+        assert_eq!(
+            p.opt_i64("C", 1..=100).unwrap_err().code,
+            "InvalidParameter.C"
+        );
+        assert_eq!(
+            p.opt_i64("D", 1..=100).unwrap_err().code,
+            "InvalidParameter.D"
+        );
+        assert_eq!(p.opt_i64("Z", 1..=100).unwrap(), None);
+    }
+
+    #[test]
+    fn enums_bools_and_missing() {
+        let p = params(&[("S", "ISSUE"), ("T", "issue"), ("B", "True"), ("E", "")]);
+        assert_eq!(
+            p.opt_enum("S", &["ISSUE", "REVOKE"]).unwrap().as_deref(),
+            Some("ISSUE")
+        );
+        assert!(p.opt_enum("T", &["ISSUE", "REVOKE"]).is_err());
+        assert_eq!(p.opt_bool("B").unwrap(), Some(true));
+        assert_eq!(p.req_str("E").unwrap_err().code, "MissingParameter.E");
+        assert_eq!(p.req_str("E").unwrap_err().status, 400);
+    }
+
+    #[test]
+    fn paging_defaults_and_bounds() {
+        let p = params(&[]);
+        assert_eq!(
+            p.paging(50).unwrap(),
+            Paging {
+                current_page: 1,
+                show_size: 50
+            }
+        );
+        let p = params(&[("ShowSize", "1001")]);
+        assert_eq!(p.paging(50).unwrap_err().code, "InvalidParameter.ShowSize");
+        let p = params(&[("CurrentPage", "-1")]);
+        assert_eq!(
+            p.paging(50).unwrap_err().code,
+            "InvalidParameter.CurrentPage"
+        );
+    }
+}

@@ -1,0 +1,371 @@
+//! The HTTP front end: one handler decodes, routes, authenticates, throttles, calls the
+//! action and renders, for `/` (RPC style) and the path styles `/api/cas/<V>/<A>` and
+//! `/api/v1/<A>`.
+
+use crate::auth::{Authenticator, SignedParts};
+use crate::decode::{self, Pairs};
+use crate::error::WireError;
+use crate::metrics::Metrics;
+use crate::params::Params;
+use crate::ratelimit::{RateLimitConfig, RateLimiter};
+use crate::registry::Registry;
+use crate::render::{self, Format};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use opencas_service::Service;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// The largest request body accepted; larger ones get 413.
+    pub max_body_bytes: usize,
+    /// The longest a request may take, reading its body included.
+    pub request_timeout_secs: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 1024 * 1024,
+            request_timeout_secs: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct WireConfig {
+    pub rate_limit: RateLimitConfig,
+    pub limits: Limits,
+}
+
+pub struct AppState {
+    service: Service,
+    auth: Authenticator,
+    limiter: RateLimiter,
+    metrics: Metrics,
+    registry: Registry,
+    limits: Limits,
+}
+
+impl AppState {
+    pub fn new(service: Service, config: WireConfig) -> Arc<Self> {
+        Arc::new(Self {
+            auth: Authenticator::new(service.clone()),
+            service,
+            limiter: RateLimiter::new(config.rate_limit),
+            metrics: Metrics::default(),
+            registry: crate::actions::registry(),
+            limits: config.limits,
+        })
+    }
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/", any(rpc_root))
+        .route("/api/cas/{version}/{action}", any(rpc_versioned_path))
+        .route("/api/v1/{action}", any(rpc_action_path))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            panic_response,
+        ))
+        .with_state(state)
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+fn new_request_id() -> String {
+    uuid::Uuid::new_v4().to_string().to_uppercase()
+}
+
+fn host_id(headers: &HeaderMap) -> String {
+    headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| h.len() <= 255)
+        .unwrap_or("opencas")
+        .to_owned()
+}
+
+async fn not_found(headers: HeaderMap) -> Response {
+    let err = WireError::new(
+        StatusCode::NOT_FOUND,
+        "NotFound",
+        "The requested path does not exist.",
+    );
+    render::error(&err, Format::Json, &new_request_id(), &host_id(&headers))
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    render::error(
+        &WireError::internal(),
+        Format::Json,
+        &new_request_id(),
+        "opencas",
+    )
+}
+
+/// Where the route put the version and action, if anywhere.
+#[derive(Default)]
+struct RouteHint {
+    version: Option<String>,
+    action: Option<String>,
+    path_style: bool,
+}
+
+async fn rpc_root(
+    State(s): State<Arc<AppState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    dispatch(s, RouteHint::default(), method, uri, headers, body).await
+}
+
+async fn rpc_versioned_path(
+    State(s): State<Arc<AppState>>,
+    Path((version, action)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let hint = RouteHint {
+        version: Some(version),
+        action: Some(action),
+        path_style: true,
+    };
+    dispatch(s, hint, method, uri, headers, body).await
+}
+
+async fn rpc_action_path(
+    State(s): State<Arc<AppState>>,
+    Path(action): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let hint = RouteHint {
+        version: None,
+        action: Some(action),
+        path_style: true,
+    };
+    dispatch(s, hint, method, uri, headers, body).await
+}
+
+/// What one request decoded into.
+struct Decoded {
+    query: Pairs,
+    form: Pairs,
+    body: axum::body::Bytes,
+    params: Params,
+}
+
+async fn dispatch(
+    state: Arc<AppState>,
+    hint: RouteHint,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let started = Instant::now();
+    let request_id = new_request_id();
+    let host = host_id(&headers);
+    let timeout = Duration::from_secs(state.limits.request_timeout_secs);
+    let mut format = Format::Json;
+    let mut label = "unknown";
+    let outcome = tokio::time::timeout(
+        timeout,
+        handle(
+            &state,
+            hint,
+            &method,
+            &uri,
+            &headers,
+            body,
+            &mut format,
+            &mut label,
+        ),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        Err(WireError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "RequestTimeout",
+            "The request took too long to arrive or to process.",
+        ))
+    });
+    let (response, code) = match outcome {
+        Ok(body) => (
+            render::success(label, body, format, &request_id),
+            "OK".to_owned(),
+        ),
+        Err(err) => {
+            if err.status.is_server_error() {
+                tracing::error!(request_id, code = %err.code, "request failed");
+            } else {
+                tracing::debug!(request_id, code = %err.code, "request refused");
+            }
+            (
+                render::error(&err, format, &request_id, &host),
+                err.code.to_string(),
+            )
+        }
+    };
+    state
+        .metrics
+        .observe(label, &code, started.elapsed().as_secs_f64());
+    response
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn handle(
+    state: &AppState,
+    hint: RouteHint,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Body,
+    format: &mut Format,
+    label: &mut &'static str,
+) -> Result<crate::registry::Body, WireError> {
+    if method != Method::GET && method != Method::POST {
+        return Err(WireError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "UnsupportedHTTPMethod",
+            format!("The HTTP method {method} is not supported; use GET or POST."),
+        ));
+    }
+    let decoded = decode_request(state, uri, headers, body).await?;
+    let params = &decoded.params;
+    *format = Format::from_param(params.raw("Format"));
+
+    let header_value = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty())
+    };
+    let action_name = hint
+        .action
+        .as_deref()
+        .or_else(|| params.raw("Action").filter(|a| !a.is_empty()))
+        .or_else(|| header_value("x-acs-action"))
+        .ok_or_else(|| WireError::missing("Action"))?;
+    let version = hint
+        .version
+        .as_deref()
+        .or_else(|| params.raw("Version").filter(|v| !v.is_empty()))
+        .or_else(|| header_value("x-acs-version"));
+    if version.is_none() && !hint.path_style {
+        return Err(WireError::missing("Version"));
+    }
+    let action = state.registry.find(version, action_name)?;
+    *label = action.name;
+
+    let parts = SignedParts {
+        method: method.as_str(),
+        path: uri.path(),
+        headers,
+        query: &decoded.query,
+        form: &decoded.form,
+        body: &decoded.body,
+        params,
+    };
+    let caller = state.auth.authenticate(&parts, unix_now()).await?;
+    state.limiter.check(caller.account_id, action.name)?;
+    (action.handler)(state.service.clone(), caller, decoded.params).await
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn too_large(limit: usize) -> WireError {
+    WireError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "RequestEntityTooLarge",
+        format!("The request body exceeds the limit of {limit} bytes."),
+    )
+}
+
+async fn decode_request(
+    state: &AppState,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Decoded, WireError> {
+    let limit = state.limits.max_body_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large(limit));
+    }
+    let body = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| too_large(limit))?;
+
+    let query = decode::parse_form(uri.query().unwrap_or("").as_bytes(), "query")?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let (form, json) = if body.is_empty() {
+        (Vec::new(), Vec::new())
+    } else if content_type.starts_with("application/json") {
+        (Vec::new(), decode::parse_json_object(&body)?)
+    } else if content_type.is_empty()
+        || content_type.starts_with("application/x-www-form-urlencoded")
+    {
+        (decode::parse_form(&body, "body")?, Vec::new())
+    } else {
+        return Err(WireError::invalid(
+            "Body",
+            format!("Unsupported Content-Type {content_type}; send a form or a JSON object."),
+        ));
+    };
+    if query.len() + form.len() + json.len() > decode::MAX_PARAMS {
+        return Err(WireError::invalid(
+            "Body",
+            "The request has too many parameters.",
+        ));
+    }
+    // Precedence: query over form over JSON (the 2018-07-13 SDK repeats the query in a
+    // JSON body, with the same values).
+    let mut merged = BTreeMap::new();
+    for (k, v) in json.iter().chain(form.iter()).chain(query.iter()) {
+        merged.insert(k.clone(), v.clone());
+    }
+    Ok(Decoded {
+        query,
+        form,
+        body,
+        params: Params::new(merged),
+    })
+}
