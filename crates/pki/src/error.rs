@@ -1,0 +1,101 @@
+//! The one error type of the crate.
+
+/// Result alias used throughout the crate.
+pub type Result<T> = core::result::Result<T, Error>;
+
+/// Everything that can go wrong in `opencas-pki`.
+///
+/// Variants carry a human-readable detail string rather than the error types
+/// of the underlying crates, so the public API does not depend on them. The
+/// service layer maps variants to CAS API error codes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An algorithm name (e.g. a CAS `Algorithm` parameter) is not supported.
+    #[error("unsupported algorithm: {0}")]
+    UnsupportedAlgorithm(String),
+    /// A key is well-formed but of a type or size this crate does not handle.
+    #[error("unsupported key: {0}")]
+    UnsupportedKey(String),
+    /// A key could not be decoded.
+    #[error("malformed key: {0}")]
+    MalformedKey(String),
+    /// The private key is encrypted and no password was supplied.
+    #[error("the private key is encrypted; a password is required")]
+    PasswordRequired,
+    /// Decrypting an encrypted private key failed (wrong password or corrupt data).
+    #[error("cannot decrypt the private key (wrong password or corrupt data)")]
+    DecryptionFailed,
+    /// A subject field is empty where required, too long, or contains forbidden characters.
+    #[error("invalid subject: {0}")]
+    InvalidSubject(String),
+    /// The country code is not an assigned ISO 3166-1 alpha-2 code.
+    #[error("invalid country code: {0:?}")]
+    InvalidCountryCode(String),
+    /// The validity period is empty, reversed or not representable.
+    #[error("invalid validity period: {0}")]
+    InvalidValidity(String),
+    /// The requested validity does not lie within the issuer's validity.
+    #[error("the validity period lies outside the issuer's validity period")]
+    ValidityOutsideIssuer,
+    /// The issuer certificate is not a CA certificate (no `CA:TRUE` or no `keyCertSign`).
+    #[error("the issuer certificate is not a CA certificate")]
+    IssuerNotCa,
+    /// The issuer's path length constraint forbids the requested sub CA.
+    #[error("the issuer's path length constraint forbids this CA certificate")]
+    PathLenExceeded,
+    /// The issuer private key does not belong to the issuer certificate.
+    #[error("the issuer private key does not match the issuer certificate")]
+    IssuerKeyMismatch,
+    /// A serial number is zero, negative or too long.
+    #[error("invalid serial number: {0}")]
+    InvalidSerial(String),
+    /// An extension value (URI, EKU name, ...) is invalid.
+    #[error("invalid extension value: {0}")]
+    InvalidExtension(String),
+    /// A certificate could not be decoded.
+    #[error("malformed certificate: {0}")]
+    MalformedCertificate(String),
+    /// PEM text could not be decoded, or lacked the expected block.
+    #[error("malformed PEM: {0}")]
+    Pem(String),
+    /// A signature did not verify.
+    #[error("signature verification failed")]
+    BadSignature,
+    /// The signing back-end failed.
+    #[error("signing failed: {0}")]
+    Signing(String),
+    /// DER encoding failed (should not happen with valid inputs).
+    #[error("encoding error: {0}")]
+    Encoding(String),
+    /// The random number generator failed.
+    #[error("random number generator failure")]
+    Rng,
+}
+
+impl Error {
+    pub(crate) fn encoding(e: impl core::fmt::Display) -> Self {
+        Error::Encoding(e.to_string())
+    }
+    pub(crate) fn malformed_key(e: impl core::fmt::Display) -> Self {
+        Error::MalformedKey(e.to_string())
+    }
+    pub(crate) fn malformed_cert(e: impl core::fmt::Display) -> Self {
+        Error::MalformedCertificate(e.to_string())
+    }
+}
+
+impl From<der::Error> for Error {
+    fn from(e: der::Error) -> Self {
+        Error::Encoding(e.to_string())
+    }
+}
+
+impl From<x509_cert::builder::Error> for Error {
+    fn from(e: x509_cert::builder::Error) -> Self {
+        match e {
+            x509_cert::builder::Error::Signature(s) => Error::Signing(s.to_string()),
+            other => Error::Encoding(other.to_string()),
+        }
+    }
+}

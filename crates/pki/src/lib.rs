@@ -1,0 +1,68 @@
+//! opencas PKI core: pure computation over keys and certificates.
+//!
+//! No I/O, no clock, no database: every function is deterministic given its
+//! inputs and the RNG passed in (aws-lc-rs key generation and ECDSA/RSA
+//! blinding draw from AWS-LC's own DRBG; RSA-1024 signing blinds with OS
+//! randomness).
+//!
+//! * [`KeyAlgorithm`] / [`KeyFamily`] — the CAS algorithm names.
+//! * [`PrivateKey`] — generate, import (PKCS#8 / PKCS#1 / SEC1, PEM or DER),
+//!   export (PKCS#8, encrypted PKCS#8), sign.
+//! * [`KeySigner`] — the x509-cert builder adapter (RSA, ECDSA, SM2 with a
+//!   chosen [`Sm2Id`]).
+//! * [`SubjectFields`] — CAS subject fields → X.509 `Name`; [`dn_string`].
+//! * [`build_root_ca`] / [`build_sub_ca`] with a [`CaProfile`].
+//! * [`CertInfo::parse`] — what the API reports about a certificate.
+//! * [`pem`] — DER ↔ PEM helpers.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod alg;
+mod ca;
+mod country;
+mod error;
+mod inspect;
+mod keys;
+mod name;
+pub mod pem;
+mod signer;
+mod verify;
+
+#[cfg(test)]
+mod test_support;
+#[cfg(test)]
+mod tests_ca;
+#[cfg(test)]
+mod tests_keys;
+
+pub use alg::{
+    KeyAlgorithm, KeyFamily, PublicKeyDescription, SignatureAlgorithm, Sm2Id, describe_spki,
+    signature_algorithm_name,
+};
+pub use ca::{
+    CaProfile, CertValidity, ExtKeyUsage, Serial, build_root_ca, build_sub_ca, key_identifier,
+};
+pub use country::{ISO3166_ALPHA2, is_iso3166_alpha2};
+pub use error::{Error, Result};
+pub use inspect::{CertInfo, Fingerprints, San};
+pub use keys::{PBKDF2_ITERATIONS, PrivateKey};
+pub use name::{
+    SubjectFields, UB_COMMON_NAME, UB_LOCALITY, UB_ORGANIZATION, UB_ORGANIZATIONAL_UNIT, UB_STATE,
+    dn_string,
+};
+pub use signer::{DerSignature, KeySigner, SpkiPublicKey};
+pub use verify::{
+    verify_certificate_signature, verify_certificate_signature_any_sm2_id, verify_signature,
+};
+
+/// The RNG traits this crate's functions take (rand_core 0.10).
+pub use rand_core;
+/// Re-exported so callers can name `x509_cert::name::Name` and friends.
+pub use x509_cert;
+
+/// The operating system's CSPRNG as a rand_core 0.10 [`rand_core::CryptoRng`]
+/// (panics if the OS RNG fails, which getrandom treats as unrecoverable).
+pub fn os_rng() -> rand_core::UnwrapErr<getrandom::SysRng> {
+    rand_core::UnwrapErr(getrandom::SysRng)
+}

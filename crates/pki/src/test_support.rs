@@ -1,0 +1,25 @@
+//! Shared fixtures for the unit tests: keys are expensive (RSA-4096), so each
+//! algorithm's keys are generated once per test binary.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use crate::{KeyAlgorithm, PrivateKey, os_rng};
+
+/// Two keys per algorithm, generated on first use.
+pub(crate) fn keys(alg: KeyAlgorithm) -> &'static [PrivateKey; 2] {
+    static KEYS: OnceLock<HashMap<KeyAlgorithm, OnceLock<[PrivateKey; 2]>>> = OnceLock::new();
+    let map = KEYS.get_or_init(|| {
+        KeyAlgorithm::ALL
+            .iter()
+            .map(|a| (*a, OnceLock::new()))
+            .collect()
+    });
+    map[&alg].get_or_init(|| {
+        let mut rng = os_rng();
+        [
+            PrivateKey::generate(alg, &mut rng).unwrap(),
+            PrivateKey::generate(alg, &mut rng).unwrap(),
+        ]
+    })
+}
