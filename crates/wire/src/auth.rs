@@ -7,7 +7,7 @@ use crate::params::Params;
 use crate::sign::{self, V3Algorithm, V3Request};
 use axum::http::{HeaderMap, StatusCode};
 use opencas_service::{Caller, Service};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -198,13 +198,14 @@ impl Authenticator {
             .filter(|n| !n.is_empty())
             .ok_or_else(|| WireError::missing("SignatureNonce"))?;
         check_timestamp(timestamp, now)?;
-        let signed = r
-            .query
-            .iter()
-            .chain(r.form.iter())
-            .filter(|(k, _)| k != "Signature");
-        let string_to_sign =
-            sign::v1_string_to_sign(r.method, signed.map(|(k, v)| (k.as_str(), v.as_str())));
+        // The SDKs sign the merged parameter map: a key sent in both the query and the
+        // body (the 2018-07-13 SDK repeats its parameters) counts once, the body winning.
+        let mut signed: BTreeMap<&str, &str> = BTreeMap::new();
+        for (k, v) in r.query.iter().chain(r.form.iter()) {
+            signed.insert(k, v);
+        }
+        signed.remove("Signature");
+        let string_to_sign = sign::v1_string_to_sign(r.method, signed.into_iter());
         let key = self.access_key(access_key_id).await?;
         let expected = sign::v1_signature(&key.secret, &string_to_sign);
         if !ct_eq(&expected, signature) {
