@@ -1,6 +1,7 @@
 //! Configuration: command-line flags, then `OPENCAS_*` environment variables (both via
 //! clap), then the TOML file given with `--config`, then the defaults.
 
+use opencas_service::ServiceConfig;
 use opencas_wire::{Limits, RateLimitConfig, WireConfig};
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -20,6 +21,25 @@ pub struct FileConfig {
     pub tls_key: Option<PathBuf>,
     pub rate_limit: RateLimitConfig,
     pub limits: Limits,
+    pub ca: CaConfig,
+}
+
+/// `[ca]`: quotas of new CAs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CaConfig {
+    pub root_certificate_quota: i64,
+    pub sub_ca_initial_quota: i64,
+}
+
+impl Default for CaConfig {
+    fn default() -> Self {
+        let d = ServiceConfig::default();
+        Self {
+            root_certificate_quota: d.root_certificate_quota,
+            sub_ca_initial_quota: d.sub_ca_initial_quota,
+        }
+    }
 }
 
 impl FileConfig {
@@ -40,6 +60,7 @@ pub struct ServeConfig {
     pub public_url: String,
     pub tls: Option<(PathBuf, PathBuf)>,
     pub wire: WireConfig,
+    pub service: ServiceConfig,
 }
 
 pub struct ServeFlags {
@@ -78,6 +99,14 @@ impl ServeConfig {
             .unwrap_or_else(|| format!("{scheme}://{listen}"))
             .trim_end_matches('/')
             .to_owned();
+        if file.ca.root_certificate_quota < 0 || file.ca.sub_ca_initial_quota < 0 {
+            return Err("[ca] quotas cannot be negative".into());
+        }
+        let service = ServiceConfig {
+            public_url: public_url.clone(),
+            root_certificate_quota: file.ca.root_certificate_quota,
+            sub_ca_initial_quota: file.ca.sub_ca_initial_quota,
+        };
         Ok(Self {
             listen,
             data_dir,
@@ -87,6 +116,7 @@ impl ServeConfig {
                 rate_limit: file.rate_limit,
                 limits: file.limits,
             },
+            service,
         })
     }
 }

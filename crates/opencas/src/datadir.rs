@@ -1,7 +1,7 @@
 //! The data directory: the database, the master key and the first account's credentials.
 
-use opencas_service::Service;
 use opencas_service::accounts::Credentials;
+use opencas_service::{Service, ServiceConfig};
 use opencas_store::Store;
 use opencas_store::sealing::{MasterKey, write_private_file};
 use std::path::{Path, PathBuf};
@@ -12,7 +12,7 @@ pub const CREDENTIALS_FILE: &str = "credentials.json";
 pub const INITIAL_ACCOUNT: &str = "default";
 
 /// Opens the store in `dir`, creating the directory, master key and database as needed.
-pub async fn open(dir: &Path) -> Result<Service, String> {
+pub async fn open(dir: &Path, config: ServiceConfig) -> Result<Service, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     #[cfg(unix)]
     {
@@ -28,7 +28,7 @@ pub async fn open(dir: &Path) -> Result<Service, String> {
     let store = Store::open_sqlite(&dir.join(DATABASE_FILE), &master)
         .await
         .map_err(|e| e.to_string())?;
-    Ok(Service::new(store))
+    Ok(Service::new(store, config))
 }
 
 /// On a fresh data directory, creates the initial account and writes its credentials

@@ -92,6 +92,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("OPENCAS_LOG")
                 .unwrap_or_else(|_| "info".into()),
@@ -145,13 +146,13 @@ async fn account(command: AccountCommand) -> Result<(), String> {
     let err = |e: opencas_service::ServiceError| e.to_string();
     match command {
         AccountCommand::Create { data_dir, name } => {
-            let service = datadir::open(&data_dir).await?;
+            let service = datadir::open(&data_dir, Default::default()).await?;
             let credentials = service.create_account(&name).await.map_err(err)?;
             print_json(&credentials);
             service.store().close().await;
         }
         AccountCommand::List { data_dir } => {
-            let service = datadir::open(&data_dir).await?;
+            let service = datadir::open(&data_dir, Default::default()).await?;
             print_json(&service.list_accounts().await.map_err(err)?);
             service.store().close().await;
         }
@@ -167,7 +168,7 @@ async fn account(command: AccountCommand) -> Result<(), String> {
             data_dir,
             account_id,
         } => {
-            let service = datadir::open(&data_dir).await?;
+            let service = datadir::open(&data_dir, Default::default()).await?;
             let credentials = service.rotate_credentials(account_id).await.map_err(err)?;
             if datadir::credentials_account_id(&data_dir).as_deref()
                 == Some(credentials.account_id.as_str())
@@ -190,7 +191,7 @@ async fn set_enabled(
     account_id: i64,
     enabled: bool,
 ) -> Result<(), String> {
-    let service = datadir::open(data_dir).await?;
+    let service = datadir::open(data_dir, Default::default()).await?;
     service
         .set_account_enabled(account_id, enabled)
         .await

@@ -9,7 +9,7 @@ use std::time::Duration;
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 
 pub async fn run(config: ServeConfig) -> Result<(), String> {
-    let service = datadir::open(&config.data_dir).await?;
+    let service = datadir::open(&config.data_dir, config.service.clone()).await?;
     if let Some(path) = datadir::ensure_initial_account(&service, &config.data_dir).await? {
         tracing::info!(path = %path.display(), "created the initial account; its credentials are in this file");
     }

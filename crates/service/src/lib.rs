@@ -7,6 +7,7 @@ pub mod certstore;
 pub mod csr;
 pub mod orders;
 mod paging;
+pub mod tags;
 
 pub use opencas_store as store;
 pub use paging::Paging;
@@ -63,15 +64,61 @@ impl From<StoreError> for ServiceError {
 
 pub type Result<T> = std::result::Result<T, ServiceError>;
 
+/// Runs CPU-heavy PKI work (key generation, signing) off the async workers.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ServiceError::Internal(format!("blocking task: {e}")))
+}
+
+/// 32 lower-case hex characters from the OS CSPRNG: the `Identifier` of new resources.
+pub(crate) fn new_identifier() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// Settings the decisions depend on.
+#[derive(Clone, Debug)]
+pub struct ServiceConfig {
+    /// Base URL of the public PKI endpoints (CRLs, CA certificates, OCSP), no trailing `/`.
+    pub public_url: String,
+    /// Certificates a new root CA may hand out to its sub CAs in all.
+    pub root_certificate_quota: i64,
+    /// Quota a new sub CA receives from its root's pool.
+    pub sub_ca_initial_quota: i64,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        Self {
+            public_url: "http://127.0.0.1:8080".into(),
+            root_certificate_quota: 1_000_000,
+            sub_ca_initial_quota: 10_000,
+        }
+    }
+}
+
 /// The service: decisions over the store. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Service {
     store: Store,
+    config: std::sync::Arc<ServiceConfig>,
 }
 
 impl Service {
-    pub fn new(store: Store) -> Self {
-        Self { store }
+    pub fn new(store: Store, config: ServiceConfig) -> Self {
+        Self {
+            store,
+            config: std::sync::Arc::new(config),
+        }
+    }
+
+    pub fn config(&self) -> &ServiceConfig {
+        &self.config
     }
 
     pub fn store(&self) -> &Store {

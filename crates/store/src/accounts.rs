@@ -63,7 +63,7 @@ impl Store {
         key: NewAccessKey<'_>,
         now: i64,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query(
             "INSERT INTO accounts (id, name, status, api_key_hash, created_at) \
              VALUES ($1, $2, 'Active', $3, $4)",
@@ -153,7 +153,7 @@ impl Store {
         key: NewAccessKey<'_>,
         now: i64,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let done = sqlx::query("UPDATE accounts SET api_key_hash = $1 WHERE id = $2")
             .bind(api_key_hash)
             .bind(account_id)

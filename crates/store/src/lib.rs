@@ -5,8 +5,10 @@
 //! driver; the DDL lives per backend under `migrations/`.
 
 pub mod accounts;
+pub mod cas;
 pub mod listing;
 pub mod sealing;
+mod tx;
 
 use sealing::{MasterKey, Sealer};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -16,9 +18,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 pub use accounts::{AccessKeyRecord, AccountRecord, AccountStatus, NewAccessKey};
-pub use listing::{
-    CaFilter, CaRow, CertFilter, CertRow, CsrFilter, CsrRow, OrderFilter, OrderRow, Page,
-};
+pub use cas::{CaFilter, CaLogRow, CaRecord, NewCa};
+pub use listing::{CertFilter, CertRow, CsrFilter, CsrRow, OrderFilter, OrderRow, Page};
+pub use tx::Tx;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -42,7 +44,10 @@ static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/s
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
+    /// Seals access-key secrets.
     secrets: Sealer,
+    /// Seals private keys of CAs, certificates and CSRs.
+    keys: Sealer,
 }
 
 impl Store {
@@ -72,6 +77,7 @@ impl Store {
         Ok(Self {
             pool,
             secrets: Sealer::new(master, "access-key-secret"),
+            keys: Sealer::new(master, "private-key"),
         })
     }
 

@@ -13,41 +13,41 @@ pub struct Page {
     pub limit: i64,
 }
 
-enum Arg {
+pub(crate) enum Arg {
     Text(String),
     Int(i64),
 }
 
 /// Builds `WHERE account_id = $1 AND …` with numbered placeholders.
-struct Where {
+pub(crate) struct Where {
     clauses: Vec<String>,
     args: Vec<Arg>,
 }
 
 impl Where {
-    fn for_account(account_id: i64) -> Self {
+    pub(crate) fn for_account(account_id: i64) -> Self {
         Self {
             clauses: vec!["account_id = $1".into()],
             args: vec![Arg::Int(account_id)],
         }
     }
-    fn placeholder(&mut self, arg: Arg) -> String {
+    pub(crate) fn placeholder(&mut self, arg: Arg) -> String {
         self.args.push(arg);
         format!("${}", self.args.len())
     }
-    fn eq_text(&mut self, column: &str, value: Option<&str>) {
+    pub(crate) fn eq_text(&mut self, column: &str, value: Option<&str>) {
         if let Some(v) = value {
             let p = self.placeholder(Arg::Text(v.to_owned()));
             self.clauses.push(format!("{column} = {p}"));
         }
     }
-    fn cmp_int(&mut self, column: &str, op: &str, value: Option<i64>) {
+    pub(crate) fn cmp_int(&mut self, column: &str, op: &str, value: Option<i64>) {
         if let Some(v) = value {
             let p = self.placeholder(Arg::Int(v));
             self.clauses.push(format!("{column} {op} {p}"));
         }
     }
-    fn in_text(&mut self, column: &str, values: &[String]) {
+    pub(crate) fn in_text(&mut self, column: &str, values: &[String]) {
         if values.is_empty() {
             return;
         }
@@ -59,7 +59,7 @@ impl Where {
             .push(format!("{column} IN ({})", ps.join(", ")));
     }
     /// Case-insensitive substring match over any of `columns`.
-    fn contains_any(&mut self, columns: &[&str], keyword: Option<&str>) {
+    pub(crate) fn contains_any(&mut self, columns: &[&str], keyword: Option<&str>) {
         let Some(k) = keyword.filter(|k| !k.is_empty()) else {
             return;
         };
@@ -94,7 +94,7 @@ fn bind_all<'q>(
 }
 
 impl Store {
-    async fn page_of<T>(
+    pub(crate) async fn page_of<T>(
         &self,
         table: &str,
         columns: &str,
@@ -276,82 +276,6 @@ impl Store {
         let columns = "id, name, common_name, sans, algorithm, key_size, corp_name, department, \
                        country_code, province, locality, key_sha256, has_private_key";
         self.page_of("csrs", columns, w, page, csr_row).await
-    }
-}
-
-// ---- certificate authorities --------------------------------------------------------
-
-#[derive(Debug, Default, Clone)]
-pub struct CaFilter {
-    pub identifier: Option<String>,
-    pub status: Option<String>,
-    pub certificate_type: Option<String>,
-    pub issuer_type: Option<String>,
-    pub resource_group_id: Option<String>,
-    pub not_after_from: Option<i64>,
-    pub not_after_to: Option<i64>,
-}
-
-#[derive(Debug, Clone)]
-pub struct CaRow {
-    pub id: i64,
-    pub identifier: String,
-    pub parent_identifier: Option<String>,
-    pub certificate_type: String,
-    pub issuer_type: String,
-    pub status: String,
-    pub common_name: String,
-    pub subject_dn: String,
-    pub algorithm: String,
-    pub key_size: i64,
-    pub sign_algorithm: String,
-    pub serial_number: String,
-    pub not_before: i64,
-    pub not_after: i64,
-    pub resource_group_id: Option<String>,
-    pub cert_der: Vec<u8>,
-}
-
-fn ca_row(r: &AnyRow) -> std::result::Result<CaRow, sqlx::Error> {
-    Ok(CaRow {
-        id: r.try_get("id")?,
-        identifier: r.try_get("identifier")?,
-        parent_identifier: r.try_get("parent_identifier")?,
-        certificate_type: r.try_get("certificate_type")?,
-        issuer_type: r.try_get("issuer_type")?,
-        status: r.try_get("status")?,
-        common_name: r.try_get("common_name")?,
-        subject_dn: r.try_get("subject_dn")?,
-        algorithm: r.try_get("algorithm")?,
-        key_size: r.try_get("key_size")?,
-        sign_algorithm: r.try_get("sign_algorithm")?,
-        serial_number: r.try_get("serial_number")?,
-        not_before: r.try_get("not_before")?,
-        not_after: r.try_get("not_after")?,
-        resource_group_id: r.try_get("resource_group_id")?,
-        cert_der: r.try_get("cert_der")?,
-    })
-}
-
-impl Store {
-    pub async fn list_cas(
-        &self,
-        account_id: i64,
-        f: &CaFilter,
-        page: Page,
-    ) -> Result<(Vec<CaRow>, i64)> {
-        let mut w = Where::for_account(account_id);
-        w.eq_text("identifier", f.identifier.as_deref());
-        w.eq_text("status", f.status.as_deref());
-        w.eq_text("certificate_type", f.certificate_type.as_deref());
-        w.eq_text("issuer_type", f.issuer_type.as_deref());
-        w.eq_text("resource_group_id", f.resource_group_id.as_deref());
-        w.cmp_int("not_after", ">=", f.not_after_from);
-        w.cmp_int("not_after", "<", f.not_after_to);
-        let columns = "id, identifier, parent_identifier, certificate_type, issuer_type, status, \
-                       common_name, subject_dn, algorithm, key_size, sign_algorithm, \
-                       serial_number, not_before, not_after, resource_group_id, cert_der";
-        self.page_of("cas", columns, w, page, ca_row).await
     }
 }
 

@@ -123,6 +123,71 @@ impl Params {
     }
 }
 
+impl Params {
+    /// A flattened list `Name.1`, `Name.2`, … in index order. Gaps are refused, so that a
+    /// client's list is never silently shortened.
+    pub fn list(&self, name: &str) -> Result<Vec<String>, WireError> {
+        let indices = self.indices(name)?;
+        Ok(indices
+            .into_iter()
+            .map(|i| self.raw(&format!("{name}.{i}")).unwrap_or("").to_owned())
+            .collect())
+    }
+
+    /// `Tags.N.Key` / `Tags.N.Value` pairs (a missing value is empty).
+    pub fn tags(&self, name: &str) -> Result<Vec<(String, String)>, WireError> {
+        let indices = self.indices(name)?;
+        indices
+            .into_iter()
+            .map(|i| {
+                let key = self
+                    .raw(&format!("{name}.{i}.Key"))
+                    .unwrap_or("")
+                    .to_owned();
+                let value = self
+                    .raw(&format!("{name}.{i}.Value"))
+                    .unwrap_or("")
+                    .to_owned();
+                if key.is_empty() {
+                    return Err(WireError::invalid(
+                        name,
+                        format!("{name}.{i}.Key is missing."),
+                    ));
+                }
+                Ok((key, value))
+            })
+            .collect()
+    }
+
+    /// The 1-based indices used under `name.`, checked to be 1..=n without gaps.
+    fn indices(&self, name: &str) -> Result<Vec<usize>, WireError> {
+        let prefix = format!("{name}.");
+        let mut found: Vec<usize> = Vec::new();
+        for key in self
+            .0
+            .range(prefix.clone()..)
+            .map(|(k, _)| k)
+            .take_while(|k| k.starts_with(&prefix))
+        {
+            let index = key[prefix.len()..].split('.').next().unwrap_or("");
+            let n: usize = index.parse().map_err(|_| {
+                WireError::invalid(name, format!("{key} is not a valid list element name."))
+            })?;
+            if !found.contains(&n) {
+                found.push(n);
+            }
+        }
+        found.sort_unstable();
+        if found.iter().enumerate().any(|(i, n)| *n != i + 1) {
+            return Err(WireError::invalid(
+                name,
+                format!("The elements of {name} must be numbered 1, 2, 3, …"),
+            ));
+        }
+        Ok(found)
+    }
+}
+
 /// Echoes at most 64 characters of a bad value back in a message.
 fn truncate(v: &str) -> String {
     v.chars().take(64).collect()
@@ -176,6 +241,31 @@ mod tests {
         assert_eq!(p.opt_bool("B").unwrap(), Some(true));
         assert_eq!(p.req_str("E").unwrap_err().code, "MissingParameter.E");
         assert_eq!(p.req_str("E").unwrap_err().status, 400);
+    }
+
+    #[test]
+    fn lists_and_tags() {
+        let p = params(&[
+            ("E.1", "serverAuth"),
+            ("E.2", "clientAuth"),
+            ("Tags.1.Key", "env"),
+            ("Tags.1.Value", "prod"),
+            ("Tags.2.Key", "team"),
+            ("Gap.1", "a"),
+            ("Gap.3", "c"),
+        ]);
+        assert_eq!(p.list("E").unwrap(), ["serverAuth", "clientAuth"]);
+        assert!(p.list("None").unwrap().is_empty());
+        assert_eq!(
+            p.tags("Tags").unwrap(),
+            [
+                ("env".into(), "prod".into()),
+                ("team".into(), String::new())
+            ]
+        );
+        assert_eq!(p.list("Gap").unwrap_err().code, "InvalidParameter.Gap");
+        let bad = params(&[("Tags.1.Value", "x")]);
+        assert!(bad.tags("Tags").is_err());
     }
 
     #[test]

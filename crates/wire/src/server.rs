@@ -73,6 +73,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/", any(rpc_root))
         .route("/api/cas/{version}/{action}", any(rpc_versioned_path))
         .route("/api/v1/{action}", any(rpc_action_path))
+        .route("/ca/{file}", get(ca_certificate))
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
         .fallback(not_found)
@@ -88,6 +89,25 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         state.metrics.render(),
     )
         .into_response()
+}
+
+/// `GET /ca/<Identifier>.crt`: a CA certificate in DER, the address in the AIA caIssuers
+/// extension of the certificates it issued. Public, like the certificate itself.
+async fn ca_certificate(
+    State(state): State<Arc<AppState>>,
+    Path(file): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let identifier = file.strip_suffix(".crt").unwrap_or(&file);
+    match state.service.public_ca_certificate(identifier).await {
+        Ok(der) => ([(header::CONTENT_TYPE, "application/pkix-cert")], der).into_response(),
+        Err(e) => render::error(
+            &WireError::from(e),
+            Format::Json,
+            &new_request_id(),
+            &host_id(&headers),
+        ),
+    }
 }
 
 fn new_request_id() -> String {

@@ -21,27 +21,86 @@ CREATE INDEX access_keys_account ON access_keys (account_id);
 
 -- Certificate authorities (private CA, API 2020-06-30).
 CREATE TABLE cas (
-    id                INTEGER PRIMARY KEY,
-    account_id        BIGINT NOT NULL REFERENCES accounts (id),
-    identifier        TEXT NOT NULL,
-    parent_identifier TEXT,
-    certificate_type  TEXT NOT NULL,
-    issuer_type       TEXT NOT NULL,
-    status            TEXT NOT NULL,
-    common_name       TEXT NOT NULL,
-    subject_dn        TEXT NOT NULL,
-    algorithm         TEXT NOT NULL,
-    key_size          BIGINT NOT NULL,
-    sign_algorithm    TEXT NOT NULL,
-    serial_number     TEXT NOT NULL,
-    not_before        BIGINT NOT NULL,
-    not_after         BIGINT NOT NULL,
-    resource_group_id TEXT,
-    cert_der          BLOB NOT NULL,
-    created_at        BIGINT NOT NULL,
-    UNIQUE (account_id, identifier)
+    id                  INTEGER PRIMARY KEY,
+    account_id          BIGINT NOT NULL REFERENCES accounts (id),
+    identifier          TEXT NOT NULL,
+    parent_identifier   TEXT,
+    -- the CA whose key signed this certificate (itself for a root): serials are unique per issuer
+    issuer_identifier   TEXT NOT NULL,
+    certificate_type    TEXT NOT NULL CHECK (certificate_type IN ('ROOT', 'SUB_ROOT')),
+    issuer_type         TEXT NOT NULL,
+    status              TEXT NOT NULL CHECK (status IN ('ISSUE', 'FORBIDDEN', 'REVOKE')),
+    alias               TEXT,
+    common_name         TEXT NOT NULL,
+    organization        TEXT,
+    organization_unit   TEXT,
+    locality            TEXT,
+    state               TEXT,
+    country_code        TEXT,
+    subject_dn          TEXT NOT NULL,
+    algorithm           TEXT NOT NULL,
+    key_algorithm       TEXT NOT NULL,
+    key_size            BIGINT NOT NULL,
+    sign_algorithm      TEXT NOT NULL,
+    sm2_id              TEXT,
+    serial_number       TEXT NOT NULL,
+    not_before          BIGINT NOT NULL,
+    not_after           BIGINT NOT NULL,
+    years               BIGINT NOT NULL,
+    path_len            BIGINT,
+    ext_key_usages      TEXT NOT NULL,
+    cert_max_time_days  BIGINT,
+    enable_crl          BIGINT NOT NULL,
+    crl_day             BIGINT NOT NULL,
+    md5                 TEXT NOT NULL,
+    sha256              TEXT NOT NULL,
+    cert_der            BLOB NOT NULL,
+    chain_pem           TEXT NOT NULL,
+    key_sealed          BLOB NOT NULL,
+    cert_total_count    BIGINT NOT NULL CHECK (cert_total_count >= 0),
+    cert_issued_count   BIGINT NOT NULL CHECK (cert_issued_count >= 0),
+    resource_group_id   TEXT,
+    status_changed_at   BIGINT,
+    created_at          BIGINT NOT NULL,
+    UNIQUE (account_id, identifier),
+    UNIQUE (issuer_identifier, serial_number),
+    CHECK (cert_issued_count <= cert_total_count)
 );
 CREATE INDEX cas_account_created ON cas (account_id, created_at);
+CREATE INDEX cas_parent ON cas (account_id, parent_identifier);
+CREATE UNIQUE INDEX cas_identifier ON cas (identifier);
+
+-- Every lifecycle event of a CA, written in the transaction that causes it.
+CREATE TABLE ca_logs (
+    id            INTEGER PRIMARY KEY,
+    account_id    BIGINT NOT NULL REFERENCES accounts (id),
+    ca_identifier TEXT NOT NULL,
+    op_type       TEXT NOT NULL,
+    content       TEXT NOT NULL,
+    created_at    BIGINT NOT NULL
+);
+CREATE INDEX ca_logs_ca ON ca_logs (account_id, ca_identifier, id);
+
+-- ClientToken / idempotency keys: the first request with a token creates the resource,
+-- a repeat returns it.
+CREATE TABLE idempotency (
+    account_id  BIGINT NOT NULL REFERENCES accounts (id),
+    action      TEXT NOT NULL,
+    token       TEXT NOT NULL,
+    resource_id TEXT NOT NULL,
+    created_at  BIGINT NOT NULL,
+    PRIMARY KEY (account_id, action, token)
+);
+
+-- Tags of any taggable resource.
+CREATE TABLE tags (
+    account_id    BIGINT NOT NULL REFERENCES accounts (id),
+    resource_type TEXT NOT NULL,
+    resource_id   TEXT NOT NULL,
+    tag_key       TEXT NOT NULL,
+    tag_value     TEXT NOT NULL,
+    PRIMARY KEY (account_id, resource_type, resource_id, tag_key)
+);
 
 -- Every certificate the account holds: issued here, uploaded, or ordered.
 CREATE TABLE certificates (

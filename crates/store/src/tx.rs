@@ -1,0 +1,134 @@
+//! Write transactions. The service layer opens one per state-changing call, runs the
+//! repositories' writes through it and commits; dropping it rolls back.
+
+use crate::sealing::Sealer;
+use crate::{Result, Store, StoreError, conflict_or};
+use sqlx::{Any, AnyConnection, Row};
+
+pub struct Tx {
+    inner: sqlx::Transaction<'static, Any>,
+    pub(crate) keys: Sealer,
+}
+
+impl Store {
+    /// Starts a write transaction. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`), so that a transaction that reads before it writes cannot fail
+    /// with a lock upgrade conflict.
+    pub async fn begin(&self) -> Result<Tx> {
+        let inner = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        Ok(Tx {
+            inner,
+            keys: self.keys.clone(),
+        })
+    }
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<()> {
+        self.inner.commit().await?;
+        Ok(())
+    }
+
+    pub(crate) fn conn(&mut self) -> &mut AnyConnection {
+        &mut self.inner
+    }
+
+    /// Records that `token` (a ClientToken) of `action` created `resource_id`. A second
+    /// use of the same token fails with `Conflict("idempotency token")`.
+    pub async fn record_idempotency(
+        &mut self,
+        account_id: i64,
+        action: &str,
+        token: &str,
+        resource_id: &str,
+        now: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO idempotency (account_id, action, token, resource_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(account_id)
+        .bind(action)
+        .bind(token)
+        .bind(resource_id)
+        .bind(now)
+        .execute(self.conn())
+        .await
+        .map_err(|e| conflict_or(e, "idempotency token"))?;
+        Ok(())
+    }
+
+    /// Replaces the tags of one resource.
+    pub async fn replace_tags(
+        &mut self,
+        account_id: i64,
+        resource_type: &str,
+        resource_id: &str,
+        tags: &[(String, String)],
+    ) -> Result<()> {
+        sqlx::query(
+            "DELETE FROM tags WHERE account_id = $1 AND resource_type = $2 AND resource_id = $3",
+        )
+        .bind(account_id)
+        .bind(resource_type)
+        .bind(resource_id)
+        .execute(self.conn())
+        .await?;
+        for (key, value) in tags {
+            sqlx::query(
+                "INSERT INTO tags (account_id, resource_type, resource_id, tag_key, tag_value) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(account_id)
+            .bind(resource_type)
+            .bind(resource_id)
+            .bind(key)
+            .bind(value)
+            .execute(self.conn())
+            .await
+            .map_err(|e| conflict_or(e, "tag"))?;
+        }
+        Ok(())
+    }
+}
+
+impl Store {
+    /// The resource a ClientToken of `action` created, if it was used before.
+    pub async fn find_idempotency(
+        &self,
+        account_id: i64,
+        action: &str,
+        token: &str,
+    ) -> Result<Option<String>> {
+        let row = sqlx::query(
+            "SELECT resource_id FROM idempotency WHERE account_id = $1 AND action = $2 AND token = $3",
+        )
+        .bind(account_id)
+        .bind(action)
+        .bind(token)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| r.try_get("resource_id")).transpose()?)
+    }
+
+    pub async fn tags_of(
+        &self,
+        account_id: i64,
+        resource_type: &str,
+        resource_id: &str,
+    ) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query(
+            "SELECT tag_key, tag_value FROM tags \
+             WHERE account_id = $1 AND resource_type = $2 AND resource_id = $3 ORDER BY tag_key",
+        )
+        .bind(account_id)
+        .bind(resource_type)
+        .bind(resource_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("tag_key")?, r.try_get("tag_value")?)))
+            .collect::<std::result::Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+}
