@@ -84,10 +84,7 @@ impl ServeConfig {
             .data_dir
             .or(file.data_dir)
             .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
-        let tls = match (
-            flags.tls_cert.or(file.tls_cert),
-            flags.tls_key.or(file.tls_key),
-        ) {
+        let tls = match (flags.tls_cert.or(file.tls_cert), flags.tls_key.or(file.tls_key)) {
             (Some(c), Some(k)) => Some((c, k)),
             (None, None) => None,
             _ => return Err("--tls-cert and --tls-key go together".into()),

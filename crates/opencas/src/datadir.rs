@@ -21,9 +21,7 @@ pub async fn open(dir: &Path, config: ServiceConfig) -> Result<Service, String> 
     }
     let master = match std::env::var("OPENCAS_MASTER_KEY") {
         Ok(hex) => MasterKey::from_hex(&hex).map_err(|e| format!("OPENCAS_MASTER_KEY: {e}"))?,
-        Err(_) => {
-            MasterKey::load_or_create(&dir.join(MASTER_KEY_FILE)).map_err(|e| e.to_string())?
-        }
+        Err(_) => MasterKey::load_or_create(&dir.join(MASTER_KEY_FILE)).map_err(|e| e.to_string())?,
     };
     let store = Store::open_sqlite(&dir.join(DATABASE_FILE), &master)
         .await
@@ -33,18 +31,9 @@ pub async fn open(dir: &Path, config: ServiceConfig) -> Result<Service, String> 
 
 /// On a fresh data directory, creates the initial account and writes its credentials
 /// file (mode 0600). Returns the file's path when it was written now.
-pub async fn ensure_initial_account(
-    service: &Service,
-    dir: &Path,
-) -> Result<Option<PathBuf>, String> {
+pub async fn ensure_initial_account(service: &Service, dir: &Path) -> Result<Option<PathBuf>, String> {
     let path = dir.join(CREDENTIALS_FILE);
-    if path.exists()
-        || !service
-            .list_accounts()
-            .await
-            .map_err(|e| e.to_string())?
-            .is_empty()
-    {
+    if path.exists() || !service.list_accounts().await.map_err(|e| e.to_string())?.is_empty() {
         return Ok(None);
     }
     let credentials = service
@@ -56,11 +45,7 @@ pub async fn ensure_initial_account(
 }
 
 /// Writes credentials JSON with mode 0600; `replace` swaps an existing file atomically.
-pub fn write_credentials(
-    path: &Path,
-    credentials: &Credentials,
-    replace: bool,
-) -> Result<(), String> {
+pub fn write_credentials(path: &Path, credentials: &Credentials, replace: bool) -> Result<(), String> {
     let json = serde_json::to_string_pretty(credentials).expect("credentials serialize") + "\n";
     let target = if replace {
         path.with_extension("json.tmp")
@@ -70,8 +55,7 @@ pub fn write_credentials(
     if replace {
         let _ = std::fs::remove_file(&target);
     }
-    write_private_file(&target, json.as_bytes())
-        .map_err(|e| format!("{}: {e}", target.display()))?;
+    write_private_file(&target, json.as_bytes()).map_err(|e| format!("{}: {e}", target.display()))?;
     if replace {
         std::fs::rename(&target, path).map_err(|e| format!("{}: {e}", path.display()))?;
     }

@@ -93,10 +93,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("OPENCAS_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("OPENCAS_LOG").unwrap_or_else(|_| "info".into()))
         .init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -136,10 +133,7 @@ async fn run(command: Command) -> Result<(), String> {
 }
 
 fn print_json<T: serde::Serialize>(value: &T) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(value).expect("serializable")
-    );
+    println!("{}", serde_json::to_string_pretty(value).expect("serializable"));
 }
 
 async fn account(command: AccountCommand) -> Result<(), String> {
@@ -156,28 +150,13 @@ async fn account(command: AccountCommand) -> Result<(), String> {
             print_json(&service.list_accounts().await.map_err(err)?);
             service.store().close().await;
         }
-        AccountCommand::Disable {
-            data_dir,
-            account_id,
-        } => set_enabled(&data_dir, account_id, false).await?,
-        AccountCommand::Enable {
-            data_dir,
-            account_id,
-        } => set_enabled(&data_dir, account_id, true).await?,
-        AccountCommand::RotateKey {
-            data_dir,
-            account_id,
-        } => {
+        AccountCommand::Disable { data_dir, account_id } => set_enabled(&data_dir, account_id, false).await?,
+        AccountCommand::Enable { data_dir, account_id } => set_enabled(&data_dir, account_id, true).await?,
+        AccountCommand::RotateKey { data_dir, account_id } => {
             let service = datadir::open(&data_dir, Default::default()).await?;
             let credentials = service.rotate_credentials(account_id).await.map_err(err)?;
-            if datadir::credentials_account_id(&data_dir).as_deref()
-                == Some(credentials.account_id.as_str())
-            {
-                datadir::write_credentials(
-                    &data_dir.join(datadir::CREDENTIALS_FILE),
-                    &credentials,
-                    true,
-                )?;
+            if datadir::credentials_account_id(&data_dir).as_deref() == Some(credentials.account_id.as_str()) {
+                datadir::write_credentials(&data_dir.join(datadir::CREDENTIALS_FILE), &credentials, true)?;
             }
             print_json(&credentials);
             service.store().close().await;
@@ -186,11 +165,7 @@ async fn account(command: AccountCommand) -> Result<(), String> {
     Ok(())
 }
 
-async fn set_enabled(
-    data_dir: &std::path::Path,
-    account_id: i64,
-    enabled: bool,
-) -> Result<(), String> {
+async fn set_enabled(data_dir: &std::path::Path, account_id: i64, enabled: bool) -> Result<(), String> {
     let service = datadir::open(data_dir, Default::default()).await?;
     service
         .set_account_enabled(account_id, enabled)

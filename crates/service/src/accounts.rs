@@ -2,9 +2,7 @@
 //! authentication needs. Credentials are generated here from the OS CSPRNG.
 
 use crate::{Result, Service, ServiceError};
-use opencas_store::{
-    AccessKeyRecord, AccountRecord, AccountStatus, NewAccessKey, StoreError, now_millis,
-};
+use opencas_store::{AccessKeyRecord, AccountRecord, AccountStatus, NewAccessKey, StoreError, now_millis};
 use rand::Rng;
 use rand::distr::Alphanumeric;
 use serde::Serialize;
@@ -69,11 +67,8 @@ pub fn api_key_hash(api_key: &str) -> String {
 }
 
 fn check_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c));
+    let ok =
+        !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c));
     if ok {
         Ok(())
     } else {
@@ -120,28 +115,15 @@ impl Service {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(ServiceError::Internal(
-            "could not allocate a unique account id".into(),
-        ))
+        Err(ServiceError::Internal("could not allocate a unique account id".into()))
     }
 
     async fn account_name_taken(&self, name: &str) -> Result<bool> {
-        Ok(self
-            .store
-            .list_accounts()
-            .await?
-            .iter()
-            .any(|a| a.name == name))
+        Ok(self.store.list_accounts().await?.iter().any(|a| a.name == name))
     }
 
     pub async fn list_accounts(&self) -> Result<Vec<AccountSummary>> {
-        Ok(self
-            .store
-            .list_accounts()
-            .await?
-            .into_iter()
-            .map(Into::into)
-            .collect())
+        Ok(self.store.list_accounts().await?.into_iter().map(Into::into).collect())
     }
 
     pub async fn set_account_enabled(&self, account_id: i64, enabled: bool) -> Result<()> {
@@ -183,10 +165,7 @@ impl Service {
 
     /// `(account_id, active)` of the account owning `api_key`.
     pub async fn account_for_api_key(&self, api_key: &str) -> Result<Option<(i64, bool)>> {
-        Ok(self
-            .store
-            .find_account_by_api_key_hash(&api_key_hash(api_key))
-            .await?)
+        Ok(self.store.find_account_by_api_key_hash(&api_key_hash(api_key)).await?)
     }
 }
 

@@ -126,11 +126,7 @@ impl LegacyCertItem {
 }
 
 impl Service {
-    pub async fn list_cert(
-        &self,
-        caller: Caller,
-        req: ListCertRequest,
-    ) -> Result<ListCertResponse> {
+    pub async fn list_cert(&self, caller: Caller, req: ListCertRequest) -> Result<ListCertResponse> {
         let paging = req.paging.unwrap_or(Paging {
             current_page: 1,
             show_size: LIST_CERT_DEFAULT_SHOW_SIZE,
@@ -167,10 +163,7 @@ impl Service {
             .await?;
         let now = now_millis();
         Ok(DescribeUserCertificateListResponse {
-            certificate_list: rows
-                .into_iter()
-                .map(|r| LegacyCertItem::from_row(r, now))
-                .collect(),
+            certificate_list: rows.into_iter().map(|r| LegacyCertItem::from_row(r, now)).collect(),
             total_count: total,
             current_page: paging.current_page,
             show_size: paging.show_size,

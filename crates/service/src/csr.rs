@@ -68,10 +68,7 @@ impl Service {
             keyword: req.keyword,
             algorithm: req.algorithm,
         };
-        let (rows, total) = self
-            .store
-            .list_csrs(caller.account_id, &filter, paging.page())
-            .await?;
+        let (rows, total) = self.store.list_csrs(caller.account_id, &filter, paging.page()).await?;
         Ok(ListCsrResponse {
             csr_list: rows.into_iter().map(Into::into).collect(),
             total_count: total,

@@ -25,9 +25,7 @@ pub struct Caller {
 pub enum ServiceError {
     #[error("{message}")]
     InvalidParameter { name: &'static str, message: String },
-    #[error(
-        "the input parameter {0} that is mandatory for processing this request is not supplied"
-    )]
+    #[error("the input parameter {0} that is mandatory for processing this request is not supplied")]
     MissingParameter(&'static str),
     #[error("{message}")]
     NotFound { code: &'static str, message: String },
@@ -65,9 +63,7 @@ impl From<StoreError> for ServiceError {
 pub type Result<T> = std::result::Result<T, ServiceError>;
 
 /// Runs CPU-heavy PKI work (key generation, signing) off the async workers.
-pub(crate) async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T> {
+pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| ServiceError::Internal(format!("blocking task: {e}")))

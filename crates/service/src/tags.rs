@@ -36,10 +36,7 @@ pub fn validate(tags: &[(String, String)]) -> Result<()> {
             ));
         }
         if tags[..i].iter().any(|(k, _)| k == key) {
-            return Err(ServiceError::invalid(
-                "Tags",
-                format!("Tag key {key} is given twice."),
-            ));
+            return Err(ServiceError::invalid("Tags", format!("Tag key {key} is given twice.")));
         }
     }
     Ok(())

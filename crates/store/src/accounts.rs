@@ -18,11 +18,7 @@ impl AccountStatus {
         }
     }
     fn parse(s: &str) -> Self {
-        if s == "Active" {
-            Self::Active
-        } else {
-            Self::Disabled
-        }
+        if s == "Active" { Self::Active } else { Self::Disabled }
     }
 }
 
@@ -166,8 +162,7 @@ impl Store {
             .bind(account_id)
             .execute(&mut *tx)
             .await?;
-        self.insert_access_key(&mut tx, account_id, &key, now)
-            .await?;
+        self.insert_access_key(&mut tx, account_id, &key, now).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -198,13 +193,8 @@ impl Store {
             .bind(hash)
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| {
-            Ok((
-                r.try_get("id")?,
-                r.try_get::<String, _>("status")? == "Active",
-            ))
-        })
-        .transpose()
+        row.map(|r| Ok((r.try_get("id")?, r.try_get::<String, _>("status")? == "Active")))
+            .transpose()
     }
 }
 
@@ -243,10 +233,7 @@ mod tests {
         let rec = s.find_access_key("AK1").await.unwrap().unwrap();
         assert_eq!((rec.account_id, rec.secret.as_str()), (7, "S1"));
         assert!(rec.key_active && rec.account_active);
-        assert_eq!(
-            s.find_account_by_api_key_hash("h1").await.unwrap(),
-            Some((7, true))
-        );
+        assert_eq!(s.find_account_by_api_key_hash("h1").await.unwrap(), Some((7, true)));
 
         let new = NewAccessKey {
             access_key_id: "AK3",
@@ -257,16 +244,8 @@ mod tests {
         assert!(s.find_access_key("AK3").await.unwrap().unwrap().key_active);
         assert_eq!(s.find_account_by_api_key_hash("h1").await.unwrap(), None);
 
-        s.set_account_status(7, AccountStatus::Disabled)
-            .await
-            .unwrap();
-        assert!(
-            !s.find_access_key("AK3")
-                .await
-                .unwrap()
-                .unwrap()
-                .account_active
-        );
+        s.set_account_status(7, AccountStatus::Disabled).await.unwrap();
+        assert!(!s.find_access_key("AK3").await.unwrap().unwrap().account_active);
         assert!(matches!(
             s.set_account_status(99, AccountStatus::Disabled).await,
             Err(StoreError::NotFound)

@@ -5,10 +5,11 @@ use crate::{Result, Store, StoreError, Tx, conflict_or};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-/// A CA to insert. The private key arrives as PKCS#8 DER and is sealed here.
+/// A CA to insert. The private key arrives as PKCS#8 DER and is sealed here; an external
+/// CA (its key held elsewhere) has none.
 pub struct NewCa<'a> {
     pub record: &'a CaRecord,
-    pub key_pkcs8_der: &'a [u8],
+    pub key_pkcs8_der: Option<&'a [u8]>,
 }
 
 /// A stored CA (everything but its private key).
@@ -158,9 +159,9 @@ fn key_record(account_id: i64, identifier: &str) -> String {
 impl Tx {
     pub async fn insert_ca(&mut self, ca: NewCa<'_>) -> Result<i64> {
         let c = ca.record;
-        let sealed = self
-            .keys
-            .seal(&key_record(c.account_id, &c.identifier), ca.key_pkcs8_der);
+        let sealed = ca
+            .key_pkcs8_der
+            .map(|k| self.keys.seal(&key_record(c.account_id, &c.identifier), k));
         let row = q(format!(
             "INSERT INTO cas ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
              $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, \
@@ -225,42 +226,28 @@ impl Tx {
         Ok(row.as_ref().map(ca_row).transpose()?)
     }
 
-    pub async fn set_ca_status(
-        &mut self,
-        account_id: i64,
-        identifier: &str,
-        status: &str,
-        now: i64,
-    ) -> Result<()> {
-        let done = sqlx::query(
-            "UPDATE cas SET status = $1, status_changed_at = $2 WHERE account_id = $3 AND identifier = $4",
-        )
-        .bind(status)
-        .bind(now)
-        .bind(account_id)
-        .bind(identifier)
-        .execute(self.conn())
-        .await?;
+    pub async fn set_ca_status(&mut self, account_id: i64, identifier: &str, status: &str, now: i64) -> Result<()> {
+        let done =
+            sqlx::query("UPDATE cas SET status = $1, status_changed_at = $2 WHERE account_id = $3 AND identifier = $4")
+                .bind(status)
+                .bind(now)
+                .bind(account_id)
+                .bind(identifier)
+                .execute(self.conn())
+                .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
         Ok(())
     }
 
-    pub async fn set_ca_total_count(
-        &mut self,
-        account_id: i64,
-        identifier: &str,
-        total: i64,
-    ) -> Result<()> {
-        let done = sqlx::query(
-            "UPDATE cas SET cert_total_count = $1 WHERE account_id = $2 AND identifier = $3",
-        )
-        .bind(total)
-        .bind(account_id)
-        .bind(identifier)
-        .execute(self.conn())
-        .await?;
+    pub async fn set_ca_total_count(&mut self, account_id: i64, identifier: &str, total: i64) -> Result<()> {
+        let done = sqlx::query("UPDATE cas SET cert_total_count = $1 WHERE account_id = $2 AND identifier = $3")
+            .bind(total)
+            .bind(account_id)
+            .bind(identifier)
+            .execute(self.conn())
+            .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
@@ -268,12 +255,7 @@ impl Tx {
     }
 
     /// Adds `delta` to the issued count; the table's CHECK refuses going past the total.
-    pub async fn add_ca_issued_count(
-        &mut self,
-        account_id: i64,
-        identifier: &str,
-        delta: i64,
-    ) -> Result<()> {
+    pub async fn add_ca_issued_count(&mut self, account_id: i64, identifier: &str, delta: i64) -> Result<()> {
         let done = sqlx::query(
             "UPDATE cas SET cert_issued_count = cert_issued_count + $1 \
              WHERE account_id = $2 AND identifier = $3 AND cert_issued_count + $1 <= cert_total_count",
@@ -290,12 +272,7 @@ impl Tx {
     }
 
     /// Sum of the quotas handed to the sub CAs of `parent_identifier`, except `excluding`.
-    pub async fn sub_ca_quota_sum(
-        &mut self,
-        account_id: i64,
-        parent_identifier: &str,
-        excluding: &str,
-    ) -> Result<i64> {
+    pub async fn sub_ca_quota_sum(&mut self, account_id: i64, parent_identifier: &str, excluding: &str) -> Result<i64> {
         quota_sum(self.conn(), account_id, parent_identifier, excluding).await
     }
 
@@ -346,19 +323,16 @@ impl Tx {
 }
 
 impl Store {
-    /// The PKCS#8 DER private key of a CA, unsealed.
+    /// The PKCS#8 DER private key of a CA, unsealed; `NotFound` for an external CA.
     pub async fn ca_private_key(&self, account_id: i64, identifier: &str) -> Result<Vec<u8>> {
-        let row =
-            sqlx::query("SELECT key_sealed FROM cas WHERE account_id = $1 AND identifier = $2")
-                .bind(account_id)
-                .bind(identifier)
-                .fetch_optional(&self.pool)
-                .await?
-                .ok_or(StoreError::NotFound)?;
+        let row = sqlx::query("SELECT key_sealed FROM cas WHERE account_id = $1 AND identifier = $2")
+            .bind(account_id)
+            .bind(identifier)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)?;
         let sealed: Vec<u8> = row.try_get("key_sealed")?;
-        Ok(self
-            .keys
-            .open(&key_record(account_id, identifier), &sealed)?)
+        Ok(self.keys.open(&key_record(account_id, identifier), &sealed)?)
     }
 
     pub async fn sub_ca_quota_sum(&self, account_id: i64, parent_identifier: &str) -> Result<i64> {
@@ -388,19 +362,11 @@ impl Store {
         Ok(row.as_ref().map(ca_row).transpose()?)
     }
 
-    pub async fn list_cas(
-        &self,
-        account_id: i64,
-        f: &CaFilter,
-        page: Page,
-    ) -> Result<(Vec<CaRecord>, i64)> {
+    pub async fn list_cas(&self, account_id: i64, f: &CaFilter, page: Page) -> Result<(Vec<CaRecord>, i64)> {
         let mut w = Where::for_account(account_id);
         w.eq_text("identifier", f.identifier.as_deref());
         w.in_text("identifier", &f.identifiers);
-        w.contains_any(
-            &["common_name", "subject_dn", "alias"],
-            f.keyword.as_deref(),
-        );
+        w.contains_any(&["common_name", "subject_dn", "alias"], f.keyword.as_deref());
         w.eq_text("status", f.status.as_deref());
         w.eq_text("certificate_type", f.certificate_type.as_deref());
         w.eq_text("issuer_type", f.issuer_type.as_deref());
@@ -411,12 +377,7 @@ impl Store {
     }
 
     /// CAs in creation order after the one with id `after_id` (token pagination).
-    pub async fn list_cas_after(
-        &self,
-        account_id: i64,
-        after_id: i64,
-        limit: i64,
-    ) -> Result<(Vec<CaRecord>, i64)> {
+    pub async fn list_cas_after(&self, account_id: i64, after_id: i64, limit: i64) -> Result<(Vec<CaRecord>, i64)> {
         let rows = q(format!(
             "SELECT {CA_COLUMNS} FROM cas WHERE account_id = $1 AND id > $2 ORDER BY id LIMIT $3"
         ))
@@ -430,10 +391,7 @@ impl Store {
             .fetch_one(&self.pool)
             .await?
             .try_get("n")?;
-        let items = rows
-            .iter()
-            .map(ca_row)
-            .collect::<std::result::Result<_, _>>()?;
+        let items = rows.iter().map(ca_row).collect::<std::result::Result<_, _>>()?;
         Ok((items, total))
     }
 
@@ -510,13 +468,13 @@ mod tests {
         let mut tx = s.begin().await.unwrap();
         tx.insert_ca(NewCa {
             record: &ca(1, "root", None, 100),
-            key_pkcs8_der: b"root-key",
+            key_pkcs8_der: Some(b"root-key"),
         })
         .await
         .unwrap();
         tx.insert_ca(NewCa {
             record: &ca(1, "sub", Some("root"), 10),
-            key_pkcs8_der: b"sub-key",
+            key_pkcs8_der: Some(b"sub-key"),
         })
         .await
         .unwrap();
@@ -530,7 +488,7 @@ mod tests {
         let mut tx = s.begin().await.unwrap();
         tx.insert_ca(NewCa {
             record: &ca(1, "other", None, 1),
-            key_pkcs8_der: b"k",
+            key_pkcs8_der: Some(b"k"),
         })
         .await
         .unwrap();
@@ -566,18 +524,11 @@ mod tests {
 
         let sub = s.find_ca(1, "sub").await.unwrap().unwrap();
         assert_eq!(
-            (
-                sub.status.as_str(),
-                sub.cert_issued_count,
-                sub.status_changed_at
-            ),
+            (sub.status.as_str(), sub.cert_issued_count, sub.status_changed_at),
             ("REVOKE", 10, Some(9))
         );
         assert!(s.find_ca(2, "sub").await.unwrap().is_none());
-        let all = Page {
-            offset: 0,
-            limit: 10,
-        };
+        let all = Page { offset: 0, limit: 10 };
         let roots = CaFilter {
             certificate_type: Some("ROOT".into()),
             ..Default::default()
@@ -588,11 +539,10 @@ mod tests {
         assert_eq!(s.ca_logs(1, "root").await.unwrap().len(), 1);
 
         // the sealed key is bound to its record
-        let raw: Vec<u8> =
-            sqlx::query_scalar("SELECT key_sealed FROM cas WHERE identifier = 'sub'")
-                .fetch_one(s.pool())
-                .await
-                .unwrap();
+        let raw: Vec<u8> = sqlx::query_scalar("SELECT key_sealed FROM cas WHERE identifier = 'sub'")
+            .fetch_one(s.pool())
+            .await
+            .unwrap();
         assert!(!raw.windows(7).any(|w| w == b"sub-key"));
     }
 }

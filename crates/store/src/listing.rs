@@ -51,12 +51,8 @@ impl Where {
         if values.is_empty() {
             return;
         }
-        let ps: Vec<String> = values
-            .iter()
-            .map(|v| self.placeholder(Arg::Text(v.clone())))
-            .collect();
-        self.clauses
-            .push(format!("{column} IN ({})", ps.join(", ")));
+        let ps: Vec<String> = values.iter().map(|v| self.placeholder(Arg::Text(v.clone()))).collect();
+        self.clauses.push(format!("{column} IN ({})", ps.join(", ")));
     }
     /// Case-insensitive substring match over any of `columns`.
     pub(crate) fn contains_any(&mut self, columns: &[&str], keyword: Option<&str>) {
@@ -120,10 +116,7 @@ impl Store {
             .bind(page.offset)
             .fetch_all(&self.pool)
             .await?;
-        let items = rows
-            .iter()
-            .map(map)
-            .collect::<std::result::Result<_, _>>()?;
+        let items = rows.iter().map(map).collect::<std::result::Result<_, _>>()?;
         Ok((items, total))
     }
 }
@@ -200,12 +193,7 @@ fn cert_row(r: &AnyRow) -> std::result::Result<CertRow, sqlx::Error> {
 }
 
 impl Store {
-    pub async fn list_certificates(
-        &self,
-        account_id: i64,
-        f: &CertFilter,
-        page: Page,
-    ) -> Result<(Vec<CertRow>, i64)> {
+    pub async fn list_certificates(&self, account_id: i64, f: &CertFilter, page: Page) -> Result<(Vec<CertRow>, i64)> {
         let mut w = Where::for_account(account_id);
         w.contains_any(&["name", "common_name", "sans"], f.keyword.as_deref());
         w.cmp_int("warehouse_id", "=", f.warehouse_id);
@@ -215,8 +203,7 @@ impl Store {
         w.in_text("identifier", &f.identifiers);
         w.cmp_int("not_after", ">=", f.not_after_from);
         w.cmp_int("not_after", "<", f.not_after_to);
-        self.page_of("certificates", CERT_COLUMNS, w, page, cert_row)
-            .await
+        self.page_of("certificates", CERT_COLUMNS, w, page, cert_row).await
     }
 }
 
@@ -264,12 +251,7 @@ fn csr_row(r: &AnyRow) -> std::result::Result<CsrRow, sqlx::Error> {
 }
 
 impl Store {
-    pub async fn list_csrs(
-        &self,
-        account_id: i64,
-        f: &CsrFilter,
-        page: Page,
-    ) -> Result<(Vec<CsrRow>, i64)> {
+    pub async fn list_csrs(&self, account_id: i64, f: &CsrFilter, page: Page) -> Result<(Vec<CsrRow>, i64)> {
         let mut w = Where::for_account(account_id);
         w.contains_any(&["name", "common_name", "sans"], f.keyword.as_deref());
         w.eq_text("algorithm", f.algorithm.as_deref());
@@ -323,12 +305,7 @@ fn order_row(r: &AnyRow) -> std::result::Result<OrderRow, sqlx::Error> {
 }
 
 impl Store {
-    pub async fn list_orders(
-        &self,
-        account_id: i64,
-        f: &OrderFilter,
-        page: Page,
-    ) -> Result<(Vec<OrderRow>, i64)> {
+    pub async fn list_orders(&self, account_id: i64, f: &OrderFilter, page: Page) -> Result<(Vec<OrderRow>, i64)> {
         let mut w = Where::for_account(account_id);
         w.eq_text("order_type", f.order_type.as_deref());
         w.eq_text("status", f.status.as_deref());
@@ -376,10 +353,7 @@ mod tests {
             .await
             .unwrap();
         }
-        let all = Page {
-            offset: 0,
-            limit: 10,
-        };
+        let all = Page { offset: 0, limit: 10 };
         let (rows, total) = s.list_csrs(1, &CsrFilter::default(), all).await.unwrap();
         assert_eq!(total, 4);
         assert_eq!(
@@ -402,35 +376,13 @@ mod tests {
         };
         assert_eq!(s.list_csrs(1, &wild, all).await.unwrap().1, 0);
         let (page2, total) = s
-            .list_csrs(
-                1,
-                &CsrFilter::default(),
-                Page {
-                    offset: 2,
-                    limit: 2,
-                },
-            )
+            .list_csrs(1, &CsrFilter::default(), Page { offset: 2, limit: 2 })
             .await
             .unwrap();
         assert_eq!((total, page2.len(), page2[0].name.as_str()), (4, 2, "csr1"));
-        assert_eq!(
-            s.list_csrs(2, &CsrFilter::default(), all).await.unwrap().1,
-            1
-        );
-        assert_eq!(
-            s.list_certificates(1, &CertFilter::default(), all)
-                .await
-                .unwrap()
-                .1,
-            0
-        );
+        assert_eq!(s.list_csrs(2, &CsrFilter::default(), all).await.unwrap().1, 1);
+        assert_eq!(s.list_certificates(1, &CertFilter::default(), all).await.unwrap().1, 0);
         assert_eq!(s.list_cas(1, &CaFilter::default(), all).await.unwrap().1, 0);
-        assert_eq!(
-            s.list_orders(1, &OrderFilter::default(), all)
-                .await
-                .unwrap()
-                .1,
-            0
-        );
+        assert_eq!(s.list_orders(1, &OrderFilter::default(), all).await.unwrap().1, 0);
     }
 }

@@ -66,14 +66,12 @@ impl Tx {
         resource_id: &str,
         tags: &[(String, String)],
     ) -> Result<()> {
-        sqlx::query(
-            "DELETE FROM tags WHERE account_id = $1 AND resource_type = $2 AND resource_id = $3",
-        )
-        .bind(account_id)
-        .bind(resource_type)
-        .bind(resource_id)
-        .execute(self.conn())
-        .await?;
+        sqlx::query("DELETE FROM tags WHERE account_id = $1 AND resource_type = $2 AND resource_id = $3")
+            .bind(account_id)
+            .bind(resource_type)
+            .bind(resource_id)
+            .execute(self.conn())
+            .await?;
         for (key, value) in tags {
             sqlx::query(
                 "INSERT INTO tags (account_id, resource_type, resource_id, tag_key, tag_value) \
@@ -94,20 +92,14 @@ impl Tx {
 
 impl Store {
     /// The resource a ClientToken of `action` created, if it was used before.
-    pub async fn find_idempotency(
-        &self,
-        account_id: i64,
-        action: &str,
-        token: &str,
-    ) -> Result<Option<String>> {
-        let row = sqlx::query(
-            "SELECT resource_id FROM idempotency WHERE account_id = $1 AND action = $2 AND token = $3",
-        )
-        .bind(account_id)
-        .bind(action)
-        .bind(token)
-        .fetch_optional(&self.pool)
-        .await?;
+    pub async fn find_idempotency(&self, account_id: i64, action: &str, token: &str) -> Result<Option<String>> {
+        let row =
+            sqlx::query("SELECT resource_id FROM idempotency WHERE account_id = $1 AND action = $2 AND token = $3")
+                .bind(account_id)
+                .bind(action)
+                .bind(token)
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(row.map(|r| r.try_get("resource_id")).transpose()?)
     }
 

@@ -56,11 +56,7 @@ fn ct_eq(a: &str, b: &str) -> bool {
 }
 
 fn forbidden_inactive(message: &str) -> WireError {
-    WireError::new(
-        StatusCode::FORBIDDEN,
-        "InvalidAccessKeyId.Inactive",
-        message,
-    )
+    WireError::new(StatusCode::FORBIDDEN, "InvalidAccessKeyId.Inactive", message)
 }
 
 impl Authenticator {
@@ -73,11 +69,7 @@ impl Authenticator {
         }
     }
 
-    pub async fn authenticate(
-        &self,
-        r: &SignedParts<'_>,
-        now_unix: i64,
-    ) -> Result<Caller, WireError> {
+    pub async fn authenticate(&self, r: &SignedParts<'_>, now_unix: i64) -> Result<Caller, WireError> {
         let authorization = header(r.headers, "authorization").unwrap_or("");
         if authorization.starts_with("ACS3-") {
             return self.verify_v3(r, authorization, now_unix).await;
@@ -97,19 +89,9 @@ impl Authenticator {
         ))
     }
 
-    async fn verify_v3(
-        &self,
-        r: &SignedParts<'_>,
-        authorization: &str,
-        now: i64,
-    ) -> Result<Caller, WireError> {
+    async fn verify_v3(&self, r: &SignedParts<'_>, authorization: &str, now: i64) -> Result<Caller, WireError> {
         let auth = parse_v3_authorization(authorization)?;
-        for required in [
-            "host",
-            "x-acs-date",
-            "x-acs-signature-nonce",
-            "x-acs-content-sha256",
-        ] {
+        for required in ["host", "x-acs-date", "x-acs-signature-nonce", "x-acs-content-sha256"] {
             if !auth.signed_headers.iter().any(|h| h == required) {
                 return Err(WireError::incomplete_signature(format!(
                     "SignedHeaders must include {required}."
@@ -124,9 +106,7 @@ impl Authenticator {
             return Err(WireError::new(
                 StatusCode::BAD_REQUEST,
                 "SignatureDoesNotMatch",
-                format!(
-                    "x-acs-content-sha256 does not match the request body: server computed:{body_hash}"
-                ),
+                format!("x-acs-content-sha256 does not match the request body: server computed:{body_hash}"),
             ));
         }
         let signed_headers: Vec<(String, Vec<String>)> = auth
@@ -151,28 +131,22 @@ impl Authenticator {
         });
         let string_to_sign = sign::v3_string_to_sign(auth.algorithm, &canonical);
         let key = self.access_key(&auth.access_key_id).await?;
-        let expected = auth
-            .algorithm
-            .mac_hex(key.secret.as_bytes(), string_to_sign.as_bytes());
+        let expected = auth.algorithm.mac_hex(key.secret.as_bytes(), string_to_sign.as_bytes());
         if !ct_eq(&expected, &auth.signature.to_ascii_lowercase()) {
             return Err(WireError::signature_mismatch(&string_to_sign));
         }
         let caller = key.usable()?;
         let nonce = header(r.headers, "x-acs-signature-nonce").unwrap_or("");
-        self.nonces.check_and_record(
-            &auth.access_key_id,
-            nonce,
-            date_to_unix(date).unwrap_or(now),
-        )?;
+        self.nonces
+            .check_and_record(&auth.access_key_id, nonce, date_to_unix(date).unwrap_or(now))?;
         Ok(caller)
     }
 
     async fn verify_v1(&self, r: &SignedParts<'_>, now: i64) -> Result<Caller, WireError> {
         let p = |name| r.params.raw(name);
-        let access_key_id = p("AccessKeyId")
-            .ok_or_else(|| WireError::incomplete_signature("AccessKeyId is missing."))?;
-        let signature = p("Signature")
-            .ok_or_else(|| WireError::incomplete_signature("Signature is missing."))?;
+        let access_key_id =
+            p("AccessKeyId").ok_or_else(|| WireError::incomplete_signature("AccessKeyId is missing."))?;
+        let signature = p("Signature").ok_or_else(|| WireError::incomplete_signature("Signature is missing."))?;
         match p("SignatureMethod") {
             Some("HMAC-SHA1") => {}
             None => return Err(WireError::missing("SignatureMethod")),
@@ -212,20 +186,12 @@ impl Authenticator {
             return Err(WireError::signature_mismatch(&string_to_sign));
         }
         let caller = key.usable()?;
-        self.nonces.check_and_record(
-            access_key_id,
-            nonce,
-            date_to_unix(timestamp).unwrap_or(now),
-        )?;
+        self.nonces
+            .check_and_record(access_key_id, nonce, date_to_unix(timestamp).unwrap_or(now))?;
         Ok(caller)
     }
 
-    async fn verify_bearer(
-        &self,
-        r: &SignedParts<'_>,
-        token: &str,
-        now: i64,
-    ) -> Result<Caller, WireError> {
+    async fn verify_bearer(&self, r: &SignedParts<'_>, token: &str, now: i64) -> Result<Caller, WireError> {
         let unknown = || {
             WireError::new(
                 StatusCode::UNAUTHORIZED,
@@ -246,11 +212,7 @@ impl Authenticator {
         let (account_id, active) = match cached {
             Some((id, active, at)) if at.elapsed() < CREDENTIAL_TTL => (id, active),
             _ => {
-                let found = self
-                    .service
-                    .account_for_api_key(token)
-                    .await
-                    .map_err(WireError::from)?;
+                let found = self.service.account_for_api_key(token).await.map_err(WireError::from)?;
                 let (id, active) = found.ok_or_else(unknown)?;
                 self.bearer
                     .lock()
@@ -262,8 +224,7 @@ impl Authenticator {
         if !active {
             return Err(forbidden_inactive("The account is disabled."));
         }
-        let nonce =
-            header(r.headers, "x-acs-signature-nonce").or_else(|| r.params.raw("SignatureNonce"));
+        let nonce = header(r.headers, "x-acs-signature-nonce").or_else(|| r.params.raw("SignatureNonce"));
         if let Some(nonce) = nonce {
             let at = date.and_then(date_to_unix).unwrap_or(now);
             self.nonces.check_and_record(&hash, nonce, at)?;
@@ -277,11 +238,7 @@ impl Authenticator {
         {
             return Ok(k.clone());
         }
-        let record = self
-            .service
-            .access_key(access_key_id)
-            .await
-            .map_err(WireError::from)?;
+        let record = self.service.access_key(access_key_id).await.map_err(WireError::from)?;
         let Some(record) = record else {
             return Err(WireError::new(
                 StatusCode::NOT_FOUND,
@@ -327,19 +284,12 @@ struct V3Authorization {
 }
 
 fn parse_v3_authorization(value: &str) -> Result<V3Authorization, WireError> {
-    let bad = |what: &str| {
-        WireError::incomplete_signature(format!("The Authorization header is malformed: {what}."))
-    };
-    let (alg, rest) = value
-        .split_once(' ')
-        .ok_or_else(|| bad("no credential part"))?;
+    let bad = |what: &str| WireError::incomplete_signature(format!("The Authorization header is malformed: {what}."));
+    let (alg, rest) = value.split_once(' ').ok_or_else(|| bad("no credential part"))?;
     let algorithm = V3Algorithm::from_name(alg).ok_or_else(|| bad("unsupported algorithm"))?;
     let (mut credential, mut headers, mut signature) = (None, None, None);
     for part in rest.split(',') {
-        let (k, v) = part
-            .trim()
-            .split_once('=')
-            .ok_or_else(|| bad("expected key=value"))?;
+        let (k, v) = part.trim().split_once('=').ok_or_else(|| bad("expected key=value"))?;
         match k {
             "Credential" => credential = Some(v),
             "SignedHeaders" => headers = Some(v),
@@ -350,9 +300,7 @@ fn parse_v3_authorization(value: &str) -> Result<V3Authorization, WireError> {
     let access_key_id = credential
         .filter(|c| !c.is_empty())
         .ok_or_else(|| bad("no Credential"))?;
-    let signature = signature
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| bad("no Signature"))?;
+    let signature = signature.filter(|s| !s.is_empty()).ok_or_else(|| bad("no Signature"))?;
     let signed_headers: Vec<String> = headers
         .ok_or_else(|| bad("no SignedHeaders"))?
         .split(';')
@@ -372,8 +320,7 @@ fn parse_v3_authorization(value: &str) -> Result<V3Authorization, WireError> {
 
 /// Parses `YYYY-MM-DDTHH:MM:SSZ` (fractional seconds allowed) into unix seconds.
 pub fn date_to_unix(text: &str) -> Option<i64> {
-    let t =
-        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
+    let t = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
     (t.offset() == time::UtcOffset::UTC).then(|| t.unix_timestamp())
 }
 
@@ -406,12 +353,7 @@ struct NonceWindow {
 }
 
 impl NonceWindow {
-    fn check_and_record(
-        &self,
-        credential: &str,
-        nonce: &str,
-        request_time: i64,
-    ) -> Result<(), WireError> {
+    fn check_and_record(&self, credential: &str, nonce: &str, request_time: i64) -> Result<(), WireError> {
         if nonce.is_empty() || nonce.len() > 128 {
             return Err(WireError::invalid(
                 "SignatureNonce",
@@ -457,21 +399,15 @@ mod tests {
         assert!(check_timestamp("2026-11-23T10:14:59Z", now).is_ok());
         assert!(check_timestamp("2026-11-23T09:45:00Z", now).is_ok());
         assert_eq!(
-            check_timestamp("2026-11-23T09:44:59Z", now)
-                .unwrap_err()
-                .code,
+            check_timestamp("2026-11-23T09:44:59Z", now).unwrap_err().code,
             "InvalidTimeStamp.Expired"
         );
         assert_eq!(
-            check_timestamp("2026-11-23 10:00:00", now)
-                .unwrap_err()
-                .code,
+            check_timestamp("2026-11-23 10:00:00", now).unwrap_err().code,
             "InvalidTimeStamp.Format"
         );
         assert_eq!(
-            check_timestamp("2026-11-23T10:00:00+08:00", now)
-                .unwrap_err()
-                .code,
+            check_timestamp("2026-11-23T10:00:00+08:00", now).unwrap_err().code,
             "InvalidTimeStamp.Format"
         );
     }
@@ -486,19 +422,14 @@ mod tests {
         );
         assert!(w.check_and_record("ak2", "n1", 1000).is_ok());
         // still refused near the end of the window
-        assert!(
-            w.check_and_record("ak1", "n1", 1000 + MAX_SKEW_SECS)
-                .is_err()
-        );
+        assert!(w.check_and_record("ak1", "n1", 1000 + MAX_SKEW_SECS).is_err());
         assert!(w.check_and_record("ak1", "", 1000).is_err());
     }
 
     #[test]
     fn authorization_header_parsing() {
-        let a = parse_v3_authorization(
-            "ACS3-HMAC-SHA256 Credential=ak,SignedHeaders=host;X-Acs-Date,Signature=ab",
-        )
-        .unwrap();
+        let a = parse_v3_authorization("ACS3-HMAC-SHA256 Credential=ak,SignedHeaders=host;X-Acs-Date,Signature=ab")
+            .unwrap();
         assert_eq!(a.access_key_id, "ak");
         assert_eq!(a.signed_headers, ["host", "x-acs-date"]);
         for bad in [

@@ -65,8 +65,7 @@ pub fn parse_form(input: &[u8], what: &str) -> Result<Pairs, WireError> {
 /// Flattens a JSON object body: scalars become strings, arrays `Name.N` (1-based),
 /// objects `Name.Key`; nulls are dropped.
 pub fn parse_json_object(input: &[u8]) -> Result<Pairs, WireError> {
-    let value: Value = serde_json::from_slice(input)
-        .map_err(|e| malformed("body", &format!("invalid JSON ({e})")))?;
+    let value: Value = serde_json::from_slice(input).map_err(|e| malformed("body", &format!("invalid JSON ({e})")))?;
     let Value::Object(map) = value else {
         return Err(malformed("body", "a JSON body must be an object"));
     };
@@ -111,10 +110,7 @@ mod tests {
     fn form_decoding() {
         let pairs = parse_form(b"a=1+2&b=%E4%B8%AD&c=&d&e=%2B", "query").unwrap();
         let expect = [("a", "1 2"), ("b", "中"), ("c", ""), ("d", ""), ("e", "+")];
-        let got: Vec<(&str, &str)> = pairs
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
+        let got: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         assert_eq!(got, expect);
     }
 

@@ -13,11 +13,7 @@ pub struct WireError {
 }
 
 impl WireError {
-    pub fn new(
-        status: StatusCode,
-        code: impl Into<Cow<'static, str>>,
-        message: impl Into<String>,
-    ) -> Self {
+    pub fn new(status: StatusCode, code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
         Self {
             status,
             code: code.into(),
@@ -29,18 +25,12 @@ impl WireError {
         Self::new(
             StatusCode::BAD_REQUEST,
             format!("MissingParameter.{name}"),
-            format!(
-                "The input parameter {name} that is mandatory for processing this request is not supplied."
-            ),
+            format!("The input parameter {name} that is mandatory for processing this request is not supplied."),
         )
     }
 
     pub fn invalid(name: &str, message: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            format!("InvalidParameter.{name}"),
-            message,
-        )
+        Self::new(StatusCode::BAD_REQUEST, format!("InvalidParameter.{name}"), message)
     }
 
     pub fn incomplete_signature(message: impl Into<String>) -> Self {
@@ -63,9 +53,7 @@ impl WireError {
         Self::new(
             StatusCode::NOT_FOUND,
             "InvalidAction.NotFound",
-            format!(
-                "Specified api {action} is not found in version {version}, please check your url and method."
-            ),
+            format!("Specified api {action} is not found in version {version}, please check your url and method."),
         )
     }
 
@@ -105,16 +93,61 @@ impl From<ServiceError> for WireError {
         match e {
             ServiceError::InvalidParameter { name, message } => Self::invalid(name, message),
             ServiceError::MissingParameter(name) => Self::missing(name),
-            ServiceError::NotFound { code, message } => {
-                Self::new(StatusCode::NOT_FOUND, code, message)
-            }
-            ServiceError::Conflict { code, message } => {
-                Self::new(StatusCode::BAD_REQUEST, code, message)
-            }
+            ServiceError::NotFound { code, message } => Self::new(StatusCode::NOT_FOUND, code, message),
+            ServiceError::Conflict { code, message } => Self::new(StatusCode::BAD_REQUEST, code, message),
             ServiceError::Internal(detail) => {
                 tracing::error!(%detail, "service fault");
                 Self::internal()
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_errors_map_to_cas_codes_and_statuses() {
+        let cases = [
+            (
+                ServiceError::invalid("Years", "x"),
+                StatusCode::BAD_REQUEST,
+                "InvalidParameter.Years",
+            ),
+            (
+                ServiceError::MissingParameter("CommonName"),
+                StatusCode::BAD_REQUEST,
+                "MissingParameter.CommonName",
+            ),
+            (
+                ServiceError::NotFound {
+                    code: "NotFound.CACertificate",
+                    message: "x".into(),
+                },
+                StatusCode::NOT_FOUND,
+                "NotFound.CACertificate",
+            ),
+            (
+                ServiceError::Conflict {
+                    code: "InvalidStatus.CACertificate",
+                    message: "x".into(),
+                },
+                StatusCode::BAD_REQUEST,
+                "InvalidStatus.CACertificate",
+            ),
+            (
+                ServiceError::Internal("disk on fire".into()),
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalError",
+            ),
+        ];
+        for (service_error, status, code) in cases {
+            let e = WireError::from(service_error);
+            assert_eq!((e.status, e.code.as_ref()), (status, code));
+        }
+        // an internal fault never leaks its detail to the client
+        let e = WireError::from(ServiceError::Internal("secret path /var/x".into()));
+        assert!(!e.message.contains("/var/x"));
     }
 }

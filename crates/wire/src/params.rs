@@ -44,20 +44,14 @@ impl Params {
         }
     }
 
-    pub fn opt_i64(
-        &self,
-        name: &str,
-        range: RangeInclusive<i64>,
-    ) -> Result<Option<i64>, WireError> {
+    pub fn opt_i64(&self, name: &str, range: RangeInclusive<i64>) -> Result<Option<i64>, WireError> {
         let Some(text) = self.opt_str(name) else {
             return Ok(None);
         };
-        let value: i64 = text.trim().parse().map_err(|_| {
-            WireError::invalid(
-                name,
-                format!("{name} must be an integer, got '{}'.", truncate(&text)),
-            )
-        })?;
+        let value: i64 = text
+            .trim()
+            .parse()
+            .map_err(|_| WireError::invalid(name, format!("{name} must be an integer, got '{}'.", truncate(&text))))?;
         if !range.contains(&value) {
             return Err(WireError::invalid(
                 name,
@@ -76,11 +70,7 @@ impl Params {
         match self.opt_str(name) {
             Some(v) if !allowed.contains(&v.as_str()) => Err(WireError::invalid(
                 name,
-                format!(
-                    "{name} must be one of {}, got '{}'.",
-                    allowed.join(", "),
-                    truncate(&v)
-                ),
+                format!("{name} must be one of {}, got '{}'.", allowed.join(", "), truncate(&v)),
             )),
             other => Ok(other),
         }
@@ -103,9 +93,7 @@ impl Params {
     pub fn paging(&self, default_size: i64) -> Result<Paging, WireError> {
         Ok(Paging {
             current_page: self.opt_i64("CurrentPage", 1..=MAX_PAGE)?.unwrap_or(1),
-            show_size: self
-                .opt_i64("ShowSize", 1..=MAX_SHOW_SIZE)?
-                .unwrap_or(default_size),
+            show_size: self.opt_i64("ShowSize", 1..=MAX_SHOW_SIZE)?.unwrap_or(default_size),
         })
     }
 
@@ -140,19 +128,10 @@ impl Params {
         indices
             .into_iter()
             .map(|i| {
-                let key = self
-                    .raw(&format!("{name}.{i}.Key"))
-                    .unwrap_or("")
-                    .to_owned();
-                let value = self
-                    .raw(&format!("{name}.{i}.Value"))
-                    .unwrap_or("")
-                    .to_owned();
+                let key = self.raw(&format!("{name}.{i}.Key")).unwrap_or("").to_owned();
+                let value = self.raw(&format!("{name}.{i}.Value")).unwrap_or("").to_owned();
                 if key.is_empty() {
-                    return Err(WireError::invalid(
-                        name,
-                        format!("{name}.{i}.Key is missing."),
-                    ));
+                    return Err(WireError::invalid(name, format!("{name}.{i}.Key is missing.")));
                 }
                 Ok((key, value))
             })
@@ -170,9 +149,9 @@ impl Params {
             .take_while(|k| k.starts_with(&prefix))
         {
             let index = key[prefix.len()..].split('.').next().unwrap_or("");
-            let n: usize = index.parse().map_err(|_| {
-                WireError::invalid(name, format!("{key} is not a valid list element name."))
-            })?;
+            let n: usize = index
+                .parse()
+                .map_err(|_| WireError::invalid(name, format!("{key} is not a valid list element name.")))?;
             if !found.contains(&n) {
                 found.push(n);
             }
@@ -198,45 +177,23 @@ mod tests {
     use super::*;
 
     fn params(pairs: &[(&str, &str)]) -> Params {
-        Params::new(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        )
+        Params::new(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
     }
 
     #[test]
     fn integers_are_checked() {
-        let p = params(&[
-            ("A", "12"),
-            ("B", "x"),
-            ("C", "0"),
-            ("D", "99999999999999999999"),
-        ]);
+        let p = params(&[("A", "12"), ("B", "x"), ("C", "0"), ("D", "99999999999999999999")]);
         assert_eq!(p.opt_i64("A", 1..=100).unwrap(), Some(12));
-        assert_eq!(
-            p.opt_i64("B", 1..=100).unwrap_err().code,
-            "InvalidParameter.B"
-        );
-        assert_eq!(
-            p.opt_i64("C", 1..=100).unwrap_err().code,
-            "InvalidParameter.C"
-        );
-        assert_eq!(
-            p.opt_i64("D", 1..=100).unwrap_err().code,
-            "InvalidParameter.D"
-        );
+        assert_eq!(p.opt_i64("B", 1..=100).unwrap_err().code, "InvalidParameter.B");
+        assert_eq!(p.opt_i64("C", 1..=100).unwrap_err().code, "InvalidParameter.C");
+        assert_eq!(p.opt_i64("D", 1..=100).unwrap_err().code, "InvalidParameter.D");
         assert_eq!(p.opt_i64("Z", 1..=100).unwrap(), None);
     }
 
     #[test]
     fn enums_bools_and_missing() {
         let p = params(&[("S", "ISSUE"), ("T", "issue"), ("B", "True"), ("E", "")]);
-        assert_eq!(
-            p.opt_enum("S", &["ISSUE", "REVOKE"]).unwrap().as_deref(),
-            Some("ISSUE")
-        );
+        assert_eq!(p.opt_enum("S", &["ISSUE", "REVOKE"]).unwrap().as_deref(), Some("ISSUE"));
         assert!(p.opt_enum("T", &["ISSUE", "REVOKE"]).is_err());
         assert_eq!(p.opt_bool("B").unwrap(), Some(true));
         assert_eq!(p.req_str("E").unwrap_err().code, "MissingParameter.E");
@@ -258,10 +215,7 @@ mod tests {
         assert!(p.list("None").unwrap().is_empty());
         assert_eq!(
             p.tags("Tags").unwrap(),
-            [
-                ("env".into(), "prod".into()),
-                ("team".into(), String::new())
-            ]
+            [("env".into(), "prod".into()), ("team".into(), String::new())]
         );
         assert_eq!(p.list("Gap").unwrap_err().code, "InvalidParameter.Gap");
         let bad = params(&[("Tags.1.Value", "x")]);
@@ -281,9 +235,6 @@ mod tests {
         let p = params(&[("ShowSize", "1001")]);
         assert_eq!(p.paging(50).unwrap_err().code, "InvalidParameter.ShowSize");
         let p = params(&[("CurrentPage", "-1")]);
-        assert_eq!(
-            p.paging(50).unwrap_err().code,
-            "InvalidParameter.CurrentPage"
-        );
+        assert_eq!(p.paging(50).unwrap_err().code, "InvalidParameter.CurrentPage");
     }
 }

@@ -62,10 +62,9 @@ impl RateLimiter {
         }
         let now = Instant::now();
         let mut buckets = self.buckets.lock().unwrap();
-        let bucket = buckets.entry((account_id, action)).or_insert(Bucket {
-            tokens: qps,
-            last: now,
-        });
+        let bucket = buckets
+            .entry((account_id, action))
+            .or_insert(Bucket { tokens: qps, last: now });
         let refill = now.duration_since(bucket.last).as_secs_f64() * qps;
         bucket.tokens = (bucket.tokens + refill).min(qps);
         bucket.last = now;

@@ -32,14 +32,7 @@ pub struct Registry {
 impl Registry {
     pub fn add(&mut self, version: &'static str, name: &'static str, handler: Handler) {
         assert!(VERSIONS.contains(&version), "unknown version {version}");
-        let previous = self.actions.insert(
-            (version, name),
-            Action {
-                version,
-                name,
-                handler,
-            },
-        );
+        let previous = self.actions.insert((version, name), Action { version, name, handler });
         assert!(previous.is_none(), "{version} {name} registered twice");
     }
 

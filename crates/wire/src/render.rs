@@ -26,11 +26,7 @@ const JSON_TYPE: &str = "application/json;charset=utf-8";
 const XML_TYPE: &str = "text/xml;charset=utf-8";
 
 fn response(status: StatusCode, format: Format, body: String, request_id: &str) -> Response {
-    let content_type = if format == Format::Xml {
-        XML_TYPE
-    } else {
-        JSON_TYPE
-    };
+    let content_type = if format == Format::Xml { XML_TYPE } else { JSON_TYPE };
     let mut r = (status, [(header::CONTENT_TYPE, content_type)], body).into_response();
     if let Ok(v) = HeaderValue::from_str(request_id) {
         r.headers_mut().insert("x-acs-request-id", v);
@@ -39,12 +35,7 @@ fn response(status: StatusCode, format: Format, body: String, request_id: &str) 
 }
 
 /// A success: the action's fields with `RequestId` added.
-pub fn success(
-    action: &str,
-    mut body: Map<String, Value>,
-    format: Format,
-    request_id: &str,
-) -> Response {
+pub fn success(action: &str, mut body: Map<String, Value>, format: Format, request_id: &str) -> Response {
     body.insert("RequestId".into(), Value::String(request_id.to_owned()));
     let text = match format {
         Format::Json => Value::Object(body).to_string(),
@@ -113,8 +104,7 @@ mod tests {
     #[test]
     fn xml_shapes() {
         let mut out = String::new();
-        let v =
-            json!({"TotalCount": 2, "List": [{"a": "x<y"}, {"a": "z"}], "Empty": [], "Ok": true});
+        let v = json!({"TotalCount": 2, "List": [{"a": "x<y"}, {"a": "z"}], "Empty": [], "Ok": true});
         xml_element(&mut out, "R", &v);
         assert_eq!(
             out,

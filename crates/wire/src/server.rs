@@ -77,9 +77,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
         .fallback(not_found)
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
-            panic_response,
-        ))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
         .with_state(state)
 }
 
@@ -93,20 +91,11 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
 
 /// `GET /ca/<Identifier>.crt`: a CA certificate in DER, the address in the AIA caIssuers
 /// extension of the certificates it issued. Public, like the certificate itself.
-async fn ca_certificate(
-    State(state): State<Arc<AppState>>,
-    Path(file): Path<String>,
-    headers: HeaderMap,
-) -> Response {
+async fn ca_certificate(State(state): State<Arc<AppState>>, Path(file): Path<String>, headers: HeaderMap) -> Response {
     let identifier = file.strip_suffix(".crt").unwrap_or(&file);
     match state.service.public_ca_certificate(identifier).await {
         Ok(der) => ([(header::CONTENT_TYPE, "application/pkix-cert")], der).into_response(),
-        Err(e) => render::error(
-            &WireError::from(e),
-            Format::Json,
-            &new_request_id(),
-            &host_id(&headers),
-        ),
+        Err(e) => render::error(&WireError::from(e), Format::Json, &new_request_id(), &host_id(&headers)),
     }
 }
 
@@ -124,22 +113,13 @@ fn host_id(headers: &HeaderMap) -> String {
 }
 
 async fn not_found(headers: HeaderMap) -> Response {
-    let err = WireError::new(
-        StatusCode::NOT_FOUND,
-        "NotFound",
-        "The requested path does not exist.",
-    );
+    let err = WireError::new(StatusCode::NOT_FOUND, "NotFound", "The requested path does not exist.");
     render::error(&err, Format::Json, &new_request_id(), &host_id(&headers))
 }
 
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!("a request handler panicked");
-    render::error(
-        &WireError::internal(),
-        Format::Json,
-        &new_request_id(),
-        "opencas",
-    )
+    render::error(&WireError::internal(), Format::Json, &new_request_id(), "opencas")
 }
 
 /// Where the route put the version and action, if anywhere.
@@ -216,16 +196,7 @@ async fn dispatch(
     let mut label = "unknown";
     let outcome = tokio::time::timeout(
         timeout,
-        handle(
-            &state,
-            hint,
-            &method,
-            &uri,
-            &headers,
-            body,
-            &mut format,
-            &mut label,
-        ),
+        handle(&state, hint, &method, &uri, &headers, body, &mut format, &mut label),
     )
     .await
     .unwrap_or_else(|_| {
@@ -236,25 +207,17 @@ async fn dispatch(
         ))
     });
     let (response, code) = match outcome {
-        Ok(body) => (
-            render::success(label, body, format, &request_id),
-            "OK".to_owned(),
-        ),
+        Ok(body) => (render::success(label, body, format, &request_id), "OK".to_owned()),
         Err(err) => {
             if err.status.is_server_error() {
                 tracing::error!(request_id, code = %err.code, "request failed");
             } else {
                 tracing::debug!(request_id, code = %err.code, "request refused");
             }
-            (
-                render::error(&err, format, &request_id, &host),
-                err.code.to_string(),
-            )
+            (render::error(&err, format, &request_id, &host), err.code.to_string())
         }
     };
-    state
-        .metrics
-        .observe(label, &code, started.elapsed().as_secs_f64());
+    state.metrics.observe(label, &code, started.elapsed().as_secs_f64());
     response
 }
 
@@ -332,12 +295,7 @@ fn too_large(limit: usize) -> WireError {
     )
 }
 
-async fn decode_request(
-    state: &AppState,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: Body,
-) -> Result<Decoded, WireError> {
+async fn decode_request(state: &AppState, uri: &Uri, headers: &HeaderMap, body: Body) -> Result<Decoded, WireError> {
     let limit = state.limits.max_body_bytes;
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -346,9 +304,7 @@ async fn decode_request(
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large(limit));
     }
-    let body = axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| too_large(limit))?;
+    let body = axum::body::to_bytes(body, limit).await.map_err(|_| too_large(limit))?;
 
     let query = decode::parse_form(uri.query().unwrap_or("").as_bytes(), "query")?;
     let content_type = headers
@@ -360,9 +316,7 @@ async fn decode_request(
         (Vec::new(), Vec::new())
     } else if content_type.starts_with("application/json") {
         (Vec::new(), decode::parse_json_object(&body)?)
-    } else if content_type.is_empty()
-        || content_type.starts_with("application/x-www-form-urlencoded")
-    {
+    } else if content_type.is_empty() || content_type.starts_with("application/x-www-form-urlencoded") {
         (decode::parse_form(&body, "body")?, Vec::new())
     } else {
         return Err(WireError::invalid(
@@ -371,10 +325,7 @@ async fn decode_request(
         ));
     };
     if query.len() + form.len() + json.len() > decode::MAX_PARAMS {
-        return Err(WireError::invalid(
-            "Body",
-            "The request has too many parameters.",
-        ));
+        return Err(WireError::invalid("Body", "The request has too many parameters."));
     }
     // Precedence: query over form over JSON (the 2018-07-13 SDK repeats the query in a
     // JSON body, with the same values).

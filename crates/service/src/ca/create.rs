@@ -1,13 +1,11 @@
 //! Creating root and subordinate CAs: key generation and signing off the async workers,
 //! then one transaction that stores the CA, its log entry, its tags and its ClientToken.
 
-use super::{
-    ROOT, STATUS_ISSUE, SUB_ROOT, TAG_RESOURCE_TYPE, add_years, ca_not_found, day, ensure_usable,
-};
+use super::{ROOT, STATUS_ISSUE, SUB_ROOT, TAG_RESOURCE_TYPE, add_years, ca_not_found, day, ensure_usable};
 use crate::{Caller, Result, Service, ServiceError, blocking, new_identifier, tags};
 use opencas_pki::{
-    CaProfile, CertInfo, CertValidity, ExtKeyUsage, KeyAlgorithm, PrivateKey, Sm2Id, SubjectFields,
-    build_root_ca, build_sub_ca, os_rng, pem,
+    CaProfile, CertInfo, CertValidity, ExtKeyUsage, KeyAlgorithm, PrivateKey, Sm2Id, SubjectFields, build_root_ca,
+    build_sub_ca, os_rng, pem,
 };
 use opencas_store::{CaRecord, NewCa, StoreError, now_millis};
 use serde::Serialize;
@@ -45,9 +43,7 @@ impl SubjectInput {
             let (name, max) = match attribute {
                 "commonName" => ("CommonName", opencas_pki::UB_COMMON_NAME),
                 "organizationName" => ("Organization", opencas_pki::UB_ORGANIZATION),
-                "organizationalUnitName" => {
-                    ("OrganizationUnit", opencas_pki::UB_ORGANIZATIONAL_UNIT)
-                }
+                "organizationalUnitName" => ("OrganizationUnit", opencas_pki::UB_ORGANIZATIONAL_UNIT),
                 "localityName" => ("Locality", opencas_pki::UB_LOCALITY),
                 _ => ("State", opencas_pki::UB_STATE),
             };
@@ -105,10 +101,9 @@ const DEFAULT_CRL_DAYS: i64 = 30;
 
 fn pki_error(e: opencas_pki::Error) -> ServiceError {
     match e {
-        opencas_pki::Error::ValidityOutsideIssuer => ServiceError::invalid(
-            "Years",
-            "The validity lies outside the issuing CA's validity.",
-        ),
+        opencas_pki::Error::ValidityOutsideIssuer => {
+            ServiceError::invalid("Years", "The validity lies outside the issuing CA's validity.")
+        }
         opencas_pki::Error::PathLenExceeded => ServiceError::invalid(
             "PathLenConstraint",
             "The issuing CA's path length constraint does not allow this CA.",
@@ -124,18 +119,9 @@ fn pki_error(e: opencas_pki::Error) -> ServiceError {
 
 impl Service {
     /// The response of an earlier create with the same ClientToken, if there was one.
-    async fn replay(
-        &self,
-        caller: Caller,
-        action: &str,
-        token: Option<&str>,
-    ) -> Result<Option<CreateCaResponse>> {
+    async fn replay(&self, caller: Caller, action: &str, token: Option<&str>) -> Result<Option<CreateCaResponse>> {
         let Some(token) = token else { return Ok(None) };
-        match self
-            .store
-            .find_idempotency(caller.account_id, action, token)
-            .await?
-        {
+        match self.store.find_idempotency(caller.account_id, action, token).await? {
             Some(identifier) => Ok(Some(self.created_response(caller, &identifier).await?)),
             None => Ok(None),
         }
@@ -154,22 +140,12 @@ impl Service {
         })
     }
 
-    pub async fn create_root_ca(
-        &self,
-        caller: Caller,
-        req: CreateRootRequest,
-    ) -> Result<CreateCaResponse> {
-        if let Some(done) = self
-            .replay(caller, CREATE_ROOT, req.client_token.as_deref())
-            .await?
-        {
+    pub async fn create_root_ca(&self, caller: Caller, req: CreateRootRequest) -> Result<CreateCaResponse> {
+        if let Some(done) = self.replay(caller, CREATE_ROOT, req.client_token.as_deref()).await? {
             return Ok(done);
         }
         if !(5..=10).contains(&req.years) {
-            return Err(ServiceError::invalid(
-                "Years",
-                "Years must be between 5 and 10.",
-            ));
+            return Err(ServiceError::invalid("Years", "Years must be between 5 and 10."));
         }
         tags::validate(&req.tags)?;
         let fields = req.subject.to_fields()?;
@@ -181,13 +157,7 @@ impl Service {
         let algorithm = req.algorithm;
         let (key_der, cert_der) = blocking(move || -> opencas_pki::Result<_> {
             let key = PrivateKey::generate(algorithm, &mut os_rng())?;
-            let cert = build_root_ca(
-                &key,
-                &fields,
-                validity,
-                &CaProfile::default(),
-                &mut os_rng(),
-            )?;
+            let cert = build_root_ca(&key, &fields, validity, &CaProfile::default(), &mut os_rng())?;
             Ok((key.to_pkcs8_der().to_vec(), cert))
         })
         .await?
@@ -219,7 +189,7 @@ impl Service {
                 CREATE_ROOT,
                 req.client_token.as_deref(),
                 &record,
-                &key_der,
+                Some(&key_der),
                 &req.tags,
                 None,
             )
@@ -234,28 +204,16 @@ impl Service {
         })
     }
 
-    pub async fn create_sub_ca(
-        &self,
-        caller: Caller,
-        req: CreateSubRequest,
-    ) -> Result<CreateCaResponse> {
-        if let Some(done) = self
-            .replay(caller, CREATE_SUB, req.client_token.as_deref())
-            .await?
-        {
+    pub async fn create_sub_ca(&self, caller: Caller, req: CreateSubRequest) -> Result<CreateCaResponse> {
+        if let Some(done) = self.replay(caller, CREATE_SUB, req.client_token.as_deref()).await? {
             return Ok(done);
         }
         if !(5..=10).contains(&req.years) {
-            return Err(ServiceError::invalid(
-                "Years",
-                "Years must be between 5 and 10.",
-            ));
+            return Err(ServiceError::invalid("Years", "Years must be between 5 and 10."));
         }
         tags::validate(&req.tags)?;
         let fields = req.subject.to_fields()?;
-        let parent = self
-            .parent_for_sub_ca(caller, req.parent_identifier.as_deref())
-            .await?;
+        let parent = self.parent_for_sub_ca(caller, req.parent_identifier.as_deref()).await?;
         let now_ms = now_millis();
         ensure_usable(&parent, now_ms)?;
         if parent.key_algorithm.split('_').next() != Some(req.algorithm.family().as_api()) {
@@ -289,9 +247,7 @@ impl Service {
         {
             return Err(ServiceError::invalid(
                 "CertMaxTime",
-                format!(
-                    "CertMaxTime must be between 1 and the sub CA's lifetime ({lifetime_days} days)."
-                ),
+                format!("CertMaxTime must be between 1 and the sub CA's lifetime ({lifetime_days} days)."),
             ));
         }
         let public_url = &self.config.public_url;
@@ -303,10 +259,7 @@ impl Service {
             sm2_id: Sm2Id::Standard,
             ..CaProfile::default()
         };
-        let parent_key = self
-            .store
-            .ca_private_key(caller.account_id, &parent.identifier)
-            .await?;
+        let parent_key = self.store.ca_private_key(caller.account_id, &parent.identifier).await?;
         let parent_cert = parent.cert_der.clone();
         let algorithm = req.algorithm;
         let (key_der, cert_der) = blocking(move || -> opencas_pki::Result<_> {
@@ -364,7 +317,7 @@ impl Service {
                 CREATE_SUB,
                 req.client_token.as_deref(),
                 &record,
-                &key_der,
+                Some(&key_der),
                 &req.tags,
                 Some(&parent),
             )
@@ -380,11 +333,7 @@ impl Service {
     }
 
     /// The named root, or the account's only root when none is named.
-    async fn parent_for_sub_ca(
-        &self,
-        caller: Caller,
-        identifier: Option<&str>,
-    ) -> Result<CaRecord> {
+    async fn parent_for_sub_ca(&self, caller: Caller, identifier: Option<&str>) -> Result<CaRecord> {
         let parent = match identifier {
             Some(id) => self
                 .store
@@ -398,14 +347,7 @@ impl Service {
                 };
                 let (roots, total) = self
                     .store
-                    .list_cas(
-                        caller.account_id,
-                        &filter,
-                        opencas_store::Page {
-                            offset: 0,
-                            limit: 2,
-                        },
-                    )
+                    .list_cas(caller.account_id, &filter, opencas_store::Page { offset: 0, limit: 2 })
                     .await?;
                 match (total, roots.into_iter().next()) {
                     (1, Some(root)) => root,
@@ -449,8 +391,7 @@ impl Service {
             account_id: caller.account_id,
             identifier: identifier.to_owned(),
             parent_identifier: parent.map(|p| p.identifier.clone()),
-            issuer_identifier: parent
-                .map_or_else(|| identifier.to_owned(), |p| p.identifier.clone()),
+            issuer_identifier: parent.map_or_else(|| identifier.to_owned(), |p| p.identifier.clone()),
             issuer_type: "local".into(),
             status: STATUS_ISSUE.into(),
             common_name: subject.common_name.clone(),
@@ -464,8 +405,7 @@ impl Service {
             key_algorithm: algorithm.as_api().into(),
             key_size: i64::from(info.key_size_bits),
             sign_algorithm: info.signature_algorithm,
-            sm2_id: (algorithm.family() == opencas_pki::KeyFamily::Sm2)
-                .then(|| Sm2Id::Standard.as_str().to_owned()),
+            sm2_id: (algorithm.family() == opencas_pki::KeyFamily::Sm2).then(|| Sm2Id::Standard.as_str().to_owned()),
             serial_number: info.serial_hex,
             not_before: info.not_before_ms,
             not_after: info.not_after_ms,
@@ -487,7 +427,7 @@ impl Service {
         action: &str,
         client_token: Option<&str>,
         record: &CaRecord,
-        key_der: &[u8],
+        key_der: Option<&[u8]>,
         tags: &[(String, String)],
         parent: Option<&CaRecord>,
     ) -> Result<Option<CreateCaResponse>> {
@@ -510,10 +450,7 @@ impl Service {
                 .map_err(|e| match e {
                     StoreError::Conflict(_) => ServiceError::Conflict {
                         code: "QuotaExceeded.CertificateCount",
-                        message: format!(
-                            "The root CA {} has no certificate quota left.",
-                            parent.identifier
-                        ),
+                        message: format!("The root CA {} has no certificate quota left.", parent.identifier),
                     },
                     other => other.into(),
                 })?;
@@ -531,17 +468,12 @@ impl Service {
             key_pkcs8_der: key_der,
         })
         .await?;
-        let kind = if parent.is_some() {
-            "sub CA"
-        } else {
-            "root CA"
-        };
+        let kind = if parent.is_some() { "sub CA" } else { "root CA" };
         let content = format!(
             "Created {kind} {} ({}, serial {})",
             record.subject_dn, record.key_algorithm, record.serial_number
         );
-        tx.add_ca_log(account, &record.identifier, "ADD", &content, now)
-            .await?;
+        tx.add_ca_log(account, &record.identifier, "ADD", &content, now).await?;
         tx.replace_tags(account, TAG_RESOURCE_TYPE, &record.identifier, tags)
             .await?;
         if let Some(token) = client_token {

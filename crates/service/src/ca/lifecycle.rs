@@ -42,12 +42,7 @@ fn invalid_status(identifier: &str, status: &str, wanted: &str) -> ServiceError 
 }
 
 impl Service {
-    pub async fn update_ca_status(
-        &self,
-        caller: Caller,
-        identifier: &str,
-        change: CaStatusChange,
-    ) -> Result<()> {
+    pub async fn update_ca_status(&self, caller: Caller, identifier: &str, change: CaStatusChange) -> Result<()> {
         let account = caller.account_id;
         let now = now_millis();
         let mut tx = self.store.begin().await?;
@@ -64,19 +59,12 @@ impl Service {
         }
         tx.set_ca_status(account, identifier, target, now).await?;
         let content = format!("Status {} -> {target}", ca.status);
-        tx.add_ca_log(account, identifier, "UPDATE", &content, now)
-            .await?;
+        tx.add_ca_log(account, identifier, "UPDATE", &content, now).await?;
         if change == CaStatusChange::Revoke
             && let Some(parent) = &ca.parent_identifier
         {
-            tx.add_ca_log(
-                account,
-                parent,
-                "UPDATE",
-                &format!("Sub CA {identifier} revoked"),
-                now,
-            )
-            .await?;
+            tx.add_ca_log(account, parent, "UPDATE", &format!("Sub CA {identifier} revoked"), now)
+                .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -105,11 +93,9 @@ impl Service {
         tx.find_ca(account, identifier)
             .await?
             .ok_or_else(|| ca_not_found(identifier))?;
-        tx.update_ca_meta(account, identifier, alias, resource_group_id)
-            .await?;
+        tx.update_ca_meta(account, identifier, alias, resource_group_id).await?;
         if let Some(t) = new_tags {
-            tx.replace_tags(account, TAG_RESOURCE_TYPE, identifier, t)
-                .await?;
+            tx.replace_tags(account, TAG_RESOURCE_TYPE, identifier, t).await?;
         }
         let mut changed = Vec::new();
         if let Some(a) = alias {
@@ -147,11 +133,7 @@ impl Service {
             .find_ca(account, identifier)
             .await?
             .ok_or_else(|| ca_not_found(identifier))?;
-        let Some(root_id) = ca
-            .parent_identifier
-            .clone()
-            .filter(|_| ca.certificate_type != ROOT)
-        else {
+        let Some(root_id) = ca.parent_identifier.clone().filter(|_| ca.certificate_type != ROOT) else {
             return Err(ServiceError::invalid(
                 "CaIdentifier",
                 "Quota is assigned to sub CAs; a root CA's quota is its pool.",
@@ -175,15 +157,12 @@ impl Service {
         if total > available {
             return Err(ServiceError::Conflict {
                 code: "QuotaExceeded.CertificateCount",
-                message: format!(
-                    "The root CA {root_id} has {available} certificates left to assign."
-                ),
+                message: format!("The root CA {root_id} has {available} certificates left to assign."),
             });
         }
         tx.set_ca_total_count(account, identifier, total).await?;
         let content = format!("Quota {} -> {total}", ca.cert_total_count);
-        tx.add_ca_log(account, identifier, "UPDATE", &content, now)
-            .await?;
+        tx.add_ca_log(account, identifier, "UPDATE", &content, now).await?;
         tx.commit().await?;
         Ok(AssignCountResponse {
             cert_count: total,

@@ -244,10 +244,7 @@ impl Service {
             not_after_to,
             ..Default::default()
         };
-        let (rows, total) = self
-            .store
-            .list_cas(caller.account_id, &filter, paging.page())
-            .await?;
+        let (rows, total) = self.store.list_cas(caller.account_id, &filter, paging.page()).await?;
         Ok(DescribeCaListResponse {
             certificate_list: rows.iter().map(Into::into).collect(),
             total_count: total,
@@ -271,10 +268,7 @@ impl Service {
             identifiers: req.identifiers,
             ..Default::default()
         };
-        let (rows, total) = self
-            .store
-            .list_cas(caller.account_id, &filter, paging.page())
-            .await?;
+        let (rows, total) = self.store.list_cas(caller.account_id, &filter, paging.page()).await?;
         Ok(DescribeCaListResponse {
             certificate_list: rows.iter().map(Into::into).collect(),
             total_count: total,
@@ -295,21 +289,14 @@ impl Service {
     /// may still hand to its sub CAs.
     async fn remaining_count(&self, caller: Caller, ca: &CaRecord) -> Result<i64> {
         if ca.certificate_type == ROOT {
-            let assigned = self
-                .store
-                .sub_ca_quota_sum(caller.account_id, &ca.identifier)
-                .await?;
+            let assigned = self.store.sub_ca_quota_sum(caller.account_id, &ca.identifier).await?;
             Ok((ca.cert_total_count - assigned).max(0))
         } else {
             Ok(ca.cert_total_count - ca.cert_issued_count)
         }
     }
 
-    pub async fn describe_ca_certificate(
-        &self,
-        caller: Caller,
-        identifier: &str,
-    ) -> Result<DescribeCaResponse> {
+    pub async fn describe_ca_certificate(&self, caller: Caller, identifier: &str) -> Result<DescribeCaResponse> {
         let ca = self.ca_or_404(caller, identifier).await?;
         let tags = self
             .store
@@ -320,11 +307,7 @@ impl Service {
         let chain = format!(
             "{}{}",
             summary.x509_certificate,
-            if ca.certificate_type == ROOT {
-                ""
-            } else {
-                &ca.chain_pem
-            }
+            if ca.certificate_type == ROOT { "" } else { &ca.chain_pem }
         );
         let detail = CaDetail {
             full_algorithm: ca.key_algorithm.clone(),
@@ -374,23 +357,12 @@ impl Service {
     pub async fn describe_ca_certificate_count(&self, caller: Caller) -> Result<CountResponse> {
         let (_, total) = self
             .store
-            .list_cas(
-                caller.account_id,
-                &CaFilter::default(),
-                Page {
-                    offset: 0,
-                    limit: 0,
-                },
-            )
+            .list_cas(caller.account_id, &CaFilter::default(), Page { offset: 0, limit: 0 })
             .await?;
         Ok(CountResponse { total_count: total })
     }
 
-    pub async fn list_ca_certificate_log(
-        &self,
-        caller: Caller,
-        identifier: &str,
-    ) -> Result<CaLogResponse> {
+    pub async fn list_ca_certificate_log(&self, caller: Caller, identifier: &str) -> Result<CaLogResponse> {
         self.ca_or_404(caller, identifier).await?;
         let logs = self.store.ca_logs(caller.account_id, identifier).await?;
         Ok(CaLogResponse {
@@ -415,14 +387,16 @@ impl Service {
     ) -> Result<InstanceStatusResponse> {
         let wanted = match (identifier, instance) {
             (Some(id), _) => Some(id),
-            (None, Some(inst)) => Some(
-                inst.strip_prefix("cas-pca-")
-                    .map(str::to_owned)
-                    .ok_or_else(|| ServiceError::NotFound {
-                        code: "NotFound.Instance",
-                        message: format!("The private CA instance {inst} does not exist."),
-                    })?,
-            ),
+            (None, Some(inst)) => {
+                Some(
+                    inst.strip_prefix("cas-pca-")
+                        .map(str::to_owned)
+                        .ok_or_else(|| ServiceError::NotFound {
+                            code: "NotFound.Instance",
+                            message: format!("The private CA instance {inst} does not exist."),
+                        })?,
+                )
+            }
             (None, None) => None,
         };
         let cas = match wanted {
@@ -443,12 +417,7 @@ impl Service {
             .map(|ca| InstanceStatus {
                 instance_id: instance_id(&ca.identifier),
                 identifier: ca.identifier.clone(),
-                status: if ca.status == STATUS_REVOKE {
-                    "REVOKE"
-                } else {
-                    "USED"
-                }
-                .into(),
+                status: if ca.status == STATUS_REVOKE { "REVOKE" } else { "USED" }.into(),
                 kind: ca.certificate_type.clone(),
                 before_time: ca.not_before,
                 after_time: ca.not_after,

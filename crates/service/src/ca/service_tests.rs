@@ -75,9 +75,7 @@ fn sub_req(parent: &str, algorithm: KeyAlgorithm, years: i64) -> CreateSubReques
 fn code(e: crate::ServiceError) -> String {
     match e {
         crate::ServiceError::InvalidParameter { name, .. } => format!("InvalidParameter.{name}"),
-        crate::ServiceError::NotFound { code, .. } | crate::ServiceError::Conflict { code, .. } => {
-            code.into()
-        }
+        crate::ServiceError::NotFound { code, .. } | crate::ServiceError::Conflict { code, .. } => code.into(),
         other => other.to_string(),
     }
 }
@@ -86,23 +84,11 @@ fn code(e: crate::ServiceError) -> String {
 async fn hierarchy_rules() {
     let dir = tempfile::tempdir().unwrap();
     let (s, alice, bob) = service(&dir, ServiceConfig::default()).await;
-    let root = s
-        .create_root_ca(alice, root_req(5, Some("t1")))
-        .await
-        .unwrap();
+    let root = s.create_root_ca(alice, root_req(5, Some("t1"))).await.unwrap();
     // same token: the same CA, not a second one
-    let again = s
-        .create_root_ca(alice, root_req(5, Some("t1")))
-        .await
-        .unwrap();
+    let again = s.create_root_ca(alice, root_req(5, Some("t1"))).await.unwrap();
     assert_eq!(again.identifier, root.identifier);
-    assert_eq!(
-        s.describe_ca_certificate_count(alice)
-            .await
-            .unwrap()
-            .total_count,
-        1
-    );
+    assert_eq!(s.describe_ca_certificate_count(alice).await.unwrap().total_count, 1);
 
     // family must match; validity must stay inside the root's
     let wrong = s
@@ -123,21 +109,12 @@ async fn hierarchy_rules() {
     let nested = s
         .create_sub_ca(alice, sub_req(&sub.identifier, KeyAlgorithm::EcP256, 5))
         .await;
-    assert_eq!(
-        code(nested.unwrap_err()),
-        "InvalidParameter.ParentIdentifier"
-    );
+    assert_eq!(code(nested.unwrap_err()), "InvalidParameter.ParentIdentifier");
     let foreign = s
         .create_sub_ca(bob, sub_req(&root.identifier, KeyAlgorithm::EcP256, 5))
         .await;
     assert_eq!(code(foreign.unwrap_err()), "NotFound.CACertificate");
-    assert_eq!(
-        s.describe_ca_certificate_count(bob)
-            .await
-            .unwrap()
-            .total_count,
-        0
-    );
+    assert_eq!(s.describe_ca_certificate_count(bob).await.unwrap().total_count, 0);
 
     let detail = s
         .describe_ca_certificate(alice, &sub.identifier)
@@ -145,10 +122,7 @@ async fn hierarchy_rules() {
         .unwrap()
         .certificate;
     assert_eq!(
-        (
-            detail.summary.key_size,
-            detail.summary.sign_algorithm.as_str()
-        ),
+        (detail.summary.key_size, detail.summary.sign_algorithm.as_str()),
         (384, "SHA256WITHECDSA")
     );
     assert_eq!(detail.summary.parent_identifier, root.identifier);
@@ -213,9 +187,7 @@ async fn status_and_quota() {
     s.update_ca_status(alice, &a.identifier, CaStatusChange::Revoke)
         .await
         .unwrap();
-    let back = s
-        .update_ca_status(alice, &a.identifier, CaStatusChange::Enable)
-        .await;
+    let back = s.update_ca_status(alice, &a.identifier, CaStatusChange::Enable).await;
     assert_eq!(code(back.unwrap_err()), "InvalidStatus.CACertificate");
     let logs = s
         .list_ca_certificate_log(alice, &root.identifier)
@@ -223,8 +195,5 @@ async fn status_and_quota() {
         .unwrap()
         .log_list;
     let ops: Vec<&str> = logs.iter().map(|l| l.op_type.as_str()).collect();
-    assert_eq!(
-        ops,
-        ["ADD", "UPDATE", "UPDATE", "UPDATE", "UPDATE", "UPDATE"]
-    );
+    assert_eq!(ops, ["ADD", "UPDATE", "UPDATE", "UPDATE", "UPDATE", "UPDATE"]);
 }

@@ -56,7 +56,8 @@ CREATE TABLE cas (
     sha256              TEXT NOT NULL,
     cert_der            BLOB NOT NULL,
     chain_pem           TEXT NOT NULL,
-    key_sealed          BLOB NOT NULL,
+    -- NULL for an external CA, whose key is held outside opencas
+    key_sealed          BLOB,
     cert_total_count    BIGINT NOT NULL CHECK (cert_total_count >= 0),
     cert_issued_count   BIGINT NOT NULL CHECK (cert_issued_count >= 0),
     resource_group_id   TEXT,

@@ -5,8 +5,8 @@ use crate::params::Params;
 use crate::registry::{Body, Registry, to_body};
 use opencas_pki::{ExtKeyUsage, KeyAlgorithm};
 use opencas_service::ca::{
-    CaStatusChange, CreateRootRequest, CreateSubRequest, DescribeCaListRequest,
-    PcaAndExternalListRequest, SubjectInput, Validity,
+    CaStatusChange, CreateRootRequest, CreateSubRequest, DescribeCaListRequest, PcaAndExternalListRequest,
+    SubjectInput, Validity,
 };
 use opencas_service::{Caller, Service};
 use serde_json::Map;
@@ -14,40 +14,24 @@ use serde_json::Map;
 const V: &str = "2020-06-30";
 
 pub fn register(r: &mut Registry) {
-    r.add(V, "CreateRootCACertificate", |s, c, p| {
-        Box::pin(create_root(s, c, p))
-    });
-    r.add(V, "CreateSubCACertificate", |s, c, p| {
-        Box::pin(create_sub(s, c, p))
-    });
-    r.add(V, "DescribeCACertificate", |s, c, p| {
-        Box::pin(describe(s, c, p))
-    });
+    r.add(V, "CreateRootCACertificate", |s, c, p| Box::pin(create_root(s, c, p)));
+    r.add(V, "CreateSubCACertificate", |s, c, p| Box::pin(create_sub(s, c, p)));
+    r.add(V, "DescribeCACertificate", |s, c, p| Box::pin(describe(s, c, p)));
     r.add(V, "DescribeCACertificateList", |s, c, p| {
         Box::pin(describe_list(s, c, p))
     });
-    r.add(V, "DescribeCACertificateCount", |s, c, _| {
-        Box::pin(count(s, c))
-    });
+    r.add(V, "DescribeCACertificateCount", |s, c, _| Box::pin(count(s, c)));
     r.add(V, "DescribePcaAndExternalCACertificateList", |s, c, p| {
         Box::pin(pca_and_external(s, c, p))
     });
-    r.add(V, "ListPcaCaCertificate", |s, c, p| {
-        Box::pin(list_pca(s, c, p))
-    });
-    r.add(V, "GetCAInstanceStatus", |s, c, p| {
-        Box::pin(instance_status(s, c, p))
-    });
+    r.add(V, "ListPcaCaCertificate", |s, c, p| Box::pin(list_pca(s, c, p)));
+    r.add(V, "GetCAInstanceStatus", |s, c, p| Box::pin(instance_status(s, c, p)));
     r.add(V, "ListCACertificateLog", |s, c, p| Box::pin(logs(s, c, p)));
     r.add(V, "UpdateCACertificateStatus", |s, c, p| {
         Box::pin(update_status(s, c, p))
     });
-    r.add(V, "UpdatePcaCertificate", |s, c, p| {
-        Box::pin(update_pca(s, c, p))
-    });
-    r.add(V, "AssignCertificateCount", |s, c, p| {
-        Box::pin(assign_count(s, c, p))
-    });
+    r.add(V, "UpdatePcaCertificate", |s, c, p| Box::pin(update_pca(s, c, p)));
+    r.add(V, "AssignCertificateCount", |s, c, p| Box::pin(assign_count(s, c, p)));
 }
 
 fn algorithm(p: &Params, default: Option<KeyAlgorithm>) -> Result<KeyAlgorithm, WireError> {
@@ -86,8 +70,7 @@ fn client_token(p: &Params) -> Result<Option<String>, WireError> {
 }
 
 fn years(p: &Params) -> Result<i64, WireError> {
-    p.opt_i64("Years", 5..=10)?
-        .ok_or_else(|| WireError::missing("Years"))
+    p.opt_i64("Years", 5..=10)?.ok_or_else(|| WireError::missing("Years"))
 }
 
 async fn create_root(s: Service, caller: Caller, p: Params) -> Result<Body, WireError> {
@@ -139,16 +122,14 @@ async fn describe(s: Service, caller: Caller, p: Params) -> Result<Body, WireErr
 }
 
 async fn describe_list(s: Service, caller: Caller, p: Params) -> Result<Body, WireError> {
-    let certificate_type = p
-        .opt_enum("CertType", &["root", "subRoot", "externalCa"])?
-        .map(|t| {
-            match t.as_str() {
-                "root" => "ROOT",
-                "subRoot" => "SUB_ROOT",
-                _ => "EXTERNAL",
-            }
-            .to_owned()
-        });
+    let certificate_type = p.opt_enum("CertType", &["root", "subRoot", "externalCa"])?.map(|t| {
+        match t.as_str() {
+            "root" => "ROOT",
+            "subRoot" => "SUB_ROOT",
+            _ => "EXTERNAL",
+        }
+        .to_owned()
+    });
     let validity = p.opt_enum("ValidStatus", &["valid", "notValid"])?.map(|v| {
         if v == "valid" {
             Validity::Valid
@@ -187,23 +168,20 @@ async fn list_pca(s: Service, caller: Caller, p: Params) -> Result<Body, WireErr
     let max_results = p.opt_i64("MaxResults", 1..=2000)?.unwrap_or(20);
     let next_token = match p.opt_str("NextToken") {
         None => None,
-        Some(t) => Some(t.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
-            WireError::invalid("NextToken", "NextToken is not one this service returned.")
-        })?),
+        Some(t) => Some(
+            t.parse::<i64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| WireError::invalid("NextToken", "NextToken is not one this service returned."))?,
+        ),
     };
-    to_body(
-        s.list_pca_ca_certificate(caller, max_results, next_token)
-            .await?,
-    )
+    to_body(s.list_pca_ca_certificate(caller, max_results, next_token).await?)
 }
 
 async fn instance_status(s: Service, caller: Caller, p: Params) -> Result<Body, WireError> {
     let identifier = p.opt_str_max("Identifier", 64)?;
     let instance = p.opt_str_max("InstanceId", 128)?;
-    to_body(
-        s.get_ca_instance_status(caller, identifier, instance)
-            .await?,
-    )
+    to_body(s.get_ca_instance_status(caller, identifier, instance).await?)
 }
 
 async fn logs(s: Service, caller: Caller, p: Params) -> Result<Body, WireError> {
@@ -214,10 +192,7 @@ async fn logs(s: Service, caller: Caller, p: Params) -> Result<Body, WireError> 
 async fn update_status(s: Service, caller: Caller, p: Params) -> Result<Body, WireError> {
     let identifier = p.req_str("Identifier")?;
     client_token(&p)?;
-    let change = match p
-        .opt_enum("Status", &["REVOKE", "FORBIDDEN", "ISSUE"])?
-        .as_deref()
-    {
+    let change = match p.opt_enum("Status", &["REVOKE", "FORBIDDEN", "ISSUE"])?.as_deref() {
         Some("REVOKE") | None => CaStatusChange::Revoke,
         Some("FORBIDDEN") => CaStatusChange::Disable,
         _ => CaStatusChange::Enable,
@@ -249,8 +224,5 @@ async fn assign_count(s: Service, caller: Caller, p: Params) -> Result<Body, Wir
     let total = p
         .opt_i64("CertTotalCount", 0..=100_000_000)?
         .ok_or_else(|| WireError::missing("CertTotalCount"))?;
-    to_body(
-        s.assign_certificate_count(caller, &identifier, total)
-            .await?,
-    )
+    to_body(s.assign_certificate_count(caller, &identifier, total).await?)
 }

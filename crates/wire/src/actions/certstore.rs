@@ -5,9 +5,7 @@ use opencas_service::certstore::{LIST_CERT_DEFAULT_SHOW_SIZE, ListCertRequest};
 use opencas_service::{Caller, Service};
 
 pub fn register(r: &mut Registry) {
-    r.add("2020-04-07", "ListCert", |s, c, p| {
-        Box::pin(list_cert(s, c, p))
-    });
+    r.add("2020-04-07", "ListCert", |s, c, p| Box::pin(list_cert(s, c, p)));
     r.add("2018-07-13", "DescribeUserCertificateList", |s, c, p| {
         Box::pin(describe_user_certificate_list(s, c, p))
     });
@@ -26,11 +24,7 @@ async fn list_cert(s: Service, caller: Caller, p: Params) -> Result<Body, WireEr
     to_body(s.list_cert(caller, req).await?)
 }
 
-async fn describe_user_certificate_list(
-    s: Service,
-    caller: Caller,
-    p: Params,
-) -> Result<Body, WireError> {
+async fn describe_user_certificate_list(s: Service, caller: Caller, p: Params) -> Result<Body, WireError> {
     let paging = p.paging(50)?;
     to_body(s.describe_user_certificate_list(caller, paging).await?)
 }

@@ -5,9 +5,7 @@ use opencas_service::csr::ListCsrRequest;
 use opencas_service::{Caller, Service};
 
 pub fn register(r: &mut Registry) {
-    r.add("2020-04-07", "ListCsr", |s, c, p| {
-        Box::pin(list_csr(s, c, p))
-    });
+    r.add("2020-04-07", "ListCsr", |s, c, p| Box::pin(list_csr(s, c, p)));
 }
 
 async fn list_csr(s: Service, caller: Caller, p: Params) -> Result<Body, WireError> {

@@ -10,11 +10,7 @@ pub fn register(r: &mut Registry) {
     });
 }
 
-async fn list_user_certificate_order(
-    s: Service,
-    caller: Caller,
-    p: Params,
-) -> Result<Body, WireError> {
+async fn list_user_certificate_order(s: Service, caller: Caller, p: Params) -> Result<Body, WireError> {
     let order_type = p
         .opt_enum("OrderType", &OrderType::API_VALUES)?
         .and_then(|t| OrderType::from_api(&t))

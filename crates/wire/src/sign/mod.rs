@@ -10,11 +10,7 @@ use sha2::{Digest, Sha256};
 use sm3::Sm3;
 
 /// RFC 3986 unreserved characters stay literal; everything else is `%XX` (upper case).
-const RFC3986: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
+const RFC3986: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 
 pub fn percent_encode(s: &str) -> String {
     utf8_percent_encode(s, RFC3986).to_string()
@@ -22,9 +18,7 @@ pub fn percent_encode(s: &str) -> String {
 
 /// Sorted `name=value` pairs, each side RFC 3986 encoded, joined by `&`.
 fn canonical_pairs<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> String {
-    let mut encoded: Vec<(String, String)> = pairs
-        .map(|(k, v)| (percent_encode(k), percent_encode(v)))
-        .collect();
+    let mut encoded: Vec<(String, String)> = pairs.map(|(k, v)| (percent_encode(k), percent_encode(v))).collect();
     encoded.sort();
     encoded
         .iter()
@@ -35,16 +29,12 @@ fn canonical_pairs<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> Strin
 
 /// The v1 string to sign: `METHOD&%2F&<encoded canonical query>`. `params` is every query
 /// and body parameter except `Signature`.
-pub fn v1_string_to_sign<'a>(
-    method: &str,
-    params: impl Iterator<Item = (&'a str, &'a str)>,
-) -> String {
+pub fn v1_string_to_sign<'a>(method: &str, params: impl Iterator<Item = (&'a str, &'a str)>) -> String {
     format!("{method}&%2F&{}", percent_encode(&canonical_pairs(params)))
 }
 
 pub fn v1_signature(secret: &str, string_to_sign: &str) -> String {
-    let mut mac =
-        Hmac::<Sha1>::new_from_slice(format!("{secret}&").as_bytes()).expect("any key length");
+    let mut mac = Hmac::<Sha1>::new_from_slice(format!("{secret}&").as_bytes()).expect("any key length");
     mac.update(string_to_sign.as_bytes());
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
@@ -128,11 +118,7 @@ pub fn v3_canonical_request(r: &V3Request<'_>) -> String {
 }
 
 pub fn v3_string_to_sign(alg: V3Algorithm, canonical_request: &str) -> String {
-    format!(
-        "{}\n{}",
-        alg.name(),
-        alg.hash_hex(canonical_request.as_bytes())
-    )
+    format!("{}\n{}", alg.name(), alg.hash_hex(canonical_request.as_bytes()))
 }
 
 #[cfg(test)]

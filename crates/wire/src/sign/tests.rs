@@ -40,10 +40,7 @@ fn v1_vectors() {
         if inputs.get("query_params").is_some() {
             let mut params = str_map(&inputs["query_params"]);
             params.extend(str_map(&inputs["body_params"]));
-            derived.push(v1_string_to_sign(
-                inputs["method"].as_str().unwrap(),
-                pairs_of(&params),
-            ));
+            derived.push(v1_string_to_sign(inputs["method"].as_str().unwrap(), pairs_of(&params)));
         }
         // From the bytes on the wire, as the server sees them.
         if let Some(wire) = v.get("wire") {
@@ -54,21 +51,14 @@ fn v1_vectors() {
             if !body.is_empty() && !body.starts_with('{') {
                 pairs.extend(parse_form(body.as_bytes(), "body").unwrap());
             }
-            derived.push(v1_string_to_sign(
-                wire["method"].as_str().unwrap(),
-                pairs_of(&pairs),
-            ));
+            derived.push(v1_string_to_sign(wire["method"].as_str().unwrap(), pairs_of(&pairs)));
         }
         assert!(!derived.is_empty(), "{id}");
         for sts in derived {
             if let Some(expected) = v["string_to_sign"].as_str() {
                 assert_eq!(sts, expected, "{id}");
             }
-            assert_eq!(
-                v1_signature(secret, &sts),
-                v["signature"].as_str().unwrap(),
-                "{id}"
-            );
+            assert_eq!(v1_signature(secret, &sts), v["signature"].as_str().unwrap(), "{id}");
         }
     }
 }
@@ -104,12 +94,7 @@ fn v3_vectors() {
                     .as_array()
                     .unwrap()
                     .iter()
-                    .map(|h| {
-                        (
-                            h[0].as_str().unwrap().to_lowercase(),
-                            h[1].as_str().unwrap().to_owned(),
-                        )
-                    })
+                    .map(|h| (h[0].as_str().unwrap().to_lowercase(), h[1].as_str().unwrap().to_owned()))
                     .collect();
                 (
                     w["method"].as_str().unwrap(),
@@ -137,8 +122,7 @@ fn v3_vectors() {
             .iter()
             .find(|(k, _)| k == "authorization")
             .map(|(_, v)| v.clone());
-        let Some(auth) = from_headers.or_else(|| v["authorization"].as_str().map(str::to_owned))
-        else {
+        let Some(auth) = from_headers.or_else(|| v["authorization"].as_str().map(str::to_owned)) else {
             continue; // the bearer vector carries no signature
         };
         let alg = V3Algorithm::from_name(auth.split(' ').next().unwrap()).unwrap();
@@ -154,11 +138,7 @@ fn v3_vectors() {
             })
             .collect();
         let content_hash = alg.hash_hex(body.as_bytes());
-        assert_eq!(
-            content_hash,
-            v["x-acs-content-sha256"].as_str().unwrap(),
-            "{id}"
-        );
+        assert_eq!(content_hash, v["x-acs-content-sha256"].as_str().unwrap(), "{id}");
         let canonical = v3_canonical_request(&V3Request {
             method,
             path,
@@ -169,10 +149,7 @@ fn v3_vectors() {
         assert_eq!(canonical, v["canonical_request"].as_str().unwrap(), "{id}");
         let sts = v3_string_to_sign(alg, &canonical);
         assert_eq!(sts, v["string_to_sign"].as_str().unwrap(), "{id}");
-        let signature = alg.mac_hex(
-            inputs["access_key_secret"].as_str().unwrap().as_bytes(),
-            sts.as_bytes(),
-        );
+        let signature = alg.mac_hex(inputs["access_key_secret"].as_str().unwrap().as_bytes(), sts.as_bytes());
         assert!(auth.ends_with(&format!("Signature={signature}")), "{id}");
         checked += 1;
     }
@@ -197,8 +174,5 @@ fn seed_document_signature_is_the_ecs_one() {
         ]
         .into_iter(),
     );
-    assert_eq!(
-        v1_signature("testsecret", &sts),
-        "fd/iJRWkD0dBnpNi19ZWEjwJDzo="
-    );
+    assert_eq!(v1_signature("testsecret", &sts), "fd/iJRWkD0dBnpNi19ZWEjwJDzo=");
 }
