@@ -1,7 +1,7 @@
 //! The certificate store: certificates the account holds, whatever their source.
 
 use crate::{Caller, Paging, Result, Service};
-use opencas_store::{CertFilter, CertRow, now_millis};
+use opencas_store::{CertFilter, CertRecord, now_millis};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Default)]
@@ -44,8 +44,8 @@ pub struct CertListItem {
     pub exist_private_key: bool,
 }
 
-impl From<CertRow> for CertListItem {
-    fn from(r: CertRow) -> Self {
+impl From<CertRecord> for CertListItem {
+    fn from(r: CertRecord) -> Self {
         Self {
             identifier: r.identifier,
             wh_instance_id: r.warehouse_id.map(|id| format!("cas-wh-{id}")),
@@ -105,7 +105,7 @@ pub fn iso_date(millis: i64) -> String {
 }
 
 impl LegacyCertItem {
-    fn from_row(r: CertRow, now: i64) -> Self {
+    fn from_row(r: CertRecord, now: i64) -> Self {
         Self {
             id: r.id,
             name: r.name,

@@ -3,7 +3,7 @@
 
 use crate::certstore::iso_date;
 use crate::{Caller, Paging, Result, Service};
-use opencas_store::{CertFilter, CertRow, OrderFilter, OrderRow, now_millis};
+use opencas_store::{CertFilter, CertRecord, OrderFilter, OrderRow, now_millis};
 use serde::Serialize;
 
 const DAY_MS: i64 = 86_400_000;
@@ -140,7 +140,7 @@ fn order_item(r: OrderRow) -> OrderListItem {
     }
 }
 
-fn cert_status(r: &CertRow, now: i64) -> &'static str {
+fn cert_status(r: &CertRecord, now: i64) -> &'static str {
     if r.status == "REVOKE" {
         "REVOKED"
     } else if r.not_after < now {
@@ -152,7 +152,7 @@ fn cert_status(r: &CertRow, now: i64) -> &'static str {
     }
 }
 
-fn cert_item(r: CertRow, now: i64) -> OrderListItem {
+fn cert_item(r: CertRecord, now: i64) -> OrderListItem {
     OrderListItem {
         status: cert_status(&r, now).to_owned(),
         certificate_id: Some(r.id),

@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod cas;
+pub mod certificates;
 pub mod listing;
 pub mod sealing;
 mod tx;
@@ -19,7 +20,8 @@ use std::time::Duration;
 
 pub use accounts::{AccessKeyRecord, AccountRecord, AccountStatus, NewAccessKey};
 pub use cas::{CaFilter, CaLogRow, CaRecord, NewCa};
-pub use listing::{CertFilter, CertRow, CsrFilter, CsrRow, OrderFilter, OrderRow, Page};
+pub use certificates::{CertFilter, CertRecord};
+pub use listing::{CsrFilter, CsrRow, OrderFilter, OrderRow, Page};
 pub use tx::Tx;
 
 #[derive(Debug, thiserror::Error)]

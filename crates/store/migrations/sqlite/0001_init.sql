@@ -103,37 +103,55 @@ CREATE TABLE tags (
     PRIMARY KEY (account_id, resource_type, resource_id, tag_key)
 );
 
--- Every certificate the account holds: issued here, uploaded, or ordered.
+-- Every certificate the account holds: issued by its private CAs, uploaded, or ordered.
 CREATE TABLE certificates (
     id                 INTEGER PRIMARY KEY,
     account_id         BIGINT NOT NULL REFERENCES accounts (id),
     identifier         TEXT NOT NULL,
     name               TEXT NOT NULL,
+    -- 'upload', 'aliyun' (ordered) or 'pca' (issued by a private CA here)
     source_type        TEXT NOT NULL,
     cert_type          TEXT NOT NULL,
+    -- SERVER, CLIENT, CUSTOM for issued certificates; NULL otherwise
+    certificate_type   TEXT,
     status             TEXT NOT NULL,
+    issuer_identifier  TEXT,
+    custom_identifier  TEXT,
     common_name        TEXT NOT NULL,
     sans               TEXT NOT NULL,
+    subject_dn         TEXT NOT NULL,
     issuer             TEXT NOT NULL,
     organization       TEXT,
+    organization_unit  TEXT,
     country            TEXT,
     province           TEXT,
     city               TEXT,
     algorithm          TEXT NOT NULL,
+    key_algorithm      TEXT NOT NULL,
+    key_size           BIGINT NOT NULL,
     sign_algorithm     TEXT NOT NULL,
     serial_no          TEXT NOT NULL,
+    fingerprint_md5    TEXT NOT NULL,
     fingerprint_sha1   TEXT NOT NULL,
     fingerprint_sha256 TEXT NOT NULL,
     not_before         BIGINT NOT NULL,
     not_after          BIGINT NOT NULL,
+    days               BIGINT NOT NULL,
     warehouse_id       BIGINT,
     resource_group_id  TEXT,
     has_private_key    BIGINT NOT NULL,
     cert_der           BLOB NOT NULL,
+    chain_pem          TEXT NOT NULL,
+    key_sealed         BLOB,
+    revoked_at         BIGINT,
+    revoke_reason      TEXT,
     created_at         BIGINT NOT NULL,
-    UNIQUE (account_id, identifier)
+    UNIQUE (account_id, identifier),
+    UNIQUE (account_id, custom_identifier)
 );
 CREATE INDEX certificates_account_created ON certificates (account_id, created_at);
+-- Serials are unique per issuing CA (NULL issuer: not issued here).
+CREATE UNIQUE INDEX certificates_issuer_serial ON certificates (issuer_identifier, serial_no);
 
 CREATE TABLE csrs (
     id            INTEGER PRIMARY KEY,
