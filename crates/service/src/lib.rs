@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod ca;
 pub mod certstore;
 pub mod csr;
+pub mod issuance;
 pub mod orders;
 mod paging;
 pub mod tags;

@@ -4,6 +4,7 @@
 mod ca;
 mod certstore;
 mod csr;
+mod issuance;
 mod orders;
 
 use crate::registry::Registry;
@@ -14,5 +15,6 @@ pub fn registry() -> Registry {
     csr::register(&mut r);
     orders::register(&mut r);
     ca::register(&mut r);
+    issuance::register(&mut r);
     r
 }

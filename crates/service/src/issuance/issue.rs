@@ -1,0 +1,511 @@
+//! Issuing one end-entity certificate: bind the key (generated or from a CSR), the subject
+//! and the SANs, check the issuing sub CA and the validity, sign off the async workers,
+//! then store the certificate and take one unit of quota in one transaction.
+
+use super::{CertKind, STATUS_ISSUE, TAG_RESOURCE_TYPE, ValidityInput};
+use crate::ca::{SUB_ROOT, ca_not_found, day, ensure_usable};
+use crate::{Caller, Result, Service, ServiceError, blocking, new_identifier, tags};
+use opencas_pki::{
+    CertInfo, CertValidity, CsrPolicy, KeyAlgorithm, LeafKind, LeafProfile, ParsedCsr, PrivateKey, San, SubjectFields,
+    build_leaf, os_rng, pem,
+};
+use opencas_store::{CaRecord, CertRecord, StoreError, now_millis};
+use serde::Serialize;
+
+/// Where the certificate's key comes from.
+#[derive(Debug, Clone)]
+pub enum KeySource {
+    /// Generated here in this algorithm (default: the issuing CA's); the service keeps
+    /// the private key.
+    Generate(Option<KeyAlgorithm>),
+    /// The requester's CSR (PEM). `algorithm` is what the caller declared, if anything:
+    /// only an explicit `RSA_1024` admits a 1024-bit RSA key.
+    Csr {
+        pem: String,
+        algorithm: Option<KeyAlgorithm>,
+    },
+}
+
+/// Subject attributes as requested; what is missing comes from the CSR, then the CA.
+#[derive(Debug, Clone, Default)]
+pub struct LeafSubjectInput {
+    pub common_name: Option<String>,
+    pub organization: Option<String>,
+    pub organization_unit: Option<String>,
+    pub locality: Option<String>,
+    pub state: Option<String>,
+    pub country: Option<String>,
+}
+
+/// Subject alternative names as the API spells them.
+#[derive(Debug, Clone, Default)]
+pub enum SanInput {
+    #[default]
+    None,
+    /// Server certificates: `Domain`, DNS names and IP addresses.
+    Domains(Vec<String>),
+    /// Client certificates: `SanType` 1 (email), 2 (DNS), 6 (URI), 7 (IP) and `SanValue`.
+    Typed { san_type: u8, values: Vec<String> },
+}
+
+#[derive(Debug, Clone)]
+pub struct IssueRequest {
+    /// The action, for ClientToken bookkeeping.
+    pub action: &'static str,
+    pub kind: CertKind,
+    pub parent_identifier: String,
+    pub key: KeySource,
+    pub subject: LeafSubjectInput,
+    pub sans: SanInput,
+    pub validity: ValidityInput,
+    pub enable_crl: bool,
+    /// 0: return nothing, 1: the certificate, 2: the certificate and its chain.
+    pub immediately: u8,
+    pub custom_identifier: Option<String>,
+    pub alias_name: Option<String>,
+    pub client_token: Option<String>,
+    pub resource_group_id: Option<String>,
+    pub tags: Vec<(String, String)>,
+}
+
+/// `CreateWHClientCertificate` (2020-04-07): the certificate with its issuer and root.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct WhIssueResponse {
+    pub identifier: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub x509_certificate: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate_chain: Option<String>,
+    pub parent_x509_certificate: String,
+    pub root_x509_certificate: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct IssueResponse {
+    pub identifier: String,
+    pub serial_number: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub x509_certificate: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate_chain: Option<String>,
+}
+
+fn pki_error(e: opencas_pki::Error) -> ServiceError {
+    use opencas_pki::Error as E;
+    match e {
+        E::MalformedCsr(m) | E::Pem(m) => ServiceError::invalid("Csr", format!("The CSR cannot be parsed: {m}.")),
+        E::BadSignature => ServiceError::invalid("Csr", "The CSR's signature does not verify."),
+        E::UnsupportedKey(m) => ServiceError::invalid("Csr", format!("The CSR's key is not accepted: {m}.")),
+        E::InvalidSan(m) => ServiceError::invalid("SanValue", m),
+        E::InvalidSubject(m) => ServiceError::invalid("CommonName", m),
+        E::InvalidCountryCode(c) => ServiceError::invalid("Country", format!("{c} is not an ISO 3166-1 alpha-2 code.")),
+        E::ValidityOutsideIssuer => ServiceError::invalid("Days", "The validity lies outside the issuing CA's."),
+        other => ServiceError::Internal(format!("pki: {other}")),
+    }
+}
+
+fn response(c: &CertRecord, immediately: u8) -> IssueResponse {
+    let cert = pem::cert_der_to_pem(&c.cert_der);
+    IssueResponse {
+        identifier: c.identifier.clone(),
+        serial_number: c.serial_no.clone(),
+        certificate_chain: (immediately >= 2).then(|| c.chain_pem.clone()),
+        x509_certificate: (immediately >= 1).then_some(cert),
+    }
+}
+
+/// The SANs to put in the certificate.
+fn collect_sans(kind: CertKind, input: &SanInput, common_name: &str, from_csr: &[San]) -> Result<Vec<San>> {
+    let mut sans: Vec<San> = Vec::new();
+    let bad = |v: &str, e: opencas_pki::Error| ServiceError::invalid("SanValue", format!("'{v}': {e}"));
+    match input {
+        SanInput::None => {}
+        SanInput::Domains(values) => {
+            for v in values {
+                let san = San::parse_ip(v).or_else(|_| San::parse_dns(v)).map_err(|e| {
+                    ServiceError::invalid(
+                        "Domain",
+                        format!("'{v}' is neither a DNS name nor an IP address ({e})."),
+                    )
+                })?;
+                sans.push(san);
+            }
+        }
+        SanInput::Typed { san_type, values } => {
+            if kind == CertKind::Server {
+                return Err(ServiceError::invalid(
+                    "SanType",
+                    "Server certificates take their names from Domain.",
+                ));
+            }
+            if ![1, 2, 6, 7].contains(san_type) {
+                return Err(ServiceError::invalid(
+                    "SanType",
+                    "SanType must be 1 (email), 2 (DNS), 6 (URI) or 7 (IP).",
+                ));
+            }
+            for v in values {
+                sans.push(San::from_cas_type(*san_type, v).map_err(|e| bad(v, e))?);
+            }
+        }
+    }
+    // A server certificate names its host in the SAN too: clients ignore the CN.
+    if kind == CertKind::Server
+        && let Ok(san) = San::parse_ip(common_name).or_else(|_| San::parse_dns(common_name))
+    {
+        sans.insert(0, san);
+    }
+    sans.extend(from_csr.iter().cloned());
+    let mut unique: Vec<San> = Vec::with_capacity(sans.len());
+    for s in sans {
+        if !unique.contains(&s) {
+            unique.push(s);
+        }
+    }
+    Ok(unique)
+}
+
+fn merge_subject(req: &LeafSubjectInput, csr: Option<&SubjectFields>, ca: &CaRecord) -> Result<SubjectFields> {
+    let pick = |asked: &Option<String>, from_csr: Option<&Option<String>>, from_ca: &Option<String>| {
+        asked
+            .clone()
+            .or_else(|| from_csr.cloned().flatten())
+            .or_else(|| from_ca.clone())
+    };
+    // The seed: with a CSR, the CSR's CN is the certificate's CN.
+    let common_name = csr
+        .map(|s| s.common_name.clone())
+        .filter(|cn| !cn.is_empty())
+        .or_else(|| req.common_name.clone())
+        .ok_or(ServiceError::MissingParameter("CommonName"))?;
+    if let Some(c) = &req.country
+        && !opencas_pki::is_iso3166_alpha2(c)
+    {
+        return Err(ServiceError::invalid(
+            "Country",
+            format!("{c} is not an ISO 3166-1 alpha-2 country code."),
+        ));
+    }
+    let fields = SubjectFields {
+        common_name,
+        organization: pick(&req.organization, csr.map(|s| &s.organization), &ca.organization),
+        organizational_unit: pick(
+            &req.organization_unit,
+            csr.map(|s| &s.organizational_unit),
+            &ca.organization_unit,
+        ),
+        locality: pick(&req.locality, csr.map(|s| &s.locality), &ca.locality),
+        state: pick(&req.state, csr.map(|s| &s.state), &ca.state),
+        country_code: pick(&req.country, csr.map(|s| &s.country_code), &ca.country_code),
+    };
+    if let Some(attribute) = fields.exceeds_rfc5280_bounds() {
+        return Err(ServiceError::invalid(
+            "CommonName",
+            format!("The {attribute} is longer than RFC 5280 allows."),
+        ));
+    }
+    Ok(fields)
+}
+
+impl Service {
+    async fn existing_issue(&self, caller: Caller, req: &IssueRequest) -> Result<Option<IssueResponse>> {
+        if let Some(token) = &req.client_token
+            && let Some(id) = self
+                .store
+                .find_idempotency(caller.account_id, req.action, token)
+                .await?
+            && let Some(c) = self.store.find_certificate(caller.account_id, &id).await?
+        {
+            return Ok(Some(response(&c, req.immediately)));
+        }
+        if let Some(custom) = &req.custom_identifier
+            && let Some(c) = self
+                .store
+                .find_certificate_by_custom_identifier(caller.account_id, custom)
+                .await?
+        {
+            return Ok(Some(response(&c, req.immediately)));
+        }
+        Ok(None)
+    }
+
+    /// The sub CA that will sign, checked to be able to.
+    async fn issuing_ca(&self, caller: Caller, identifier: &str) -> Result<CaRecord> {
+        let ca = self.ca_or_404(caller, identifier).await?;
+        if ca.certificate_type != SUB_ROOT {
+            return Err(ServiceError::invalid(
+                "ParentIdentifier",
+                format!(
+                    "Only a sub CA issues end-entity certificates; {identifier} is a {}.",
+                    ca.certificate_type
+                ),
+            ));
+        }
+        ensure_usable(&ca, now_millis())?;
+        if ca.cert_issued_count >= ca.cert_total_count {
+            return Err(quota_exceeded(identifier));
+        }
+        Ok(ca)
+    }
+
+    pub async fn issue_certificate(&self, caller: Caller, req: IssueRequest) -> Result<IssueResponse> {
+        if let Some(done) = self.existing_issue(caller, &req).await? {
+            return Ok(done);
+        }
+        tags::validate(&req.tags)?;
+        let ca = self.issuing_ca(caller, &req.parent_identifier).await?;
+        let ca_family = ca.key_algorithm.split('_').next().unwrap_or_default().to_owned();
+        let family_check = |alg: KeyAlgorithm, what: &'static str| {
+            if alg.family().as_api() == ca_family {
+                Ok(())
+            } else {
+                Err(ServiceError::invalid(
+                    what,
+                    format!(
+                        "The key must be of the issuing CA's family ({ca_family}); {} is not.",
+                        alg.as_api()
+                    ),
+                ))
+            }
+        };
+        let (csr, generate) = match &req.key {
+            KeySource::Generate(alg) => {
+                let alg = match alg {
+                    Some(a) => *a,
+                    None => KeyAlgorithm::from_api(&ca.key_algorithm)
+                        .map_err(|e| ServiceError::Internal(format!("stored CA algorithm: {e}")))?,
+                };
+                family_check(alg, "Algorithm")?;
+                (None, Some(alg))
+            }
+            KeySource::Csr { pem, algorithm } => {
+                if let Some(a) = algorithm {
+                    family_check(*a, "Algorithm")?;
+                }
+                let policy = CsrPolicy {
+                    allow_rsa_1024: *algorithm == Some(KeyAlgorithm::Rsa1024),
+                };
+                let parsed = ParsedCsr::from_pem(pem, policy).map_err(pki_error)?;
+                family_check(parsed.key_algorithm, "Csr")?;
+                (Some(parsed), None)
+            }
+        };
+        let subject = merge_subject(&req.subject, csr.as_ref().map(|c| &c.subject), &ca)?;
+        let sans = collect_sans(
+            req.kind,
+            &req.sans,
+            &subject.common_name,
+            csr.as_ref().map_or(&[], |c| &c.sans),
+        )?;
+
+        let now = now_millis() / 1000;
+        let (not_before, not_after, days) = req.validity.resolve(now)?;
+        if not_before * 1000 < ca.not_before || not_after * 1000 > ca.not_after {
+            return Err(ServiceError::invalid(
+                "Days",
+                format!(
+                    "The certificate would be valid outside its CA's validity ({} to {}).",
+                    day(ca.not_before),
+                    day(ca.not_after)
+                ),
+            ));
+        }
+        if let Some(max) = ca.cert_max_time_days
+            && days > max
+        {
+            return Err(ServiceError::invalid(
+                "Days",
+                format!("The issuing CA allows at most {max} days."),
+            ));
+        }
+
+        let public_url = &self.config.public_url;
+        let kind = if req.kind == CertKind::Server {
+            LeafKind::Server
+        } else {
+            LeafKind::Client
+        };
+        let profile = LeafProfile {
+            crl_distribution_point: (req.enable_crl && ca.enable_crl).then(|| self.crl_url(&ca.identifier)),
+            ca_issuers_uri: Some(format!("{public_url}/ca/{}.crt", ca.identifier)),
+            ..LeafProfile::new(kind)
+        };
+        let ca_key = self
+            .store
+            .ca_private_key(caller.account_id, &ca.identifier)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => ServiceError::Conflict {
+                    code: "InvalidStatus.CACertificate",
+                    message: format!(
+                        "The key of CA {} is held outside opencas; it cannot issue here.",
+                        ca.identifier
+                    ),
+                },
+                other => other.into(),
+            })?;
+        let ca_cert = ca.cert_der.clone();
+        let subject_for_build = subject.clone();
+        let csr_spki = csr.as_ref().map(|c| c.public_key_spki_der.clone());
+        let validity = CertValidity { not_before, not_after };
+        let (cert_der, key_der) = blocking(move || -> opencas_pki::Result<_> {
+            let issuer_key = PrivateKey::from_pkcs8_der(&ca_key)?;
+            let (spki, key_der) = match (generate, csr_spki) {
+                (Some(alg), _) => {
+                    let key = PrivateKey::generate(alg, &mut os_rng())?;
+                    (key.public_key_spki_der().to_vec(), Some(key.to_pkcs8_der().to_vec()))
+                }
+                (None, Some(spki)) => (spki, None),
+                (None, None) => unreachable!("a key source is always given"),
+            };
+            let cert = build_leaf(
+                &ca_cert,
+                &issuer_key,
+                &spki,
+                &subject_for_build,
+                &sans,
+                validity,
+                &profile,
+                &mut os_rng(),
+            )?;
+            Ok((cert, key_der))
+        })
+        .await?
+        .map_err(pki_error)?;
+
+        let record = self.leaf_record(caller, &req, &ca, &cert_der, key_der.is_some(), days)?;
+        self.store_issued(caller, &req, &ca, &record, key_der.as_deref()).await
+    }
+
+    pub async fn issue_wh_client_certificate(&self, caller: Caller, req: IssueRequest) -> Result<WhIssueResponse> {
+        let parent = req.parent_identifier.clone();
+        let issued = self.issue_certificate(caller, req).await?;
+        let sub = self.ca_or_404(caller, &parent).await?;
+        Ok(WhIssueResponse {
+            identifier: issued.identifier,
+            x509_certificate: issued.x509_certificate,
+            certificate_chain: issued.certificate_chain,
+            parent_x509_certificate: pem::cert_der_to_pem(&sub.cert_der),
+            root_x509_certificate: sub.chain_pem,
+        })
+    }
+
+    fn leaf_record(
+        &self,
+        caller: Caller,
+        req: &IssueRequest,
+        ca: &CaRecord,
+        cert_der: &[u8],
+        has_key: bool,
+        days: i64,
+    ) -> Result<CertRecord> {
+        let info = CertInfo::parse(cert_der).map_err(pki_error)?;
+        let key_algorithm = info.key_algorithm.map(|a| a.as_api().to_owned()).unwrap_or_default();
+        let now = now_millis();
+        let ca_pem = pem::cert_der_to_pem(&ca.cert_der);
+        Ok(CertRecord {
+            account_id: caller.account_id,
+            identifier: new_identifier(),
+            name: req
+                .alias_name
+                .clone()
+                .unwrap_or_else(|| info.subject.common_name.clone()),
+            source_type: "aliyun".into(),
+            cert_type: "CERT".into(),
+            certificate_type: Some(req.kind.as_api().into()),
+            status: STATUS_ISSUE.into(),
+            issuer_identifier: Some(ca.identifier.clone()),
+            custom_identifier: req.custom_identifier.clone(),
+            common_name: info.subject.common_name.clone(),
+            sans: info.sans.iter().map(San::value).collect::<Vec<_>>().join(","),
+            subject_dn: info.subject_dn.clone(),
+            issuer: ca.common_name.clone(),
+            organization: info.subject.organization.clone(),
+            organization_unit: info.subject.organizational_unit.clone(),
+            country: info.subject.country_code.clone(),
+            province: info.subject.state.clone(),
+            city: info.subject.locality.clone(),
+            algorithm: info.key_family.map(|f| f.as_api().to_owned()).unwrap_or_default(),
+            key_algorithm,
+            key_size: i64::from(info.key_size_bits),
+            sign_algorithm: info.signature_algorithm.clone(),
+            serial_no: info.serial_hex.clone(),
+            fingerprint_md5: info.fingerprints.md5_hex(),
+            fingerprint_sha1: info.fingerprints.sha1_hex(),
+            fingerprint_sha256: info.fingerprints.sha256_hex(),
+            not_before: info.not_before_ms,
+            not_after: info.not_after_ms,
+            days,
+            resource_group_id: req.resource_group_id.clone(),
+            has_private_key: has_key,
+            cert_der: cert_der.to_vec(),
+            chain_pem: format!("{ca_pem}{}", ca.chain_pem),
+            created_at: now,
+            ..Default::default()
+        })
+    }
+
+    /// One transaction: the CA still usable, one unit of its quota taken, the
+    /// certificate, its tags and its ClientToken stored.
+    async fn store_issued(
+        &self,
+        caller: Caller,
+        req: &IssueRequest,
+        ca: &CaRecord,
+        record: &CertRecord,
+        key_der: Option<&[u8]>,
+    ) -> Result<IssueResponse> {
+        let account = caller.account_id;
+        let mut tx = self.store.begin().await?;
+        let current = tx
+            .find_ca(account, &ca.identifier)
+            .await?
+            .ok_or_else(|| ca_not_found(&ca.identifier))?;
+        ensure_usable(&current, record.created_at)?;
+        tx.add_ca_issued_count(account, &ca.identifier, 1)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => quota_exceeded(&ca.identifier),
+                other => other.into(),
+            })?;
+        match tx.insert_certificate(record, key_der).await {
+            Ok(_) => {}
+            Err(StoreError::Conflict("custom identifier")) => {
+                drop(tx);
+                return self
+                    .existing_issue(caller, req)
+                    .await?
+                    .ok_or_else(|| ServiceError::invalid("CustomIdentifier", "The CustomIdentifier is taken."));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        tx.replace_tags(account, TAG_RESOURCE_TYPE, &record.identifier, &req.tags)
+            .await?;
+        if let Some(token) = &req.client_token {
+            match tx
+                .record_idempotency(account, req.action, token, &record.identifier, record.created_at)
+                .await
+            {
+                Ok(()) => {}
+                Err(StoreError::Conflict(_)) => {
+                    drop(tx);
+                    return self.existing_issue(caller, req).await?.ok_or_else(|| {
+                        ServiceError::Internal("ClientToken taken by a request that left no certificate".into())
+                    });
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        tx.commit().await?;
+        Ok(response(record, req.immediately))
+    }
+}
+
+fn quota_exceeded(identifier: &str) -> ServiceError {
+    ServiceError::Conflict {
+        code: "QuotaExceeded.CertificateCount",
+        message: format!("The CA {identifier} has no certificate quota left; assign more with AssignCertificateCount."),
+    }
+}

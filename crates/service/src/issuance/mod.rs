@@ -1,0 +1,38 @@
+//! Issuance of end-entity certificates by private sub CAs: server and client certificates
+//! from generated keys or CSRs, and the reads around them.
+
+mod issue;
+mod reads;
+mod validity;
+
+pub use issue::{IssueRequest, IssueResponse, KeySource, LeafSubjectInput, SanInput, WhIssueResponse};
+pub use reads::*;
+pub use validity::ValidityInput;
+
+/// Resource type under which certificate tags are stored.
+pub const TAG_RESOURCE_TYPE: &str = "CERT";
+pub const STATUS_ISSUE: &str = "ISSUE";
+pub const STATUS_REVOKE: &str = "REVOKE";
+
+/// What a certificate is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertKind {
+    Server,
+    Client,
+}
+
+impl CertKind {
+    pub fn as_api(self) -> &'static str {
+        match self {
+            Self::Server => "SERVER",
+            Self::Client => "CLIENT",
+        }
+    }
+}
+
+pub(crate) fn cert_not_found(identifier: &str) -> crate::ServiceError {
+    crate::ServiceError::NotFound {
+        code: "NotFound.Certificate",
+        message: format!("The certificate {identifier} does not exist."),
+    }
+}
