@@ -151,6 +151,15 @@ async fn quota_sum(
     Ok(row.try_get("n")?)
 }
 
+/// An update by identifier that touched no row names a CA that does not exist.
+fn one_row(rows_affected: u64) -> Result<()> {
+    if rows_affected == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
 /// The sealing record name of a CA key: bound to the account and the CA.
 fn key_record(account_id: i64, identifier: &str) -> String {
     format!("ca:{account_id}:{identifier}")
@@ -235,10 +244,7 @@ impl Tx {
                 .bind(identifier)
                 .execute(self.conn())
                 .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        one_row(done.rows_affected())
     }
 
     pub async fn set_ca_total_count(&mut self, account_id: i64, identifier: &str, total: i64) -> Result<()> {
@@ -248,10 +254,7 @@ impl Tx {
             .bind(identifier)
             .execute(self.conn())
             .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        one_row(done.rows_affected())
     }
 
     /// Adds `delta` to the issued count; the table's CHECK refuses going past the total.
@@ -293,10 +296,7 @@ impl Tx {
         .bind(identifier)
         .execute(self.conn())
         .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        one_row(done.rows_affected())
     }
 
     pub async fn add_ca_log(

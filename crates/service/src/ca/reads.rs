@@ -244,14 +244,7 @@ impl Service {
             not_after_to,
             ..Default::default()
         };
-        let (rows, total) = self.store.list_cas(caller.account_id, &filter, paging.page()).await?;
-        Ok(DescribeCaListResponse {
-            certificate_list: rows.iter().map(Into::into).collect(),
-            total_count: total,
-            page_count: paging.page_count(total),
-            current_page: paging.current_page,
-            show_size: paging.show_size,
-        })
+        self.ca_list_page(caller, &filter, paging).await
     }
 
     pub async fn describe_pca_and_external_list(
@@ -268,7 +261,11 @@ impl Service {
             identifiers: req.identifiers,
             ..Default::default()
         };
-        let (rows, total) = self.store.list_cas(caller.account_id, &filter, paging.page()).await?;
+        self.ca_list_page(caller, &filter, paging).await
+    }
+
+    async fn ca_list_page(&self, caller: Caller, filter: &CaFilter, paging: Paging) -> Result<DescribeCaListResponse> {
+        let (rows, total) = self.store.list_cas(caller.account_id, filter, paging.page()).await?;
         Ok(DescribeCaListResponse {
             certificate_list: rows.iter().map(Into::into).collect(),
             total_count: total,
