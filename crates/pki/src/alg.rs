@@ -123,10 +123,9 @@ impl KeyAlgorithm {
     /// Key family (`RSA` / `ECC` / `SM2`).
     pub fn family(self) -> KeyFamily {
         match self {
-            KeyAlgorithm::Rsa1024
-            | KeyAlgorithm::Rsa2048
-            | KeyAlgorithm::Rsa3072
-            | KeyAlgorithm::Rsa4096 => KeyFamily::Rsa,
+            KeyAlgorithm::Rsa1024 | KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096 => {
+                KeyFamily::Rsa
+            }
             KeyAlgorithm::EcP256 | KeyAlgorithm::EcP384 | KeyAlgorithm::EcP521 => KeyFamily::Ecc,
             KeyAlgorithm::Sm2 => KeyFamily::Sm2,
         }
@@ -191,9 +190,7 @@ pub fn describe_spki(spki_der: &[u8]) -> Result<PublicKeyDescription> {
     describe_spki_ref(&spki)
 }
 
-pub(crate) fn describe_spki_ref(
-    spki: &SubjectPublicKeyInfoRef<'_>,
-) -> Result<PublicKeyDescription> {
+pub(crate) fn describe_spki_ref(spki: &SubjectPublicKeyInfoRef<'_>) -> Result<PublicKeyDescription> {
     let (alg, param) = spki.algorithm.oids().map_err(Error::malformed_key)?;
     let key_bits = spki.subject_public_key;
     let d = |family, bits, algorithm, name: &str| PublicKeyDescription {
@@ -215,26 +212,14 @@ pub(crate) fn describe_spki_ref(
             d(Some(KeyFamily::Rsa), bits, algorithm, "RSA")
         }
         oid::EC_PUBLIC_KEY | oid::SM2 => match (alg, param) {
-            (oid::SM2, _) | (_, Some(oid::SM2)) => {
-                d(Some(KeyFamily::Sm2), 256, Some(KeyAlgorithm::Sm2), "SM2")
-            }
-            (_, Some(oid::SECP256R1)) => {
-                d(Some(KeyFamily::Ecc), 256, Some(KeyAlgorithm::EcP256), "EC")
-            }
-            (_, Some(oid::SECP384R1)) => {
-                d(Some(KeyFamily::Ecc), 384, Some(KeyAlgorithm::EcP384), "EC")
-            }
-            (_, Some(oid::SECP521R1)) => {
-                d(Some(KeyFamily::Ecc), 521, Some(KeyAlgorithm::EcP521), "EC")
-            }
+            (oid::SM2, _) | (_, Some(oid::SM2)) => d(Some(KeyFamily::Sm2), 256, Some(KeyAlgorithm::Sm2), "SM2"),
+            (_, Some(oid::SECP256R1)) => d(Some(KeyFamily::Ecc), 256, Some(KeyAlgorithm::EcP256), "EC"),
+            (_, Some(oid::SECP384R1)) => d(Some(KeyFamily::Ecc), 384, Some(KeyAlgorithm::EcP384), "EC"),
+            (_, Some(oid::SECP521R1)) => d(Some(KeyFamily::Ecc), 521, Some(KeyAlgorithm::EcP521), "EC"),
             _ => {
                 // Another named curve: size from the uncompressed point length.
                 let len = key_bits.raw_bytes().len();
-                let bits = if len > 1 {
-                    ((len - 1) / 2 * 8) as u32
-                } else {
-                    0
-                };
+                let bits = if len > 1 { ((len - 1) / 2 * 8) as u32 } else { 0 };
                 d(Some(KeyFamily::Ecc), bits, None, "EC")
             }
         },
@@ -409,10 +394,7 @@ mod tests {
         for a in KeyAlgorithm::ALL {
             assert_eq!(KeyAlgorithm::from_api(a.as_api()).unwrap(), a);
         }
-        assert_eq!(
-            KeyAlgorithm::from_api("ECC_512").unwrap().key_size_bits(),
-            521
-        );
+        assert_eq!(KeyAlgorithm::from_api("ECC_512").unwrap().key_size_bits(), 521);
         assert!(KeyAlgorithm::from_api("rsa_2048").is_err());
         assert!(KeyAlgorithm::from_api("RSA_8192").is_err());
         assert_eq!(KeyAlgorithm::Sm2.family().as_api(), "SM2");
@@ -426,14 +408,8 @@ mod tests {
             KeyAlgorithm::EcP521.signature_algorithm().oid().to_string(),
             "1.2.840.10045.4.3.4"
         );
-        assert_eq!(
-            KeyAlgorithm::Sm2.signature_algorithm().cas_name(),
-            "SM3WITHSM2"
-        );
-        assert_eq!(
-            signature_algorithm_name(&oid::SHA256_WITH_RSA),
-            "SHA256WITHRSA"
-        );
+        assert_eq!(KeyAlgorithm::Sm2.signature_algorithm().cas_name(), "SM3WITHSM2");
+        assert_eq!(signature_algorithm_name(&oid::SHA256_WITH_RSA), "SHA256WITHRSA");
         assert!(
             SignatureAlgorithm::RsaSha256
                 .algorithm_identifier()

@@ -53,6 +53,13 @@ pub enum Error {
     /// An extension value (URI, EKU name, ...) is invalid.
     #[error("invalid extension value: {0}")]
     InvalidExtension(String),
+    /// A certificate signing request could not be decoded, or is not a
+    /// well-formed PKCS#10 request.
+    #[error("malformed certificate request: {0}")]
+    MalformedCsr(String),
+    /// A subject alternative name is invalid (the message names the value).
+    #[error("invalid subject alternative name: {0}")]
+    InvalidSan(String),
     /// A certificate could not be decoded.
     #[error("malformed certificate: {0}")]
     MalformedCertificate(String),
@@ -82,6 +89,9 @@ impl Error {
     }
     pub(crate) fn malformed_cert(e: impl core::fmt::Display) -> Self {
         Error::MalformedCertificate(e.to_string())
+    }
+    pub(crate) fn malformed_csr(e: impl core::fmt::Display) -> Self {
+        Error::MalformedCsr(e.to_string())
     }
 }
 

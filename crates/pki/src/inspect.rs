@@ -1,7 +1,5 @@
 //! Certificate inspection: everything the CAS API reports about a certificate.
 
-use std::net::IpAddr;
-
 use der::{Decode, Encode};
 use md5::Md5;
 use sha1::Sha1;
@@ -9,50 +7,16 @@ use sha2::{Digest, Sha256};
 use x509_cert::certificate::{CertificateInner, Profile, Raw, Rfc5280};
 use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
 use x509_cert::ext::pkix::{
-    AuthorityInfoAccessSyntax, AuthorityKeyIdentifier, BasicConstraints, CrlDistributionPoints,
-    ExtendedKeyUsage, SubjectAltName, SubjectKeyIdentifier,
+    AuthorityInfoAccessSyntax, AuthorityKeyIdentifier, BasicConstraints, CrlDistributionPoints, ExtendedKeyUsage,
+    SubjectAltName, SubjectKeyIdentifier,
 };
 
 use crate::alg::{KeyAlgorithm, KeyFamily, describe_spki, signature_algorithm_name};
-use crate::ca::{ExtKeyUsage, time_to_unix};
 use crate::error::{Error, Result};
+use crate::issue::time_to_unix;
 use crate::name::{SubjectFields, dn_string};
-
-/// A subject alternative name.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum San {
-    /// dNSName.
-    Dns(String),
-    /// iPAddress.
-    Ip(IpAddr),
-    /// rfc822Name.
-    Email(String),
-    /// uniformResourceIdentifier.
-    Uri(String),
-    /// Any other form, described.
-    Other(String),
-}
-
-impl San {
-    /// The CAS `SanType` code: 1 email, 2 DNS, 6 URI, 7 IP (0 for others).
-    pub fn cas_type(&self) -> u8 {
-        match self {
-            San::Email(_) => 1,
-            San::Dns(_) => 2,
-            San::Uri(_) => 6,
-            San::Ip(_) => 7,
-            San::Other(_) => 0,
-        }
-    }
-
-    /// The value as text.
-    pub fn value(&self) -> String {
-        match self {
-            San::Dns(s) | San::Email(s) | San::Uri(s) | San::Other(s) => s.clone(),
-            San::Ip(ip) => ip.to_string(),
-        }
-    }
-}
+use crate::san::San;
+use crate::usage::ExtKeyUsage;
 
 /// Certificate fingerprints (over the whole DER certificate).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -169,16 +133,13 @@ impl CertInfo {
             .unwrap_or(serial.len().saturating_sub(1));
         let serial_hex = hex::encode(&serial[first.min(serial.len())..]);
 
-        let bc = tbs
-            .get_extension::<BasicConstraints>()
-            .map_err(e)?
-            .map(|(_, v)| v);
+        let bc = tbs.get_extension::<BasicConstraints>().map_err(e)?.map(|(_, v)| v);
         let ski = tbs.get_extension::<SubjectKeyIdentifier>().map_err(e)?;
         let aki = tbs.get_extension::<AuthorityKeyIdentifier>().map_err(e)?;
         let sans = tbs
             .get_extension::<SubjectAltName>()
             .map_err(e)?
-            .map(|(_, s)| s.0.iter().map(san).collect())
+            .map(|(_, s)| s.0.iter().map(San::from_general_name).collect())
             .unwrap_or_default();
         let extended_key_usages = tbs
             .get_extension::<ExtendedKeyUsage>()
@@ -203,10 +164,7 @@ impl CertInfo {
             }
         }
         let (mut ocsp_urls, mut ca_issuers_urls) = (Vec::new(), Vec::new());
-        if let Some((_, aia)) = tbs
-            .get_extension::<AuthorityInfoAccessSyntax>()
-            .map_err(e)?
-        {
+        if let Some((_, aia)) = tbs.get_extension::<AuthorityInfoAccessSyntax>().map_err(e)? {
             for ad in &aia.0 {
                 let Some(u) = uri_of(&ad.access_location) else {
                     continue;
@@ -224,11 +182,7 @@ impl CertInfo {
             issuer_dn: dn_string(tbs.issuer()),
             subject: SubjectFields::from_name(tbs.subject()),
             self_issued: tbs.subject() == tbs.issuer(),
-            serial_hex: if serial_hex.is_empty() {
-                "00".into()
-            } else {
-                serial_hex
-            },
+            serial_hex: if serial_hex.is_empty() { "00".into() } else { serial_hex },
             not_before_ms: time_to_unix(&v.not_before) * 1000,
             not_after_ms: time_to_unix(&v.not_after) * 1000,
             fingerprints: Fingerprints::of(der),
@@ -254,25 +208,5 @@ fn uri_of(g: &GeneralName) -> Option<String> {
     match g {
         GeneralName::UniformResourceIdentifier(u) => Some(u.to_string()),
         _ => None,
-    }
-}
-
-fn san(g: &GeneralName) -> San {
-    match g {
-        GeneralName::DnsName(s) => San::Dns(s.to_string()),
-        GeneralName::Rfc822Name(s) => San::Email(s.to_string()),
-        GeneralName::UniformResourceIdentifier(s) => San::Uri(s.to_string()),
-        GeneralName::IpAddress(o) => {
-            let b = o.as_bytes();
-            match b.len() {
-                4 => San::Ip(IpAddr::from(<[u8; 4]>::try_from(b).unwrap_or_default())),
-                16 => San::Ip(IpAddr::from(<[u8; 16]>::try_from(b).unwrap_or_default())),
-                _ => San::Other(format!("IP:{}", hex::encode(b))),
-            }
-        }
-        GeneralName::DirectoryName(n) => San::Other(format!("DirName:{}", dn_string(n))),
-        GeneralName::RegisteredId(o) => San::Other(format!("RID:{o}")),
-        GeneralName::OtherName(o) => San::Other(format!("othername:{}", o.type_id)),
-        _ => San::Other("unsupported".into()),
     }
 }

@@ -68,8 +68,7 @@ impl PrivateKey {
         let unspecified = |_| Error::Signing(format!("{} key generation failed", alg.as_api()));
         let backend = match alg {
             KeyAlgorithm::Rsa1024 => {
-                let k = rsa::RsaPrivateKey::new(rng, 1024)
-                    .map_err(|e| Error::Signing(e.to_string()))?;
+                let k = rsa::RsaPrivateKey::new(rng, 1024).map_err(|e| Error::Signing(e.to_string()))?;
                 Backend::Rsa1024(Box::new(rsa::pkcs1v15::SigningKey::new(k)))
             }
             KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096 => {
@@ -102,14 +101,8 @@ impl PrivateKey {
             Backend::Rsa1024(sk) => {
                 let k: &rsa::RsaPrivateKey = (**sk).as_ref();
                 let p8 = k.to_pkcs8_der().map_err(Error::encoding)?;
-                let pk = k
-                    .to_public_key()
-                    .to_public_key_der()
-                    .map_err(Error::encoding)?;
-                (
-                    Zeroizing::new(p8.as_bytes().to_vec()),
-                    pk.as_bytes().to_vec(),
-                )
+                let pk = k.to_public_key().to_public_key_der().map_err(Error::encoding)?;
+                (Zeroizing::new(p8.as_bytes().to_vec()), pk.as_bytes().to_vec())
             }
             Backend::Ecdsa(kp) => {
                 let p8 = kp.to_pkcs8v1().map_err(fail)?;
@@ -118,14 +111,8 @@ impl PrivateKey {
             }
             Backend::Sm2(sk) => {
                 let p8 = sk.to_pkcs8_der().map_err(Error::encoding)?;
-                let pk = sk
-                    .public_key()
-                    .to_public_key_der()
-                    .map_err(Error::encoding)?;
-                (
-                    Zeroizing::new(p8.as_bytes().to_vec()),
-                    pk.as_bytes().to_vec(),
-                )
+                let pk = sk.public_key().to_public_key_der().map_err(Error::encoding)?;
+                (Zeroizing::new(p8.as_bytes().to_vec()), pk.as_bytes().to_vec())
             }
         };
         Ok(PrivateKey {
@@ -173,20 +160,11 @@ impl PrivateKey {
         let mut iv = [0u8; 16];
         rng.fill_bytes(&mut salt);
         rng.fill_bytes(&mut iv);
-        let params = pkcs8::pkcs5::pbes2::Parameters::generate_pbkdf2_sha256_aes256cbc(
-            PBKDF2_ITERATIONS,
-            &salt,
-            iv,
-        )
-        .map_err(Error::encoding)?;
-        let info = PrivateKeyInfoRef::from_der(&self.pkcs8).map_err(Error::encoding)?;
-        let doc = info
-            .encrypt_with_params(params, password)
+        let params = pkcs8::pkcs5::pbes2::Parameters::generate_pbkdf2_sha256_aes256cbc(PBKDF2_ITERATIONS, &salt, iv)
             .map_err(Error::encoding)?;
-        Ok(Zeroizing::new(pem::encode(
-            "ENCRYPTED PRIVATE KEY",
-            doc.as_bytes(),
-        )))
+        let info = PrivateKeyInfoRef::from_der(&self.pkcs8).map_err(Error::encoding)?;
+        let doc = info.encrypt_with_params(params, password).map_err(Error::encoding)?;
+        Ok(Zeroizing::new(pem::encode("ENCRYPTED PRIVATE KEY", doc.as_bytes())))
     }
 
     /// Loads an unencrypted PKCS#8 DER key. RSA must be 1024/2048/3072/4096
@@ -210,8 +188,7 @@ impl PrivateKey {
                 };
                 let backend = if alg == KeyAlgorithm::Rsa1024 {
                     use pkcs8::DecodePrivateKey;
-                    let k =
-                        rsa::RsaPrivateKey::from_pkcs8_der(der).map_err(Error::malformed_key)?;
+                    let k = rsa::RsaPrivateKey::from_pkcs8_der(der).map_err(Error::malformed_key)?;
                     Backend::Rsa1024(Box::new(rsa::pkcs1v15::SigningKey::new(k)))
                 } else {
                     Backend::AwsRsa(aws_lc_rs::rsa::KeyPair::from_pkcs8(der).map_err(bad)?)
@@ -309,8 +286,7 @@ impl PrivateKey {
             "EC PRIVATE KEY" => Self::from_sec1_der(&block.der),
             "ENCRYPTED PRIVATE KEY" => {
                 let password = password.ok_or(Error::PasswordRequired)?;
-                let enc = pkcs8::EncryptedPrivateKeyInfoRef::from_der(&block.der)
-                    .map_err(Error::malformed_key)?;
+                let enc = pkcs8::EncryptedPrivateKeyInfoRef::from_der(&block.der).map_err(Error::malformed_key)?;
                 let doc = enc.decrypt(password).map_err(|_| Error::DecryptionFailed)?;
                 Self::from_pkcs8_der(doc.as_bytes())
             }
@@ -326,8 +302,8 @@ impl PrivateKey {
     pub fn sign(&self, msg: &[u8], sm2_id: Sm2Id) -> Result<Vec<u8>> {
         match &self.backend {
             Backend::Sm2(sk) => {
-                let signer = sm2::dsa::SigningKey::new(sm2_id.as_str(), sk)
-                    .map_err(|e| Error::Signing(e.to_string()))?;
+                let signer =
+                    sm2::dsa::SigningKey::new(sm2_id.as_str(), sk).map_err(|e| Error::Signing(e.to_string()))?;
                 sign_sm2(&signer, msg)
             }
             _ => self.sign_non_sm2(msg),
@@ -340,13 +316,8 @@ impl PrivateKey {
         match &self.backend {
             Backend::AwsRsa(kp) => {
                 let mut sig = vec![0u8; kp.public_modulus_len()];
-                kp.sign(
-                    &lc_sig::RSA_PKCS1_SHA256,
-                    &SystemRandom::new(),
-                    msg,
-                    &mut sig,
-                )
-                .map_err(lc_fail)?;
+                kp.sign(&lc_sig::RSA_PKCS1_SHA256, &SystemRandom::new(), msg, &mut sig)
+                    .map_err(lc_fail)?;
                 Ok(sig)
             }
             Backend::Rsa1024(sk) => {
@@ -357,11 +328,7 @@ impl PrivateKey {
                     .map_err(|e| Error::Signing(e.to_string()))?;
                 Ok(sig.to_vec())
             }
-            Backend::Ecdsa(kp) => Ok(kp
-                .sign(&SystemRandom::new(), msg)
-                .map_err(lc_fail)?
-                .as_ref()
-                .to_vec()),
+            Backend::Ecdsa(kp) => Ok(kp.sign(&SystemRandom::new(), msg).map_err(lc_fail)?.as_ref().to_vec()),
             Backend::Sm2(_) => Err(Error::Signing("SM2 needs a distinguishing ID".into())),
         }
     }
@@ -383,9 +350,7 @@ impl PrivateKey {
 /// SM3withSM2, DER-encoded (trap T1: the raw r‖s form is invalid in X.509).
 pub(crate) fn sign_sm2(signer: &sm2::dsa::SigningKey, msg: &[u8]) -> Result<Vec<u8>> {
     use signature::Signer;
-    let sig: sm2::dsa::Signature = signer
-        .try_sign(msg)
-        .map_err(|e| Error::Signing(e.to_string()))?;
+    let sig: sm2::dsa::Signature = signer.try_sign(msg).map_err(|e| Error::Signing(e.to_string()))?;
     Ok(sig.to_der().to_vec())
 }
 

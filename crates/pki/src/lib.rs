@@ -12,6 +12,10 @@
 //!   chosen [`Sm2Id`]).
 //! * [`SubjectFields`] — CAS subject fields → X.509 `Name`; [`dn_string`].
 //! * [`build_root_ca`] / [`build_sub_ca`] with a [`CaProfile`].
+//! * [`build_leaf`] with a [`LeafProfile`] — server / client / custom
+//!   end-entity certificates; [`San`] with strict parsers.
+//! * [`ParsedCsr`] — strict PKCS#10 parsing with self-signature check
+//!   ([`CsrPolicy`]); [`build_csr`].
 //! * [`CertInfo::parse`] — what the API reports about a certificate.
 //! * [`pem`] — DER ↔ PEM helpers.
 
@@ -21,12 +25,17 @@
 mod alg;
 mod ca;
 mod country;
+mod csr;
 mod error;
 mod inspect;
+mod issue;
 mod keys;
+mod leaf;
 mod name;
 pub mod pem;
+mod san;
 mod signer;
+mod usage;
 mod verify;
 
 #[cfg(test)]
@@ -34,27 +43,30 @@ mod test_support;
 #[cfg(test)]
 mod tests_ca;
 #[cfg(test)]
+mod tests_csr;
+#[cfg(test)]
 mod tests_keys;
+#[cfg(test)]
+mod tests_leaf;
 
 pub use alg::{
-    KeyAlgorithm, KeyFamily, PublicKeyDescription, SignatureAlgorithm, Sm2Id, describe_spki,
-    signature_algorithm_name,
+    KeyAlgorithm, KeyFamily, PublicKeyDescription, SignatureAlgorithm, Sm2Id, describe_spki, signature_algorithm_name,
 };
-pub use ca::{
-    CaProfile, CertValidity, ExtKeyUsage, Serial, build_root_ca, build_sub_ca, key_identifier,
-};
+pub use ca::{CaProfile, build_root_ca, build_sub_ca};
 pub use country::{ISO3166_ALPHA2, is_iso3166_alpha2};
+pub use csr::{CsrPolicy, ParsedCsr, build_csr};
 pub use error::{Error, Result};
-pub use inspect::{CertInfo, Fingerprints, San};
+pub use inspect::{CertInfo, Fingerprints};
+pub use issue::{CertValidity, Serial, key_identifier};
 pub use keys::{PBKDF2_ITERATIONS, PrivateKey};
+pub use leaf::{LeafKind, LeafProfile, build_leaf};
 pub use name::{
-    SubjectFields, UB_COMMON_NAME, UB_LOCALITY, UB_ORGANIZATION, UB_ORGANIZATIONAL_UNIT, UB_STATE,
-    dn_string,
+    SubjectFields, UB_COMMON_NAME, UB_LOCALITY, UB_ORGANIZATION, UB_ORGANIZATIONAL_UNIT, UB_STATE, dn_string,
 };
+pub use san::San;
 pub use signer::{DerSignature, KeySigner, SpkiPublicKey};
-pub use verify::{
-    verify_certificate_signature, verify_certificate_signature_any_sm2_id, verify_signature,
-};
+pub use usage::{ExtKeyUsage, KeyUsageFlags};
+pub use verify::{verify_certificate_signature, verify_certificate_signature_any_sm2_id, verify_signature};
 
 /// The RNG traits this crate's functions take (rand_core 0.10).
 pub use rand_core;

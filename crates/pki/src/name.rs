@@ -52,9 +52,7 @@ fn check_value(what: &str, v: &str) -> Result<()> {
         return Err(Error::InvalidSubject(format!("{what} is blank")));
     }
     if v.chars().any(char::is_control) {
-        return Err(Error::InvalidSubject(format!(
-            "{what} contains control characters"
-        )));
+        return Err(Error::InvalidSubject(format!("{what} contains control characters")));
     }
     Ok(())
 }
@@ -102,21 +100,13 @@ impl SubjectFields {
         let fields = [
             (rfc4519::ST, "state", present(&self.state)),
             (rfc4519::LOCALITY_NAME, "locality", present(&self.locality)),
-            (
-                rfc4519::ORGANIZATION_NAME,
-                "organization",
-                present(&self.organization),
-            ),
+            (rfc4519::ORGANIZATION_NAME, "organization", present(&self.organization)),
             (
                 rfc4519::ORGANIZATIONAL_UNIT_NAME,
                 "organizational unit",
                 present(&self.organizational_unit),
             ),
-            (
-                rfc4519::COMMON_NAME,
-                "common name",
-                Some(self.common_name.as_str()),
-            ),
+            (rfc4519::COMMON_NAME, "common name", Some(self.common_name.as_str())),
         ];
         for (oid, what, v) in fields {
             if let Some(v) = v {
@@ -153,11 +143,7 @@ impl SubjectFields {
 
     /// Reads the six fields from a `Name` (first occurrence of each attribute).
     pub fn from_name(name: &Name) -> SubjectFields {
-        let get = |oid: ObjectIdentifier| {
-            name.iter()
-                .find(|a| a.oid == oid)
-                .and_then(|a| any_to_string(&a.value))
-        };
+        let get = |oid: ObjectIdentifier| name.iter().find(|a| a.oid == oid).and_then(|a| any_to_string(&a.value));
         SubjectFields {
             common_name: get(rfc4519::COMMON_NAME).unwrap_or_default(),
             organization: get(rfc4519::ORGANIZATION_NAME),
@@ -174,20 +160,15 @@ impl SubjectFields {
 pub(crate) fn any_to_string(v: &Any) -> Option<String> {
     let b = v.value();
     match v.tag() {
-        Tag::Utf8String
-        | Tag::PrintableString
-        | Tag::Ia5String
-        | Tag::VisibleString
-        | Tag::NumericString => String::from_utf8(b.to_vec()).ok(),
+        Tag::Utf8String | Tag::PrintableString | Tag::Ia5String | Tag::VisibleString | Tag::NumericString => {
+            String::from_utf8(b.to_vec()).ok()
+        }
         Tag::TeletexString => Some(b.iter().map(|&c| char::from(c)).collect()),
         Tag::BmpString => {
             if !b.len().is_multiple_of(2) {
                 return None;
             }
-            let units: Vec<u16> = b
-                .chunks(2)
-                .map(|c| u16::from_be_bytes([c[0], c[1]]))
-                .collect();
+            let units: Vec<u16> = b.chunks(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect();
             String::from_utf16(&units).ok()
         }
         // UniversalString (tag 28) has no `der::Tag` variant.

@@ -46,9 +46,7 @@ pub fn parse_blocks(text: &str) -> Result<Vec<PemBlock>> {
             if let Some(rest) = line.strip_prefix("-----END ") {
                 let end_label = rest.trim_end_matches('-');
                 if end_label != label {
-                    return Err(Error::Pem(format!(
-                        "BEGIN {label} closed by END {end_label}"
-                    )));
+                    return Err(Error::Pem(format!("BEGIN {label} closed by END {end_label}")));
                 }
                 let der = STANDARD
                     .decode(body.as_bytes())
@@ -105,9 +103,7 @@ where
     I: IntoIterator<Item = D>,
     D: AsRef<[u8]>,
 {
-    ders.into_iter()
-        .map(|d| cert_der_to_pem(d.as_ref()))
-        .collect()
+    ders.into_iter().map(|d| cert_der_to_pem(d.as_ref())).collect()
 }
 
 #[cfg(test)]

@@ -76,10 +76,9 @@ impl<'k> KeySigner<'k> {
     /// Wraps `key`; `sm2_id` is used only when `key` is an SM2 key.
     pub fn new(key: &'k PrivateKey, sm2_id: Sm2Id) -> Result<Self> {
         let sm2 = match key.sm2_secret() {
-            Some(sk) => Some(
-                sm2::dsa::SigningKey::new(sm2_id.as_str(), sk)
-                    .map_err(|e| Error::Signing(e.to_string()))?,
-            ),
+            Some(sk) => {
+                Some(sm2::dsa::SigningKey::new(sm2_id.as_str(), sk).map_err(|e| Error::Signing(e.to_string()))?)
+            }
             None => None,
         };
         Ok(KeySigner { key, sm2 })

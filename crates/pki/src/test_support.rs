@@ -9,12 +9,7 @@ use crate::{KeyAlgorithm, PrivateKey, os_rng};
 /// Two keys per algorithm, generated on first use.
 pub(crate) fn keys(alg: KeyAlgorithm) -> &'static [PrivateKey; 2] {
     static KEYS: OnceLock<HashMap<KeyAlgorithm, OnceLock<[PrivateKey; 2]>>> = OnceLock::new();
-    let map = KEYS.get_or_init(|| {
-        KeyAlgorithm::ALL
-            .iter()
-            .map(|a| (*a, OnceLock::new()))
-            .collect()
-    });
+    let map = KEYS.get_or_init(|| KeyAlgorithm::ALL.iter().map(|a| (*a, OnceLock::new())).collect());
     map[&alg].get_or_init(|| {
         let mut rng = os_rng();
         [
@@ -22,4 +17,21 @@ pub(crate) fn keys(alg: KeyAlgorithm) -> &'static [PrivateKey; 2] {
             PrivateKey::generate(alg, &mut rng).unwrap(),
         ]
     })
+}
+
+/// 2026-01-01T00:00:00Z.
+pub(crate) const Y2026: i64 = 1_767_225_600;
+/// 365 days in seconds.
+pub(crate) const YEAR: i64 = 365 * 86_400;
+
+/// A full CAS subject with common name `cn`.
+pub(crate) fn subject(cn: &str) -> crate::SubjectFields {
+    crate::SubjectFields {
+        common_name: cn.into(),
+        organization: Some("opencas".into()),
+        organizational_unit: Some("PKI".into()),
+        locality: Some("Hangzhou".into()),
+        state: Some("Zhejiang".into()),
+        country_code: Some("CN".into()),
+    }
 }

@@ -12,11 +12,11 @@ use x509_cert::ext::pkix::{BasicConstraints, KeyUsage};
 use x509_cert::serial_number::SerialNumber;
 use x509_cert::time::Time;
 
-use crate::ca::{FixedProfile, ext};
+use crate::issue::{FixedProfile, ext};
 use crate::test_support::keys;
 use crate::{
-    CaProfile, CertInfo, CertValidity, DerSignature, Error, ExtKeyUsage, KeyAlgorithm, KeySigner,
-    PrivateKey, Serial, Sm2Id, SubjectFields, build_root_ca, build_sub_ca, os_rng,
+    CaProfile, CertInfo, CertValidity, DerSignature, Error, ExtKeyUsage, KeyAlgorithm, KeySigner, PrivateKey, Serial,
+    Sm2Id, SubjectFields, build_root_ca, build_sub_ca, os_rng,
 };
 
 const Y2026: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z
@@ -56,9 +56,7 @@ fn check_signature(cert_der: &[u8], issuer: &PrivateKey, sm2_id: Sm2Id) {
     let pk = spki.subject_public_key.raw_bytes();
     let alg: &'static dyn VerificationAlgorithm = match issuer.algorithm() {
         KeyAlgorithm::Rsa1024 => &lc::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY,
-        KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096 => {
-            &lc::RSA_PKCS1_2048_8192_SHA256
-        }
+        KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096 => &lc::RSA_PKCS1_2048_8192_SHA256,
         KeyAlgorithm::EcP256 => &lc::ECDSA_P256_SHA256_ASN1,
         KeyAlgorithm::EcP384 => &lc::ECDSA_P384_SHA384_ASN1,
         KeyAlgorithm::EcP521 => &lc::ECDSA_P521_SHA512_ASN1,
@@ -75,21 +73,13 @@ fn check_signature(cert_der: &[u8], issuer: &PrivateKey, sm2_id: Sm2Id) {
         .expect("signature verifies");
 }
 
-fn check_ca_profile(
-    der: &[u8],
-    issuer_key: &PrivateKey,
-    subject_key: &PrivateKey,
-    path_len: Option<u8>,
-) {
+fn check_ca_profile(der: &[u8], issuer_key: &PrivateKey, subject_key: &PrivateKey, path_len: Option<u8>) {
     let cert = Certificate::from_der(der).unwrap();
     let tbs = cert.tbs_certificate();
     assert_eq!(tbs.version(), x509_cert::Version::V3);
     assert_eq!(
         cert.signature_algorithm(),
-        &issuer_key
-            .algorithm()
-            .signature_algorithm()
-            .algorithm_identifier()
+        &issuer_key.algorithm().signature_algorithm().algorithm_identifier()
     );
     let (crit, bc) = tbs.get_extension::<BasicConstraints>().unwrap().unwrap();
     assert!(crit && bc.ca);
@@ -103,10 +93,7 @@ fn check_ca_profile(
     );
     let serial = tbs.serial_number().as_bytes();
     assert_eq!(serial.len(), 16, "128-bit serial encodes in 16 octets");
-    assert!(
-        serial[0] != 0 && serial[0] & 0x80 == 0,
-        "positive, no padding"
-    );
+    assert!(serial[0] != 0 && serial[0] & 0x80 == 0, "positive, no padding");
 }
 
 #[test]
@@ -122,14 +109,8 @@ fn root_and_sub_ca_for_every_algorithm() {
                 sm2_id,
                 ..Default::default()
             };
-            let root = build_root_ca(
-                root_key,
-                &subject("Root"),
-                root_validity(),
-                &profile,
-                &mut rng,
-            )
-            .unwrap_or_else(|e| panic!("{alg:?} root: {e}"));
+            let root = build_root_ca(root_key, &subject("Root"), root_validity(), &profile, &mut rng)
+                .unwrap_or_else(|e| panic!("{alg:?} root: {e}"));
             check_ca_profile(&root, root_key, root_key, None);
             check_signature(&root, root_key, sm2_id);
 
@@ -153,10 +134,7 @@ fn root_and_sub_ca_for_every_algorithm() {
 
             let ri = CertInfo::parse(&root).unwrap();
             let si = CertInfo::parse(&sub).unwrap();
-            assert_eq!(
-                ri.subject_dn,
-                "C=CN,ST=Zhejiang,L=Hangzhou,O=opencas,OU=PKI,CN=Root"
-            );
+            assert_eq!(ri.subject_dn, "C=CN,ST=Zhejiang,L=Hangzhou,O=opencas,OU=PKI,CN=Root");
             assert_eq!(si.issuer_dn, ri.subject_dn);
             assert!(ri.self_issued && !si.self_issued);
             assert_eq!(ri.aki_hex, ri.ski_hex);
@@ -217,27 +195,17 @@ fn mixed_family_chain_and_optional_extensions() {
     check_signature(&sub, root_key, Sm2Id::Standard);
     let info = CertInfo::parse(&sub).unwrap();
     assert_eq!(info.serial_hex, serial.to_hex());
-    assert_eq!(
-        info.extended_key_usages,
-        ["serverAuth", "clientAuth", "OCSPSigning"]
-    );
+    assert_eq!(info.extended_key_usages, ["serverAuth", "clientAuth", "OCSPSigning"]);
     assert_eq!(info.crl_urls, ["http://crl.example.com/sub.crl"]);
     assert_eq!(info.ocsp_urls, ["http://ocsp.example.com"]);
     assert_eq!(info.ca_issuers_urls, ["http://ca.example.com/root.cer"]);
     assert_eq!(info.signature_algorithm, "SHA256WITHRSA");
     assert_eq!(info.key_algorithm, Some(KeyAlgorithm::EcP384));
     let cert = Certificate::from_der(&sub).unwrap();
-    let (_, ku) = cert
-        .tbs_certificate()
-        .get_extension::<KeyUsage>()
-        .unwrap()
-        .unwrap();
+    let (_, ku) = cert.tbs_certificate().get_extension::<KeyUsage>().unwrap().unwrap();
     assert!(!ku.digital_signature() && ku.key_cert_sign());
     assert_eq!(info.fingerprints.sha256_hex().len(), 64);
-    assert_eq!(
-        info.fingerprints.md5_hex(),
-        info.fingerprints.md5_hex().to_uppercase()
-    );
+    assert_eq!(info.fingerprints.md5_hex(), info.fingerprints.md5_hex().to_uppercase());
 
     let bad = CaProfile {
         ocsp_uri: Some("not a uri".into()),
@@ -255,14 +223,7 @@ fn sub_ca_refusals() {
     let mut rng = os_rng();
     let [root_key, sub_key] = keys(KeyAlgorithm::EcP256);
     let profile = CaProfile::default();
-    let root = build_root_ca(
-        root_key,
-        &subject("Root"),
-        root_validity(),
-        &profile,
-        &mut rng,
-    )
-    .unwrap();
+    let root = build_root_ca(root_key, &subject("Root"), root_validity(), &profile, &mut rng).unwrap();
     let spki = sub_key.public_key_spki_der();
     let sub = |issuer: &[u8], key: &PrivateKey, v: CertValidity, p: &CaProfile| {
         build_sub_ca(issuer, key, spki, &subject("Sub"), v, p, &mut os_rng())
@@ -282,10 +243,7 @@ fn sub_ca_refusals() {
             not_after: rv.not_after + YEAR,
         },
     ] {
-        assert_eq!(
-            sub(&root, root_key, v, &profile),
-            Err(Error::ValidityOutsideIssuer)
-        );
+        assert_eq!(sub(&root, root_key, v, &profile), Err(Error::ValidityOutsideIssuer));
     }
     // exactly the issuer's validity is fine
     assert!(sub(&root, root_key, rv, &profile).is_ok());
@@ -354,39 +312,25 @@ fn sub_ca_refusals() {
             ],
         };
         let validity = x509_cert::time::Validity::new(
+            Time::from(der::DateTime::from_unix_duration(std::time::Duration::from_secs(Y2026 as u64)).unwrap()),
             Time::from(
-                der::DateTime::from_unix_duration(std::time::Duration::from_secs(Y2026 as u64))
-                    .unwrap(),
-            ),
-            Time::from(
-                der::DateTime::from_unix_duration(std::time::Duration::from_secs(
-                    (Y2026 + 9 * YEAR) as u64,
-                ))
-                .unwrap(),
+                der::DateTime::from_unix_duration(std::time::Duration::from_secs((Y2026 + 9 * YEAR) as u64)).unwrap(),
             ),
         );
-        let spki =
-            spki::SubjectPublicKeyInfoOwned::from_der(root_key.public_key_spki_der()).unwrap();
+        let spki = spki::SubjectPublicKeyInfoOwned::from_der(root_key.public_key_spki_der()).unwrap();
         let b = CertificateBuilder::new(prof, SerialNumber::from(7u32), validity, spki).unwrap();
         let signer = KeySigner::new(root_key, Sm2Id::Standard).unwrap();
-        b.build::<_, DerSignature>(&signer)
-            .unwrap()
-            .to_der()
-            .unwrap()
+        b.build::<_, DerSignature>(&signer).unwrap().to_der().unwrap()
     };
-    assert_eq!(
-        sub(&leaf, root_key, sub_validity(), &profile),
-        Err(Error::IssuerNotCa)
-    );
+    assert_eq!(sub(&leaf, root_key, sub_validity(), &profile), Err(Error::IssuerNotCa));
     assert!(matches!(
         sub(b"junk", root_key, sub_validity(), &profile),
         Err(Error::MalformedCertificate(_))
     ));
     // unsupported subject key
-    let ed25519_spki = hex::decode(
-        "302a300506032b6570032100d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
-    )
-    .unwrap();
+    let ed25519_spki =
+        hex::decode("302a300506032b6570032100d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a")
+            .unwrap();
     assert!(matches!(
         build_sub_ca(
             &root,
@@ -440,10 +384,7 @@ fn utc_and_generalized_time() {
         let va = cert.tbs_certificate().validity();
         assert!(matches!(va.not_before, Time::UtcTime(_)));
         assert_eq!(matches!(va.not_after, Time::UtcTime(_)), utc);
-        assert_eq!(
-            CertInfo::parse(&der).unwrap().not_after_ms,
-            not_after * 1000
-        );
+        assert_eq!(CertInfo::parse(&der).unwrap().not_after_ms, not_after * 1000);
     }
     let neg = CertValidity {
         not_before: -5,
@@ -476,14 +417,7 @@ fn verify_module_and_sm2_id_detection() {
         );
     }
     let [r, _] = keys(KeyAlgorithm::Rsa3072);
-    let root = build_root_ca(
-        r,
-        &subject("R"),
-        root_validity(),
-        &CaProfile::default(),
-        &mut rng,
-    )
-    .unwrap();
+    let root = build_root_ca(r, &subject("R"), root_validity(), &CaProfile::default(), &mut rng).unwrap();
     let mut tampered = root.clone();
     let n = tampered.len();
     tampered[n - 1] ^= 1;
@@ -492,8 +426,5 @@ fn verify_module_and_sm2_id_detection() {
         Err(Error::BadSignature)
     );
     let pem = crate::pem::cert_der_to_pem(&root);
-    assert_eq!(
-        CertInfo::parse_pem(&pem).unwrap(),
-        CertInfo::parse(&root).unwrap()
-    );
+    assert_eq!(CertInfo::parse_pem(&pem).unwrap(), CertInfo::parse(&root).unwrap());
 }

@@ -4,8 +4,7 @@ use der::{Decode, Encode};
 
 use crate::test_support::keys;
 use crate::{
-    Error, KeyAlgorithm, KeyFamily, PrivateKey, SignatureAlgorithm, Sm2Id, describe_spki, os_rng,
-    pem, verify_signature,
+    Error, KeyAlgorithm, KeyFamily, PrivateKey, SignatureAlgorithm, Sm2Id, describe_spki, os_rng, pem, verify_signature,
 };
 
 #[test]
@@ -28,10 +27,7 @@ fn generate_export_import_every_algorithm() {
         assert_eq!(back.public_key_spki_der(), key.public_key_spki_der());
         let back = PrivateKey::from_der(&p8).unwrap();
         assert_eq!(back.public_key_spki_der(), key.public_key_spki_der());
-        assert!(
-            key.public_key_pem()
-                .starts_with("-----BEGIN PUBLIC KEY-----")
-        );
+        assert!(key.public_key_pem().starts_with("-----BEGIN PUBLIC KEY-----"));
         assert!(!format!("{key:?}").contains(&hex::encode(&p8[..])));
     }
 }
@@ -41,10 +37,7 @@ fn encrypted_pkcs8() {
     let key = &keys(KeyAlgorithm::EcP256)[0];
     let enc = key.to_encrypted_pkcs8_pem("s3cret", &mut os_rng()).unwrap();
     assert!(enc.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"));
-    assert_eq!(
-        PrivateKey::from_pem(&enc).unwrap_err(),
-        Error::PasswordRequired
-    );
+    assert_eq!(PrivateKey::from_pem(&enc).unwrap_err(), Error::PasswordRequired);
     assert_eq!(
         PrivateKey::from_pem_with_password(&enc, "wrong").unwrap_err(),
         Error::DecryptionFailed
@@ -113,10 +106,7 @@ fn import_errors() {
     ));
     assert!(matches!(PrivateKey::from_pem("hello"), Err(Error::Pem(_))));
     let legacy = "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n\nAAAA\n-----END RSA PRIVATE KEY-----\n";
-    assert!(matches!(
-        PrivateKey::from_pem(legacy),
-        Err(Error::UnsupportedKey(_))
-    ));
+    assert!(matches!(PrivateKey::from_pem(legacy), Err(Error::UnsupportedKey(_))));
 }
 
 #[test]
@@ -134,20 +124,14 @@ fn sign_and_verify_every_algorithm() {
                 Err(Error::BadSignature)
             );
             let other = keys(alg)[1].public_key_spki_der();
-            assert_eq!(
-                verify_signature(other, sa, msg, &sig, id),
-                Err(Error::BadSignature)
-            );
+            assert_eq!(verify_signature(other, sa, msg, &sig, id), Err(Error::BadSignature));
             if alg.family() == KeyFamily::Sm2 {
                 let wrong = if id == Sm2Id::Standard {
                     Sm2Id::Empty
                 } else {
                     Sm2Id::Standard
                 };
-                assert_eq!(
-                    verify_signature(spki, sa, msg, &sig, wrong),
-                    Err(Error::BadSignature)
-                );
+                assert_eq!(verify_signature(spki, sa, msg, &sig, wrong), Err(Error::BadSignature));
                 // T1: the signature is DER, not raw r||s
                 assert_eq!(sig[0], 0x30);
             }

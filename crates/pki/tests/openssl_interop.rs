@@ -6,9 +6,12 @@ use std::path::Path;
 use std::process::Command;
 
 use opencas_pki::{
-    CaProfile, CertValidity, ExtKeyUsage, KeyAlgorithm, PrivateKey, Sm2Id, SubjectFields,
-    build_root_ca, build_sub_ca, os_rng, pem,
+    CaProfile, CertValidity, ExtKeyUsage, KeyAlgorithm, PrivateKey, Sm2Id, SubjectFields, build_root_ca, build_sub_ca,
+    os_rng, pem,
 };
+
+#[path = "openssl_interop/csr_leaf.rs"]
+mod csr_leaf;
 
 fn have_openssl() -> bool {
     match Command::new("openssl").arg("version").output() {
@@ -25,11 +28,7 @@ fn have_openssl() -> bool {
 
 /// Runs openssl in `dir`; returns (success, stdout + stderr).
 fn openssl(dir: &Path, args: &[&str]) -> (bool, String) {
-    let o = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
+    let o = Command::new("openssl").args(args).current_dir(dir).output().unwrap();
     let mut text = String::from_utf8_lossy(&o.stdout).into_owned();
     text.push_str(&String::from_utf8_lossy(&o.stderr));
     (o.status.success(), text)
@@ -125,12 +124,7 @@ fn expected_sig_name(alg: KeyAlgorithm) -> &'static str {
 }
 
 fn check_text(dir: &Path, alg: KeyAlgorithm) {
-    let (ok, text) = openssl(
-        dir,
-        &[
-            "x509", "-text", "-noout", "-nameopt", "utf8", "-in", "sub.pem",
-        ],
-    );
+    let (ok, text) = openssl(dir, &["x509", "-text", "-noout", "-nameopt", "utf8", "-in", "sub.pem"]);
     assert!(ok, "{text}");
     for needle in [
         "Version: 3 (0x2)",
@@ -147,10 +141,7 @@ fn check_text(dir: &Path, alg: KeyAlgorithm) {
         "CA Issuers - URI:http://ca.example.com/root.cer",
         "Subject: C=CN, ST=Zhejiang, L=Hangzhou, O=opencas 测试, OU=PKI, CN=",
     ] {
-        assert!(
-            text.contains(needle),
-            "{alg:?}: missing {needle:?} in\n{text}"
-        );
+        assert!(text.contains(needle), "{alg:?}: missing {needle:?} in\n{text}");
     }
 }
 
@@ -160,10 +151,7 @@ fn chains_verify_with_openssl() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    for alg in KeyAlgorithm::ALL
-        .into_iter()
-        .filter(|a| *a != KeyAlgorithm::Sm2)
-    {
+    for alg in KeyAlgorithm::ALL.into_iter().filter(|a| *a != KeyAlgorithm::Sm2) {
         let dir = tmp.path().join(alg.as_api());
         std::fs::create_dir_all(&dir).unwrap();
         write_chain(&dir, alg, Sm2Id::Standard);
@@ -220,30 +208,14 @@ fn sm2_chains_with_openssl() {
     write_chain(&dir, KeyAlgorithm::Sm2, Sm2Id::Standard);
     let distid = "distid:1234567812345678";
     // The sub CA's signature, checked by OpenSSL with the distid.
-    let (ok, out) = openssl(
-        &dir,
-        &[
-            "verify", "-vfyopt", distid, "-CAfile", "root.pem", "sub.pem",
-        ],
-    );
-    assert!(
-        ok && out.contains("sub.pem: OK"),
-        "SM2 standard ID, sub: {out}"
-    );
+    let (ok, out) = openssl(&dir, &["verify", "-vfyopt", distid, "-CAfile", "root.pem", "sub.pem"]);
+    assert!(ok && out.contains("sub.pem: OK"), "SM2 standard ID, sub: {out}");
     // `verify -vfyopt … root.pem root.pem` passes, but it does not look at the
     // self-signature; with -check_ss_sig OpenSSL uses the empty ID even when
     // -vfyopt is given, so the root's own signature is checked with
     // `openssl dgst -sm3 -sigopt distid:…` over the TBS bytes instead.
-    let (ok, out) = openssl(
-        &dir,
-        &[
-            "verify", "-vfyopt", distid, "-CAfile", "root.pem", "root.pem",
-        ],
-    );
-    assert!(
-        ok && out.contains("root.pem: OK"),
-        "SM2 standard ID, root: {out}"
-    );
+    let (ok, out) = openssl(&dir, &["verify", "-vfyopt", distid, "-CAfile", "root.pem", "root.pem"]);
+    assert!(ok && out.contains("root.pem: OK"), "SM2 standard ID, root: {out}");
     let (ok, out) = openssl(
         &dir,
         &[
@@ -266,9 +238,7 @@ fn sm2_chains_with_openssl() {
     std::fs::write(dir.join("sig.bin"), &sig).unwrap();
     let (ok, out) = openssl(
         &dir,
-        &[
-            "x509", "-pubkey", "-noout", "-in", "root.pem", "-out", "root.pub",
-        ],
+        &["x509", "-pubkey", "-noout", "-in", "root.pem", "-out", "root.pub"],
     );
     assert!(ok, "{out}");
     let (ok, out) = openssl(
@@ -289,14 +259,8 @@ fn sm2_chains_with_openssl() {
         ok && out.contains("Verified OK"),
         "SM2 standard ID, root self-signature: {out}"
     );
-    let (ok, out) = openssl(
-        &dir,
-        &["verify", "-check_ss_sig", "-CAfile", "root.pem", "root.pem"],
-    );
-    assert!(
-        !ok,
-        "the empty ID must not verify a standard-ID signature: {out}"
-    );
+    let (ok, out) = openssl(&dir, &["verify", "-check_ss_sig", "-CAfile", "root.pem", "root.pem"]);
+    assert!(!ok, "the empty ID must not verify a standard-ID signature: {out}");
     eprintln!(
         "SM2 (standard ID): sub OK with verify -vfyopt {distid}; root self-signature OK with dgst -sigopt {distid}; empty-ID check fails as expected"
     );
@@ -312,10 +276,7 @@ fn keys_travel_between_openssl_and_rust() {
     let mut rng = os_rng();
 
     // Rust → OpenSSL: plain and encrypted PKCS#8 for every algorithm but RSA-4096.
-    for alg in KeyAlgorithm::ALL
-        .into_iter()
-        .filter(|a| *a != KeyAlgorithm::Rsa4096)
-    {
+    for alg in KeyAlgorithm::ALL.into_iter().filter(|a| *a != KeyAlgorithm::Rsa4096) {
         let key = PrivateKey::generate(alg, &mut rng).unwrap();
         std::fs::write(dir.join("k.pem"), key.to_pkcs8_pem().as_bytes()).unwrap();
         let enc = key.to_encrypted_pkcs8_pem("pa55 word", &mut rng).unwrap();
@@ -339,15 +300,7 @@ fn keys_travel_between_openssl_and_rust() {
         assert!(ok && out == key.public_key_pem(), "{alg:?}: {out}");
         let (ok, _) = openssl(
             dir,
-            &[
-                "pkcs8",
-                "-in",
-                "k.enc.pem",
-                "-passin",
-                "pass:wrong",
-                "-out",
-                "x.pem",
-            ],
+            &["pkcs8", "-in", "k.enc.pem", "-passin", "pass:wrong", "-out", "x.pem"],
         );
         assert!(!ok, "{alg:?}: wrong password accepted");
     }
@@ -379,14 +332,7 @@ fn keys_travel_between_openssl_and_rust() {
         ),
         (
             "p256.pem",
-            &[
-                "ecparam",
-                "-name",
-                "prime256v1",
-                "-genkey",
-                "-out",
-                "p256.pem",
-            ],
+            &["ecparam", "-name", "prime256v1", "-genkey", "-out", "p256.pem"],
             KeyAlgorithm::EcP256,
         ),
         (
@@ -404,15 +350,7 @@ fn keys_travel_between_openssl_and_rust() {
         ),
         (
             "p521.pem",
-            &[
-                "ecparam",
-                "-name",
-                "secp521r1",
-                "-genkey",
-                "-noout",
-                "-out",
-                "p521.pem",
-            ],
+            &["ecparam", "-name", "secp521r1", "-genkey", "-noout", "-out", "p521.pem"],
             KeyAlgorithm::EcP521,
         ),
         (
@@ -433,10 +371,7 @@ fn keys_travel_between_openssl_and_rust() {
         let key = PrivateKey::from_pem(&text).unwrap_or_else(|e| panic!("{file}: {e}\n{text}"));
         assert_eq!(key.algorithm(), *alg, "{file}");
         let (ok, out) = openssl(dir, &["pkey", "-pubout", "-in", file]);
-        assert!(
-            ok && out == key.public_key_pem(),
-            "{file}: public keys differ"
-        );
+        assert!(ok && out == key.public_key_pem(), "{file}: public keys differ");
         // and an OpenSSL-encrypted PKCS#8 copy
         let enc = format!("{file}.enc");
         let (ok, out) = openssl(
@@ -456,8 +391,7 @@ fn keys_travel_between_openssl_and_rust() {
         );
         assert!(ok, "{file}: {out}");
         let text = std::fs::read_to_string(dir.join(&enc)).unwrap();
-        let key2 = PrivateKey::from_pem_with_password(&text, "pw")
-            .unwrap_or_else(|e| panic!("{enc}: {e}"));
+        let key2 = PrivateKey::from_pem_with_password(&text, "pw").unwrap_or_else(|e| panic!("{enc}: {e}"));
         assert_eq!(key2.public_key_spki_der(), key.public_key_spki_der());
     }
 }
@@ -528,11 +462,7 @@ fn inspects_openssl_made_certificates() {
     assert_eq!(info.key_algorithm, Some(KeyAlgorithm::EcP384));
     assert_eq!(info.key_size_bits, 384);
     assert_eq!(info.extended_key_usages, ["serverAuth", "1.2.3.4"]);
-    let sans: Vec<(u8, String)> = info
-        .sans
-        .iter()
-        .map(|s| (s.cas_type(), s.value()))
-        .collect();
+    let sans: Vec<(u8, String)> = info.sans.iter().map(|s| (s.cas_type(), s.value())).collect();
     assert_eq!(
         sans,
         [
@@ -549,6 +479,5 @@ fn inspects_openssl_made_certificates() {
     let key = PrivateKey::from_pem(&std::fs::read_to_string(dir.join("k.pem")).unwrap()).unwrap();
     assert_eq!(key.public_key_spki_der(), info.public_key_spki_der);
     let der = pem::cert_pem_to_der(&text).unwrap();
-    opencas_pki::verify_certificate_signature(&der, &info.public_key_spki_der, Sm2Id::Standard)
-        .unwrap();
+    opencas_pki::verify_certificate_signature(&der, &info.public_key_spki_der, Sm2Id::Standard).unwrap();
 }

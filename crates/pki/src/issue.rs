@@ -1,0 +1,311 @@
+//! Certificate issuance internals shared by CA and end-entity building:
+//! serials, validity, extension helpers, issuer checks, and signing with a
+//! self-check of the fresh signature.
+
+use std::time::Duration;
+
+use const_oid::AssociatedOid;
+use const_oid::db::rfc5280 as oids;
+use der::asn1::{Ia5String, OctetString};
+use der::{DateTime, Decode, Encode};
+use rand_core::CryptoRng;
+use sha1::{Digest, Sha1};
+use spki::{SubjectPublicKeyInfoOwned, SubjectPublicKeyInfoRef};
+use x509_cert::builder::profile::BuilderProfile;
+use x509_cert::builder::{Builder, CertificateBuilder};
+use x509_cert::certificate::{Certificate, TbsCertificate};
+use x509_cert::ext::Extension;
+use x509_cert::ext::pkix::crl::dp::DistributionPoint;
+use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
+use x509_cert::ext::pkix::{
+    AccessDescription, AuthorityInfoAccessSyntax, AuthorityKeyIdentifier, BasicConstraints, CrlDistributionPoints,
+    ExtendedKeyUsage, KeyUsage, SubjectKeyIdentifier,
+};
+use x509_cert::name::Name;
+use x509_cert::serial_number::SerialNumber;
+use x509_cert::time::{Time, Validity};
+
+use crate::alg::{KeyAlgorithm, Sm2Id};
+use crate::error::{Error, Result};
+use crate::keys::PrivateKey;
+use crate::signer::{DerSignature, KeySigner};
+use crate::usage::ExtKeyUsage;
+use crate::verify::verify_certificate_signature;
+
+/// A certificate serial number: 128 random bits made positive (top bit
+/// cleared) with a non-zero first byte, so it always encodes as 16 octets and
+/// prints as 32 lower-case hex digits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Serial([u8; 16]);
+
+impl Serial {
+    /// Draws a fresh serial (≈127 bits of entropy). Re-roll on a collision.
+    pub fn random<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
+        let mut b = [0u8; 16];
+        loop {
+            rng.fill_bytes(&mut b);
+            b[0] &= 0x7f;
+            if b[0] != 0 {
+                return Serial(b);
+            }
+        }
+    }
+
+    /// Wraps 16 bytes; the first byte must be in `0x01..=0x7f`.
+    pub fn from_bytes(b: [u8; 16]) -> Result<Self> {
+        if b[0] == 0 || b[0] & 0x80 != 0 {
+            return Err(Error::InvalidSerial("first byte must be in 0x01..=0x7f".into()));
+        }
+        Ok(Serial(b))
+    }
+
+    /// The big-endian bytes.
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        &self.0
+    }
+
+    /// Lower-case hex, 32 digits (the CAS `SerialNumber` form).
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+}
+
+/// A validity period in Unix seconds (UTC). Encoded as UTCTime through 2049
+/// and GeneralizedTime from 2050 on (RFC 5280 §4.1.2.5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CertValidity {
+    /// notBefore, Unix seconds.
+    pub not_before: i64,
+    /// notAfter, Unix seconds (inclusive, as X.509 defines it).
+    pub not_after: i64,
+}
+
+impl CertValidity {
+    pub(crate) fn to_x509(self) -> Result<Validity> {
+        if self.not_before >= self.not_after {
+            return Err(Error::InvalidValidity("notBefore must precede notAfter".into()));
+        }
+        Ok(Validity::new(
+            unix_to_time(self.not_before)?,
+            unix_to_time(self.not_after)?,
+        ))
+    }
+}
+
+fn unix_to_time(secs: i64) -> Result<Time> {
+    let secs = u64::try_from(secs).map_err(|_| Error::InvalidValidity(format!("time {secs} is before 1970")))?;
+    let dt = DateTime::from_unix_duration(Duration::from_secs(secs))
+        .map_err(|_| Error::InvalidValidity(format!("time {secs} is out of range")))?;
+    Ok(Time::from(dt))
+}
+
+pub(crate) fn time_to_unix(t: &Time) -> i64 {
+    t.to_unix_duration().as_secs() as i64
+}
+
+/// SHA-1 of the subjectPublicKey BIT STRING contents (RFC 5280 §4.2.1.2, method 1).
+pub fn key_identifier(spki_der: &[u8]) -> Result<Vec<u8>> {
+    let spki = SubjectPublicKeyInfoRef::from_der(spki_der).map_err(Error::malformed_key)?;
+    Ok(Sha1::digest(spki.subject_public_key.raw_bytes()).to_vec())
+}
+
+pub(crate) fn ext<T: Encode + AssociatedOid>(critical: bool, value: &T) -> Result<Extension> {
+    Ok(Extension {
+        extn_id: T::OID,
+        critical,
+        extn_value: OctetString::new(value.to_der()?)?,
+    })
+}
+
+/// A CRL / AIA location URI (lenient: `scheme://` and printable ASCII, so
+/// that e.g. `ldap:///CN=…` distribution points pass).
+fn location_uri(what: &str, s: &str) -> Result<GeneralName> {
+    let ok = !s.is_empty() && s.contains("://") && s.bytes().all(|b| b.is_ascii_graphic());
+    if !ok {
+        return Err(Error::InvalidExtension(format!("{what} is not a valid URI: {s:?}")));
+    }
+    Ok(GeneralName::UniformResourceIdentifier(
+        Ia5String::new(s).map_err(|e| Error::InvalidExtension(e.to_string()))?,
+    ))
+}
+
+/// SubjectKeyIdentifier and AuthorityKeyIdentifier (keyIdentifier only).
+pub(crate) fn key_id_extensions(ski: Vec<u8>, aki: Vec<u8>) -> Result<[Extension; 2]> {
+    Ok([
+        ext(false, &SubjectKeyIdentifier(OctetString::new(ski)?))?,
+        ext(
+            false,
+            &AuthorityKeyIdentifier {
+                key_identifier: Some(OctetString::new(aki)?),
+                authority_cert_issuer: None,
+                authority_cert_serial_number: None,
+            },
+        )?,
+    ])
+}
+
+/// A non-critical ExtendedKeyUsage extension (duplicates dropped), or none
+/// for an empty list.
+pub(crate) fn eku_extension(ekus: &[ExtKeyUsage]) -> Result<Option<Extension>> {
+    if ekus.is_empty() {
+        return Ok(None);
+    }
+    let mut oids = Vec::new();
+    for e in ekus {
+        if !oids.contains(&e.oid()) {
+            oids.push(e.oid());
+        }
+    }
+    Ok(Some(ext(false, &ExtendedKeyUsage(oids))?))
+}
+
+/// CRL distribution point (fullName URI) and AIA (OCSP, caIssuers), each
+/// only when given.
+pub(crate) fn location_extensions(
+    crl_distribution_point: Option<&str>,
+    ocsp_uri: Option<&str>,
+    ca_issuers_uri: Option<&str>,
+) -> Result<Vec<Extension>> {
+    let mut exts = Vec::new();
+    if let Some(u) = crl_distribution_point {
+        let dp = DistributionPoint {
+            distribution_point: Some(DistributionPointName::FullName(vec![location_uri(
+                "CRL distribution point",
+                u,
+            )?])),
+            reasons: None,
+            crl_issuer: None,
+        };
+        exts.push(ext(false, &CrlDistributionPoints(vec![dp]))?);
+    }
+    let mut aia = Vec::new();
+    if let Some(u) = ocsp_uri {
+        aia.push(AccessDescription {
+            access_method: oids::ID_AD_OCSP,
+            access_location: location_uri("OCSP URI", u)?,
+        });
+    }
+    if let Some(u) = ca_issuers_uri {
+        aia.push(AccessDescription {
+            access_method: oids::ID_AD_CA_ISSUERS,
+            access_location: location_uri("caIssuers URI", u)?,
+        });
+    }
+    if !aia.is_empty() {
+        exts.push(ext(false, &AuthorityInfoAccessSyntax(aia))?);
+    }
+    Ok(exts)
+}
+
+/// A builder profile whose names and extensions are computed up front.
+pub(crate) struct FixedProfile {
+    pub(crate) subject: Name,
+    pub(crate) issuer: Name,
+    pub(crate) extensions: Vec<Extension>,
+}
+
+impl BuilderProfile for FixedProfile {
+    fn get_issuer(&self, _subject: &Name) -> Name {
+        self.issuer.clone()
+    }
+    fn get_subject(&self) -> Name {
+        self.subject.clone()
+    }
+    fn build_extensions(
+        &self,
+        _spk: SubjectPublicKeyInfoRef<'_>,
+        _issuer_spk: SubjectPublicKeyInfoRef<'_>,
+        _tbs: &TbsCertificate,
+    ) -> x509_cert::builder::Result<Vec<Extension>> {
+        Ok(self.extensions.clone())
+    }
+}
+
+/// What an issuing CA certificate contributes to a certificate it signs.
+pub(crate) struct CheckedIssuer {
+    /// The issuer's subject name.
+    pub(crate) name: Name,
+    /// The issuer's SKI (or the key identifier computed from its key).
+    pub(crate) key_id: Vec<u8>,
+    /// The issuer's BasicConstraints pathLenConstraint.
+    pub(crate) path_len: Option<u8>,
+}
+
+/// Checks that `issuer_cert_der` is a CA certificate (BasicConstraints
+/// CA:TRUE and, when KeyUsage is present, keyCertSign), that `issuer_key` is
+/// its key, and that `validity` is well-formed and lies within the issuer's.
+pub(crate) fn check_issuer(
+    issuer_cert_der: &[u8],
+    issuer_key: &PrivateKey,
+    validity: CertValidity,
+) -> Result<CheckedIssuer> {
+    let issuer = Certificate::from_der(issuer_cert_der).map_err(Error::malformed_cert)?;
+    let tbs = issuer.tbs_certificate();
+    let bc = tbs
+        .get_extension::<BasicConstraints>()
+        .map_err(Error::malformed_cert)?
+        .map(|(_, bc)| bc);
+    let Some(bc) = bc.filter(|bc| bc.ca) else {
+        return Err(Error::IssuerNotCa);
+    };
+    if let Some((_, ku)) = tbs.get_extension::<KeyUsage>().map_err(Error::malformed_cert)?
+        && !ku.key_cert_sign()
+    {
+        return Err(Error::IssuerNotCa);
+    }
+    let issuer_spki = tbs.subject_public_key_info().to_der()?;
+    if issuer_spki != issuer_key.public_key_spki_der() {
+        return Err(Error::IssuerKeyMismatch);
+    }
+    validity.to_x509()?;
+    let iv = tbs.validity();
+    if validity.not_before < time_to_unix(&iv.not_before) || validity.not_after > time_to_unix(&iv.not_after) {
+        return Err(Error::ValidityOutsideIssuer);
+    }
+    let key_id = match tbs
+        .get_extension::<SubjectKeyIdentifier>()
+        .map_err(Error::malformed_cert)?
+    {
+        Some((_, ski)) => ski.0.as_bytes().to_vec(),
+        None => key_identifier(&issuer_spki)?,
+    };
+    Ok(CheckedIssuer {
+        name: tbs.subject().clone(),
+        key_id,
+        path_len: bc.path_len_constraint,
+    })
+}
+
+/// Everything a certificate to be signed consists of.
+pub(crate) struct Issuance<'a> {
+    pub(crate) issuer_key: &'a PrivateKey,
+    pub(crate) sm2_id: Sm2Id,
+    pub(crate) issuer_name: Name,
+    pub(crate) subject: Name,
+    pub(crate) subject_spki_der: &'a [u8],
+    pub(crate) serial: Option<Serial>,
+    pub(crate) validity: CertValidity,
+    pub(crate) extensions: Vec<Extension>,
+}
+
+/// Builds and signs a v3 certificate, then checks the fresh signature with
+/// the issuer's public key before returning the DER.
+pub(crate) fn sign_certificate<R: CryptoRng + ?Sized>(i: Issuance<'_>, rng: &mut R) -> Result<Vec<u8>> {
+    KeyAlgorithm::from_spki_der(i.subject_spki_der)?;
+    let spki = SubjectPublicKeyInfoOwned::from_der(i.subject_spki_der).map_err(Error::malformed_key)?;
+    let serial = i.serial.unwrap_or_else(|| Serial::random(rng));
+    let prof = FixedProfile {
+        subject: i.subject,
+        issuer: i.issuer_name,
+        extensions: i.extensions,
+    };
+    let serial = SerialNumber::new(serial.as_bytes())?;
+    let builder = CertificateBuilder::new(prof, serial, i.validity.to_x509()?, spki)?;
+    let signer = KeySigner::new(i.issuer_key, i.sm2_id)?;
+    let cert: Certificate = builder.build::<_, DerSignature>(&signer)?;
+    let der = cert.to_der()?;
+    // Check the fresh signature before anything leaves the signer.
+    verify_certificate_signature(&der, i.issuer_key.public_key_spki_der(), i.sm2_id)
+        .map_err(|e| Error::Signing(format!("self-check of the new signature failed: {e}")))?;
+    Ok(der)
+}

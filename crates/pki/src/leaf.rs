@@ -1,0 +1,174 @@
+//! End-entity (leaf) certificate building: TLS server, TLS client, or a
+//! custom key usage profile, issued under a CA certificate.
+
+use rand_core::CryptoRng;
+use x509_cert::ext::pkix::{BasicConstraints, SubjectAltName};
+
+use crate::alg::{KeyAlgorithm, KeyFamily, Sm2Id};
+use crate::error::{Error, Result};
+use crate::issue::{
+    CertValidity, Issuance, Serial, check_issuer, eku_extension, ext, key_id_extensions, key_identifier,
+    location_extensions, sign_certificate,
+};
+use crate::keys::PrivateKey;
+use crate::name::SubjectFields;
+use crate::san::{San, general_names};
+use crate::usage::{ExtKeyUsage, KeyUsageFlags};
+
+/// The kind of end-entity certificate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LeafKind {
+    /// TLS server: digitalSignature (+ keyEncipherment for RSA keys), EKU serverAuth.
+    Server,
+    /// TLS client: digitalSignature (+ keyEncipherment for RSA keys), EKU clientAuth.
+    Client,
+    /// Explicit key usage and EKUs. `key_usage` must not be empty and must not
+    /// contain keyCertSign (CA:FALSE); encipherOnly / decipherOnly need
+    /// keyAgreement. An empty EKU list means no EKU extension.
+    Custom {
+        /// KeyUsage bits (critical extension).
+        key_usage: KeyUsageFlags,
+        /// ExtendedKeyUsage values (non-critical extension).
+        extended_key_usages: Vec<ExtKeyUsage>,
+    },
+}
+
+/// What goes into an end-entity certificate besides subject, key, SANs and
+/// validity.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeafProfile {
+    /// The serial; `None` draws [`Serial::random`].
+    pub serial: Option<Serial>,
+    /// Server, client or custom usage.
+    pub kind: LeafKind,
+    /// CRL distribution point URI (fullName).
+    pub crl_distribution_point: Option<String>,
+    /// AIA caIssuers URI.
+    pub ca_issuers_uri: Option<String>,
+    /// AIA OCSP URI.
+    pub ocsp_uri: Option<String>,
+    /// The SM2 distinguishing ID the *issuer* signs with (ignored for other
+    /// key algorithms). Default [`Sm2Id::Standard`].
+    pub sm2_id: Sm2Id,
+}
+
+impl LeafProfile {
+    /// A profile of `kind` with no optional extensions, a random serial and
+    /// the standard SM2 ID.
+    pub fn new(kind: LeafKind) -> Self {
+        LeafProfile {
+            serial: None,
+            kind,
+            crl_distribution_point: None,
+            ca_issuers_uri: None,
+            ocsp_uri: None,
+            sm2_id: Sm2Id::Standard,
+        }
+    }
+}
+
+impl Default for LeafProfile {
+    /// A [`LeafKind::Server`] profile.
+    fn default() -> Self {
+        LeafProfile::new(LeafKind::Server)
+    }
+}
+
+/// KeyUsage and EKUs for `kind` and a subject key of `alg`.
+fn usages(kind: &LeafKind, alg: KeyAlgorithm) -> Result<(KeyUsageFlags, Vec<ExtKeyUsage>)> {
+    let tls_ku = || {
+        let mut ku = KeyUsageFlags::DIGITAL_SIGNATURE;
+        if alg.family() == KeyFamily::Rsa {
+            ku |= KeyUsageFlags::KEY_ENCIPHERMENT;
+        }
+        ku
+    };
+    Ok(match kind {
+        LeafKind::Server => (tls_ku(), vec![ExtKeyUsage::ServerAuth]),
+        LeafKind::Client => (tls_ku(), vec![ExtKeyUsage::ClientAuth]),
+        LeafKind::Custom {
+            key_usage,
+            extended_key_usages,
+        } => {
+            let bad = |m: &str| Err(Error::InvalidExtension(m.into()));
+            if key_usage.is_empty() {
+                return bad("an end-entity key usage needs at least one bit");
+            }
+            if key_usage.contains(KeyUsageFlags::KEY_CERT_SIGN) {
+                return bad("keyCertSign is only allowed in CA certificates");
+            }
+            let only = KeyUsageFlags::ENCIPHER_ONLY | KeyUsageFlags::DECIPHER_ONLY;
+            if key_usage.bits() & only.bits() != 0 && !key_usage.contains(KeyUsageFlags::KEY_AGREEMENT) {
+                return bad("encipherOnly / decipherOnly need keyAgreement");
+            }
+            (*key_usage, extended_key_usages.clone())
+        }
+    })
+}
+
+/// Builds an end-entity certificate (DER) for `subject_spki_der`, issued and
+/// signed by `issuer_key` under the CA certificate `issuer_cert_der`.
+///
+/// Profile: v3; serial from `profile` or random 128-bit; BasicConstraints
+/// CA:FALSE (critical); KeyUsage (critical) and EKU per [`LeafKind`]; SKI;
+/// AKI = the issuer's SKI; subjectAltName with `sans` (validated strictly,
+/// duplicates dropped; critical only for an empty subject, which
+/// [`SubjectFields`] never produces); CRL distribution point and AIA when
+/// given. The new signature is verified before the certificate is returned.
+///
+/// Errors: [`Error::InvalidSan`] naming the bad value,
+/// [`Error::InvalidSubject`] / [`Error::InvalidCountryCode`],
+/// [`Error::InvalidExtension`] (custom usages, URIs),
+/// [`Error::UnsupportedKey`] for an unsupported subject key,
+/// [`Error::IssuerNotCa`], [`Error::IssuerKeyMismatch`],
+/// [`Error::InvalidValidity`], [`Error::ValidityOutsideIssuer`].
+#[allow(clippy::too_many_arguments)]
+pub fn build_leaf<R: CryptoRng + ?Sized>(
+    issuer_cert_der: &[u8],
+    issuer_key: &PrivateKey,
+    subject_spki_der: &[u8],
+    subject: &SubjectFields,
+    sans: &[San],
+    validity: CertValidity,
+    profile: &LeafProfile,
+    rng: &mut R,
+) -> Result<Vec<u8>> {
+    let name = subject.to_name()?;
+    let names = general_names(sans)?;
+    let alg = KeyAlgorithm::from_spki_der(subject_spki_der)?;
+    let (key_usage, ekus) = usages(&profile.kind, alg)?;
+    let issuer = check_issuer(issuer_cert_der, issuer_key, validity)?;
+
+    let mut exts = vec![
+        ext(
+            true,
+            &BasicConstraints {
+                ca: false,
+                path_len_constraint: None,
+            },
+        )?,
+        ext(true, &key_usage.to_x509()?)?,
+    ];
+    exts.extend(eku_extension(&ekus)?);
+    exts.extend(key_id_extensions(key_identifier(subject_spki_der)?, issuer.key_id)?);
+    if !names.is_empty() {
+        let critical = name.iter_rdn().next().is_none();
+        exts.push(ext(critical, &SubjectAltName(names))?);
+    }
+    exts.extend(location_extensions(
+        profile.crl_distribution_point.as_deref(),
+        profile.ocsp_uri.as_deref(),
+        profile.ca_issuers_uri.as_deref(),
+    )?);
+    let issuance = Issuance {
+        issuer_key,
+        sm2_id: profile.sm2_id,
+        issuer_name: issuer.name,
+        subject: name,
+        subject_spki_der,
+        serial: profile.serial,
+        validity,
+        extensions: exts,
+    };
+    sign_certificate(issuance, rng)
+}
