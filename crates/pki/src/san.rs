@@ -90,9 +90,10 @@ impl San {
         Ok(San::Email(s.to_string()))
     }
 
-    /// An absolute URI `scheme://authority[path][?query][#fragment]` (RFC 3986
-    /// characters only, valid percent-escapes) whose host is a DNS name, an
-    /// IPv4 address or a bracketed IPv6 address (RFC 5280 §4.2.1.6).
+    /// An absolute URI `scheme:scheme-specific-part` (RFC 3986 characters only,
+    /// valid percent-escapes); when it has an authority (`scheme://…`), its host
+    /// is a DNS name, an IPv4 address or a bracketed IPv6 address (RFC 5280
+    /// §4.2.1.6). `urn:…` and `mailto:…` have none.
     pub fn parse_uri(s: &str) -> Result<San> {
         check_uri(s).map_err(|why| Error::InvalidSan(format!("URI {s:?}: {why}")))?;
         Ok(San::Uri(s.to_string()))
@@ -238,7 +239,16 @@ fn check_email(s: &str) -> core::result::Result<(), String> {
 }
 
 fn check_uri(s: &str) -> core::result::Result<(), String> {
-    let (scheme, rest) = s.split_once("://").ok_or("not of the form scheme://…")?;
+    // RFC 5280 §4.2.1.6: a scheme and a scheme-specific part (`urn:…`, `mailto:…` have no
+    // authority); when there is an authority, its host must be a FQDN or an IP address.
+    let (scheme, after_colon) = s.split_once(':').ok_or("no scheme (scheme:…)")?;
+    if after_colon.is_empty() {
+        return Err("no scheme-specific part".into());
+    }
+    let (rest, has_authority) = match after_colon.strip_prefix("//") {
+        Some(r) => (r, true),
+        None => (after_colon, false),
+    };
     let mut sc = scheme.bytes();
     if !sc.next().is_some_and(|b| b.is_ascii_alphabetic())
         || !sc.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
@@ -257,6 +267,9 @@ fn check_uri(s: &str) -> core::result::Result<(), String> {
         {
             return Err("invalid percent-escape".into());
         }
+    }
+    if !has_authority {
+        return Ok(());
     }
     let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
     let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
@@ -476,12 +489,14 @@ mod tests {
             "spiffe://cluster.local/ns/default/sa/web",
             "http://user@10.0.0.1:8080/p%20q",
             "ldap://[2001:db8::1]:389/cn=x",
+            "urn:uuid:6e8bc430-9c3a-11d9-9669-0800200c9a66",
+            "mailto:a@example.com",
         ] {
             assert_eq!(San::parse_uri(ok).unwrap(), San::Uri(ok.into()));
         }
         for (v, why) in [
-            ("example.com", "scheme://"),
-            ("mailto:a@example.com", "scheme://"),
+            ("example.com", "no scheme"),
+            ("urn:", "scheme-specific"),
             ("://example.com", "scheme"),
             ("1http://example.com", "scheme"),
             ("http://", "no host"),
