@@ -139,6 +139,12 @@ impl Service {
                 "Quota is assigned to sub CAs; a root CA's quota is its pool.",
             ));
         };
+        if ca.issuer_type == "external" {
+            return Err(ServiceError::invalid(
+                "CaIdentifier",
+                "An external CA's key is held elsewhere: it issues nothing here and takes no quota.",
+            ));
+        }
         if total < ca.cert_issued_count {
             return Err(ServiceError::invalid(
                 "CertTotalCount",

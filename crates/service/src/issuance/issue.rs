@@ -244,6 +244,9 @@ impl Service {
             ));
         }
         ensure_usable(&ca, now_millis())?;
+        if ca.issuer_type == "external" {
+            return Err(external_ca(identifier));
+        }
         if ca.cert_issued_count >= ca.cert_total_count {
             return Err(quota_exceeded(identifier));
         }
@@ -337,13 +340,7 @@ impl Service {
             .ca_private_key(caller.account_id, &ca.identifier)
             .await
             .map_err(|e| match e {
-                StoreError::NotFound => ServiceError::Conflict {
-                    code: "InvalidStatus.CACertificate",
-                    message: format!(
-                        "The key of CA {} is held outside opencas; it cannot issue here.",
-                        ca.identifier
-                    ),
-                },
+                StoreError::NotFound => external_ca(&ca.identifier),
                 other => other.into(),
             })?;
         let ca_cert = ca.cert_der.clone();
@@ -500,6 +497,13 @@ impl Service {
         }
         tx.commit().await?;
         Ok(response(record, req.immediately))
+    }
+}
+
+fn external_ca(identifier: &str) -> ServiceError {
+    ServiceError::Conflict {
+        code: "InvalidStatus.CACertificate",
+        message: format!("The key of CA {identifier} is held outside opencas; it cannot issue here."),
     }
 }
 
