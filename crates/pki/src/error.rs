@@ -75,6 +75,18 @@ pub enum Error {
     /// DER encoding failed (should not happen with valid inputs).
     #[error("encoding error: {0}")]
     Encoding(String),
+    /// A key store password breaks the rules (non-empty, printable ASCII, at most 64 characters).
+    #[error("invalid password: {0}")]
+    InvalidPassword(String),
+    /// A key store alias / friendly name is empty, too long or contains forbidden characters.
+    #[error("invalid alias: {0}")]
+    InvalidAlias(String),
+    /// The private key does not belong to the certificate.
+    #[error("the private key does not match the certificate")]
+    KeyMismatch,
+    /// A key store (PKCS#12, JKS) could not be decoded.
+    #[error("malformed key store: {0}")]
+    MalformedKeyStore(String),
     /// The random number generator failed.
     #[error("random number generator failure")]
     Rng,

@@ -18,6 +18,7 @@
 //!   ([`CsrPolicy`]); [`build_csr`].
 //! * [`CertInfo::parse`] — what the API reports about a certificate.
 //! * [`pem`] — DER ↔ PEM helpers.
+//! * [`to_pkcs12`] / [`pkcs12_read`] / [`to_jks`] — key store downloads (PFX, JKS).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -27,6 +28,7 @@ mod ca;
 mod country;
 mod csr;
 mod error;
+pub mod formats;
 mod inspect;
 mod issue;
 mod keys;
@@ -45,6 +47,8 @@ mod tests_ca;
 #[cfg(test)]
 mod tests_csr;
 #[cfg(test)]
+mod tests_formats;
+#[cfg(test)]
 mod tests_keys;
 #[cfg(test)]
 mod tests_leaf;
@@ -56,6 +60,7 @@ pub use ca::{CaProfile, build_root_ca, build_sub_ca};
 pub use country::{ISO3166_ALPHA2, is_iso3166_alpha2};
 pub use csr::{CsrPolicy, ParsedCsr, build_csr};
 pub use error::{Error, Result};
+pub use formats::{MAX_ALIAS_LEN, MAX_PASSWORD_LEN, pkcs12_read, to_jks, to_pkcs12, validate_password};
 pub use inspect::{CertInfo, Fingerprints};
 pub use issue::{CertValidity, Serial, key_identifier};
 pub use keys::{PBKDF2_ITERATIONS, PrivateKey};
