@@ -99,7 +99,7 @@ const CREATE_SUB: &str = "CreateSubCACertificate";
 /// Days of CRL validity when a CA publishes a CRL without saying how long.
 const DEFAULT_CRL_DAYS: i64 = 30;
 
-fn pki_error(e: opencas_pki::Error) -> ServiceError {
+pub(super) fn pki_error(e: opencas_pki::Error) -> ServiceError {
     match e {
         opencas_pki::Error::ValidityOutsideIssuer => {
             ServiceError::invalid("Years", "The validity lies outside the issuing CA's validity.")
@@ -340,26 +340,7 @@ impl Service {
                 .find_ca(caller.account_id, id)
                 .await?
                 .ok_or_else(|| ca_not_found(id))?,
-            None => {
-                let filter = opencas_store::CaFilter {
-                    certificate_type: Some(ROOT.into()),
-                    ..Default::default()
-                };
-                let (roots, total) = self
-                    .store
-                    .list_cas(caller.account_id, &filter, opencas_store::Page { offset: 0, limit: 2 })
-                    .await?;
-                match (total, roots.into_iter().next()) {
-                    (1, Some(root)) => root,
-                    (0, _) => return Err(ServiceError::MissingParameter("ParentIdentifier")),
-                    _ => {
-                        return Err(ServiceError::invalid(
-                            "ParentIdentifier",
-                            "The account has several root CAs: name the parent with ParentIdentifier.",
-                        ));
-                    }
-                }
-            }
+            None => self.only_root(caller).await?,
         };
         if parent.certificate_type != ROOT {
             return Err(ServiceError::invalid(
@@ -371,6 +352,26 @@ impl Service {
             ));
         }
         Ok(parent)
+    }
+
+    /// The account's root CA, when it has exactly one.
+    pub(super) async fn only_root(&self, caller: Caller) -> Result<CaRecord> {
+        let filter = opencas_store::CaFilter {
+            certificate_type: Some(ROOT.into()),
+            ..Default::default()
+        };
+        let (roots, total) = self
+            .store
+            .list_cas(caller.account_id, &filter, opencas_store::Page { offset: 0, limit: 2 })
+            .await?;
+        match (total, roots.into_iter().next()) {
+            (1, Some(root)) => Ok(root),
+            (0, _) => Err(ServiceError::MissingParameter("ParentIdentifier")),
+            _ => Err(ServiceError::invalid(
+                "ParentIdentifier",
+                "The account has several root CAs: name the parent with ParentIdentifier.",
+            )),
+        }
     }
 
     /// The stored form of a freshly signed CA certificate; fields are read back from the
@@ -421,7 +422,7 @@ impl Service {
     /// Stores a new CA with its log entry, tags and ClientToken in one transaction. When
     /// the token was taken meanwhile by a concurrent request, returns that request's CA.
     #[allow(clippy::too_many_arguments)]
-    async fn store_new_ca(
+    pub(super) async fn store_new_ca(
         &self,
         caller: Caller,
         action: &str,
@@ -442,9 +443,12 @@ impl Service {
                 .await?
                 .ok_or_else(|| ca_not_found(&parent.identifier))?;
             ensure_usable(&current, now)?;
-            let assigned = tx.sub_ca_quota_sum(account, &parent.identifier, "").await?;
-            let available = (current.cert_total_count - assigned).max(0);
-            record.cert_total_count = self.config.sub_ca_initial_quota.min(available);
+            // An external CA's key is elsewhere: it issues nothing here and takes no quota.
+            if record.issuer_type == "local" {
+                let assigned = tx.sub_ca_quota_sum(account, &parent.identifier, "").await?;
+                let available = (current.cert_total_count - assigned).max(0);
+                record.cert_total_count = self.config.sub_ca_initial_quota.min(available);
+            }
             tx.add_ca_issued_count(account, &parent.identifier, 1)
                 .await
                 .map_err(|e| match e {
@@ -468,7 +472,11 @@ impl Service {
             key_pkcs8_der: key_der,
         })
         .await?;
-        let kind = if parent.is_some() { "sub CA" } else { "root CA" };
+        let kind = match (parent.is_some(), record.issuer_type.as_str()) {
+            (false, _) => "root CA",
+            (true, "external") => "external sub CA",
+            (true, _) => "sub CA",
+        };
         let content = format!(
             "Created {kind} {} ({}, serial {})",
             record.subject_dn, record.key_algorithm, record.serial_number

@@ -2,10 +2,12 @@
 //! lifecycle, quotas and reads.
 
 mod create;
+mod external;
 mod lifecycle;
 mod reads;
 
 pub use create::{CreateCaResponse, CreateRootRequest, CreateSubRequest, SubjectInput};
+pub use external::{CreateExternalRequest, SubjectOverride};
 pub use lifecycle::{AssignCountResponse, CaStatusChange};
 pub use reads::*;
 

@@ -5,8 +5,8 @@ use crate::params::Params;
 use crate::registry::{Body, Registry, to_body};
 use opencas_pki::{ExtKeyUsage, KeyAlgorithm};
 use opencas_service::ca::{
-    CaStatusChange, CreateRootRequest, CreateSubRequest, DescribeCaListRequest, PcaAndExternalListRequest,
-    SubjectInput, Validity,
+    CaStatusChange, CreateExternalRequest, CreateRootRequest, CreateSubRequest, DescribeCaListRequest,
+    PcaAndExternalListRequest, SubjectInput, SubjectOverride, Validity,
 };
 use opencas_service::{Caller, Service};
 use serde_json::Map;
@@ -16,6 +16,9 @@ const V: &str = "2020-06-30";
 pub fn register(r: &mut Registry) {
     r.add(V, "CreateRootCACertificate", |s, c, p| Box::pin(create_root(s, c, p)));
     r.add(V, "CreateSubCACertificate", |s, c, p| Box::pin(create_sub(s, c, p)));
+    r.add(V, "CreateExternalCACertificate", |s, c, p| {
+        Box::pin(create_external(s, c, p))
+    });
     r.add(V, "DescribeCACertificate", |s, c, p| Box::pin(describe(s, c, p)));
     r.add(V, "DescribeCACertificateList", |s, c, p| {
         Box::pin(describe_list(s, c, p))
@@ -86,18 +89,7 @@ async fn create_root(s: Service, caller: Caller, p: Params) -> Result<Body, Wire
 }
 
 async fn create_sub(s: Service, caller: Caller, p: Params) -> Result<Body, WireError> {
-    let extended_key_usages = p
-        .list("ExtendedKeyUsages")?
-        .iter()
-        .map(|name| {
-            ExtKeyUsage::from_name(name).map_err(|_| {
-                WireError::invalid(
-                    "ExtendedKeyUsages",
-                    format!("Unknown extended key usage '{name}' (serverAuth, clientAuth, codeSigning, emailProtection, timeStamping, OCSPSigning)."),
-                )
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let extended_key_usages = ext_key_usages(&p.list("ExtendedKeyUsages")?)?;
     let enable_crl = p.opt_bool("EnableCrl")?.unwrap_or(false);
     let req = CreateSubRequest {
         parent_identifier: p.opt_str_max("ParentIdentifier", 64)?,
@@ -114,6 +106,92 @@ async fn create_sub(s: Service, caller: Caller, p: Params) -> Result<Body, WireE
         tags: p.tags("Tags")?,
     };
     to_body(s.create_sub_ca(caller, req).await?)
+}
+
+fn ext_key_usages(names: &[String]) -> Result<Vec<ExtKeyUsage>, WireError> {
+    names
+        .iter()
+        .map(|name| {
+            ExtKeyUsage::from_name(name).map_err(|_| {
+                WireError::invalid(
+                    "ExtendedKeyUsages",
+                    format!(
+                        "Unknown extended key usage '{name}' (serverAuth, clientAuth, codeSigning, emailProtection, \
+                         timeStamping, OCSPSigning)."
+                    ),
+                )
+            })
+        })
+        .collect()
+}
+
+/// `ApiPassthrough`, sent as one JSON string: `{"Subject": {...}, "Extensions": {...}}`.
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct Passthrough {
+    subject: Option<PassthroughSubject>,
+    extensions: Option<PassthroughExtensions>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct PassthroughSubject {
+    common_name: Option<String>,
+    organization: Option<String>,
+    organization_unit: Option<String>,
+    locality: Option<String>,
+    state: Option<String>,
+    country: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct PassthroughExtensions {
+    extended_key_usages: Option<Vec<String>>,
+    path_len_constraint: Option<u8>,
+}
+
+async fn create_external(s: Service, caller: Caller, p: Params) -> Result<Body, WireError> {
+    let passthrough: Passthrough = match p.opt_str("ApiPassthrough") {
+        None => Passthrough::default(),
+        Some(text) => serde_json::from_str(&text).map_err(|e| {
+            WireError::invalid(
+                "ApiPassthrough",
+                format!("ApiPassthrough is not the documented JSON: {e}."),
+            )
+        })?,
+    };
+    let extensions = passthrough.extensions;
+    let path_len = extensions.as_ref().and_then(|e| e.path_len_constraint);
+    if path_len.is_some_and(|n| n > 8) {
+        return Err(WireError::invalid(
+            "ApiPassthrough",
+            "PathLenConstraint must be between 0 and 8.",
+        ));
+    }
+    let extended_key_usages = extensions
+        .and_then(|e| e.extended_key_usages)
+        .map(|n| ext_key_usages(&n))
+        .transpose()?;
+    let req = CreateExternalRequest {
+        instance_id: p.opt_str_max("InstanceId", 128)?,
+        csr: p.req_str("Csr")?,
+        subject: passthrough.subject.map(|s| SubjectOverride {
+            common_name: s.common_name,
+            organization: s.organization,
+            organization_unit: s.organization_unit,
+            locality: s.locality,
+            state: s.state,
+            country: s.country,
+        }),
+        extended_key_usages,
+        path_len,
+        validity: p.opt_str_max("Validity", 64)?,
+        cert_max_time_days: p.opt_i64("CertMaxTime", 1..=36_600)?,
+        resource_group_id: p.opt_str_max("ResourceGroupId", 64)?,
+        tags: p.tags("Tags")?,
+    };
+    to_body(s.create_external_ca(caller, req).await?)
 }
 
 async fn describe(s: Service, caller: Caller, p: Params) -> Result<Body, WireError> {
