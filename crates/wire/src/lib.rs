@@ -5,6 +5,7 @@
 mod actions;
 pub mod auth;
 pub mod decode;
+mod download;
 pub mod error;
 pub mod metrics;
 pub mod params;

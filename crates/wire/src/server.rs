@@ -47,10 +47,10 @@ pub struct WireConfig {
 }
 
 pub struct AppState {
-    service: Service,
+    pub(crate) service: Service,
     auth: Authenticator,
-    limiter: RateLimiter,
-    metrics: Metrics,
+    pub(crate) limiter: RateLimiter,
+    pub(crate) metrics: Metrics,
     registry: Registry,
     limits: Limits,
 }
@@ -74,6 +74,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/cas/{version}/{action}", any(rpc_versioned_path))
         .route("/api/v1/{action}", any(rpc_action_path))
         .route("/ca/{file}", get(ca_certificate))
+        .route("/download/{identifier}", get(crate::download::download))
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
         .fallback(not_found)
@@ -99,11 +100,11 @@ async fn ca_certificate(State(state): State<Arc<AppState>>, Path(file): Path<Str
     }
 }
 
-fn new_request_id() -> String {
+pub(crate) fn new_request_id() -> String {
     uuid::Uuid::new_v4().to_string().to_uppercase()
 }
 
-fn host_id(headers: &HeaderMap) -> String {
+pub(crate) fn host_id(headers: &HeaderMap) -> String {
     headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -173,11 +174,11 @@ async fn rpc_action_path(
 }
 
 /// What one request decoded into.
-struct Decoded {
+pub(crate) struct Decoded {
     query: Pairs,
     form: Pairs,
     body: axum::body::Bytes,
-    params: Params,
+    pub(crate) params: Params,
 }
 
 async fn dispatch(
@@ -266,6 +267,19 @@ async fn handle(
     let action = state.registry.find(version, action_name)?;
     *label = action.name;
 
+    let caller = authenticate(state, method, uri, headers, &decoded).await?;
+    state.limiter.check(caller.account_id, action.name)?;
+    (action.handler)(state.service.clone(), caller, decoded.params).await
+}
+
+/// Verifies the credentials of a decoded request.
+pub(crate) async fn authenticate(
+    state: &AppState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    decoded: &Decoded,
+) -> Result<opencas_service::Caller, WireError> {
     let parts = SignedParts {
         method: method.as_str(),
         path: uri.path(),
@@ -273,11 +287,9 @@ async fn handle(
         query: &decoded.query,
         form: &decoded.form,
         body: &decoded.body,
-        params,
+        params: &decoded.params,
     };
-    let caller = state.auth.authenticate(&parts, unix_now()).await?;
-    state.limiter.check(caller.account_id, action.name)?;
-    (action.handler)(state.service.clone(), caller, decoded.params).await
+    state.auth.authenticate(&parts, unix_now()).await
 }
 
 fn unix_now() -> i64 {
@@ -295,7 +307,12 @@ fn too_large(limit: usize) -> WireError {
     )
 }
 
-async fn decode_request(state: &AppState, uri: &Uri, headers: &HeaderMap, body: Body) -> Result<Decoded, WireError> {
+pub(crate) async fn decode_request(
+    state: &AppState,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Decoded, WireError> {
     let limit = state.limits.max_body_bytes;
     let declared = headers
         .get(header::CONTENT_LENGTH)

@@ -1,10 +1,12 @@
 //! Issuance of end-entity certificates by private sub CAs: server and client certificates
 //! from generated keys or CSRs, and the reads around them.
 
+mod download;
 mod issue;
 mod reads;
 mod validity;
 
+pub use download::{Download, DownloadFormat};
 pub use issue::{IssueRequest, IssueResponse, KeySource, LeafSubjectInput, SanInput, WhIssueResponse};
 pub use reads::*;
 pub use validity::ValidityInput;

@@ -2,8 +2,8 @@
 
 use super::{STATUS_REVOKE, TAG_RESOURCE_TYPE, cert_not_found};
 use crate::ca::TagItem;
-use crate::{Caller, Paging, Result, Service, ServiceError, blocking};
-use opencas_pki::{PrivateKey, os_rng, pem};
+use crate::{Caller, Paging, Result, Service, ServiceError};
+use opencas_pki::pem;
 use opencas_store::{CertFilter, CertRecord};
 use serde::Serialize;
 
@@ -304,14 +304,7 @@ impl Service {
                 code: "NotFound.PrivateKey",
                 message: format!("The private key of {identifier} is not held here (the certificate came from a CSR)."),
             })?;
-        let encrypted = blocking(move || -> opencas_pki::Result<String> {
-            let key = PrivateKey::from_pkcs8_der(&key)?;
-            Ok(key
-                .to_encrypted_pkcs8_pem(password.as_bytes(), &mut os_rng())?
-                .to_string())
-        })
-        .await?
-        .map_err(|e| ServiceError::Internal(format!("pki: {e}")))?;
+        let encrypted = super::download::encrypt_key(key, password).await?;
         Ok(PrivateKeyResponse {
             encrypted_data: encrypted,
         })
