@@ -552,3 +552,66 @@ def common_request(action: str, version: str, params: Mapping[str, str] | None =
     for k, v in (body_params or {}).items():
         req.add_body_params(k, str(v))
     return req
+
+
+# --------------------------------------------------------------------------
+# GET /download/<Identifier>: authenticated like an API call
+# --------------------------------------------------------------------------
+
+def download_path(identifier: str) -> str:
+    return "/download/" + pct(identifier)
+
+
+def download_v3(server, creds: Mapping[str, str], identifier: str, query: Mapping[str, str] | None = None, *,
+                secret: str | None = None, sign_path: str | None = None,
+                extra_headers: Mapping[str, str] | None = None) -> requests.Response:
+    """GET /download/<identifier>?query signed with ACS3-HMAC-SHA256 (the canonical URI is
+    the real path unless `sign_path` says otherwise)."""
+    path = download_path(identifier)
+    q = [(k, str(v)) for k, v in (query or {}).items()]
+    headers = {
+        "host": server.host,
+        "x-acs-date": utc_timestamp(),
+        "x-acs-signature-nonce": new_nonce(),
+        "accept": "*/*",
+        "user-agent": "opencas-tests/1.0",
+    }
+    headers.update(extra_headers or {})
+    sha = hashlib.sha256(b"").hexdigest()
+    headers["x-acs-content-sha256"] = sha
+    headers["Authorization"] = v3_authorization(
+        creds["AccessKeyId"], secret if secret is not None else creds["AccessKeySecret"],
+        "GET", sign_path or path, q, headers, sha)
+    return raw(server, "GET", path + ("?" + encode_pairs(q) if q else ""), headers=headers)
+
+
+def download_v1(server, creds: Mapping[str, str], identifier: str, query: Mapping[str, str] | None = None, *,
+                secret: str | None = None) -> requests.Response:
+    """GET /download/<identifier> with v1 (HMAC-SHA1) query parameters; the string to sign
+    names the path as %2F like every v1 request."""
+    p = v1_params(creds["AccessKeyId"], secret if secret is not None else creds["AccessKeySecret"],
+                  None, None, query, method="GET")
+    return raw(server, "GET", download_path(identifier) + "?" + encode_pairs(p.items()))
+
+
+def download_bearer(server, token: str, identifier: str, query: Mapping[str, str] | None = None, *,
+                    style: str = "authorization") -> requests.Response:
+    """GET /download/<identifier> with `Authorization: Bearer` (or x-acs-bearer-token)."""
+    headers = {"Authorization": f"Bearer {token}"} if style == "authorization" else {"x-acs-bearer-token": token}
+    q = encode_pairs((k, str(v)) for k, v in (query or {}).items())
+    return raw(server, "GET", download_path(identifier) + ("?" + q if q else ""), headers=headers)
+
+
+def cli_download(server, account_id, identifier: str, fmt: str | None, out: str, password: str | None = None,
+                 *, env: Mapping[str, str] | None = None, timeout: float = 30) -> subprocess.CompletedProcess:
+    """`opencas cert download` against the server's data dir (bytes output)."""
+    argv = [opencas_bin(), "cert", "download", "--data-dir", str(server.data_dir), "--account-id", str(account_id),
+            "--identifier", identifier, "--out", out]
+    if fmt is not None:
+        argv += ["--format", fmt]
+    if password is not None:
+        argv += ["--password", password]
+    e = {k: v for k, v in os.environ.items() if k != "OPENCAS_CERT_PASSWORD"}
+    e.update(env or {})
+    return subprocess.run(argv, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL,
+                          cwd=str(server.workdir), env=e)

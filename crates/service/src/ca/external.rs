@@ -83,7 +83,7 @@ pub(crate) fn parse_validity(text: &str, now: i64) -> Result<(i64, i64)> {
         .ok_or_else(|| bad_validity(text))?;
     let end = match unit {
         "y" | "Y" => add_years(now, n)?,
-        "m" | "M" => add_years(now, n / 12)? + (n % 12) * 30 * 86_400,
+        "m" | "M" => crate::issuance::validity::add_months(now, n)?,
         "d" | "D" => now + n * 86_400,
         _ => return Err(bad_validity(text)),
     };
@@ -110,6 +110,12 @@ impl Service {
         if subject.common_name.is_empty() {
             return Err(ServiceError::MissingParameter("ApiPassthrough.Subject.CommonName"));
         }
+        if let Some(attribute) = subject.exceeds_rfc5280_bounds() {
+            return Err(ServiceError::invalid(
+                "ApiPassthrough",
+                format!("The subject's {attribute} is longer than RFC 5280 allows."),
+            ));
+        }
         let now = now_ms / 1000;
         let (not_before, not_after) = match &req.validity {
             Some(v) => parse_validity(v, now)?,
@@ -123,6 +129,15 @@ impl Service {
                     day(root.not_before),
                     day(root.not_after)
                 ),
+            ));
+        }
+        let lifetime_days = (not_after - not_before) / 86_400;
+        if let Some(max) = req.cert_max_time_days
+            && max > lifetime_days
+        {
+            return Err(ServiceError::invalid(
+                "CertMaxTime",
+                format!("CertMaxTime must be at most the CA's lifetime ({lifetime_days} days)."),
             ));
         }
         let public_url = &self.config.public_url;
@@ -249,6 +264,8 @@ mod tests {
     fn validity_forms() {
         assert_eq!(parse_validity("30d", NOW).unwrap(), (NOW, NOW + 30 * 86_400));
         assert_eq!(parse_validity("1y", NOW).unwrap().1, 1_798_761_600);
+        // calendar months: 2026-01-01 + 18 months = 2027-07-01
+        assert_eq!(parse_validity("18m", NOW).unwrap().1, 1_814_400_000);
         assert_eq!(
             parse_validity("2030-01-01T00:00:00Z", NOW).unwrap(),
             (NOW, 1_893_456_000)

@@ -88,8 +88,11 @@ impl Service {
             code: "NotFound.PrivateKey",
             message: format!("No private key of {identifier} is held here."),
         };
-        let chain_der =
+        let mut chain_der =
             pem::certs_from_pem(&chain_pem).map_err(|e| ServiceError::Internal(format!("stored chain: {e}")))?;
+        // A root is its own chain: hand it over once.
+        chain_der.retain(|c| *c != cert_der);
+        let chain_pem: String = chain_der.iter().map(|c| pem::cert_der_to_pem(c)).collect();
         let file = |ext: &str| format!("{identifier}.{ext}");
         let cert_pem = pem::cert_der_to_pem(&cert_der);
         let out = match format {

@@ -4,7 +4,7 @@
 mod download;
 mod issue;
 mod reads;
-mod validity;
+pub(crate) mod validity;
 
 pub use download::{Download, DownloadFormat};
 pub use issue::{IssueRequest, IssueResponse, KeySource, LeafSubjectInput, SanInput, WhIssueResponse};

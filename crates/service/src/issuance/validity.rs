@@ -58,7 +58,8 @@ impl ValidityInput {
     }
 }
 
-fn add_months(unix: i64, months: i64) -> Result<i64> {
+/// Adds calendar months (the 31st becomes the last day of a shorter month).
+pub(crate) fn add_months(unix: i64, months: i64) -> Result<i64> {
     let t = time::OffsetDateTime::from_unix_timestamp(unix).map_err(|e| ServiceError::Internal(e.to_string()))?;
     let total = i64::from(t.year()) * 12 + i64::from(t.month() as u8) - 1 + months;
     let (year, month0) = (total.div_euclid(12) as i32, total.rem_euclid(12) as u8);
