@@ -38,7 +38,8 @@ pub enum Error {
     /// The requested validity does not lie within the issuer's validity.
     #[error("the validity period lies outside the issuer's validity period")]
     ValidityOutsideIssuer,
-    /// The issuer certificate is not a CA certificate (no `CA:TRUE` or no `keyCertSign`).
+    /// The issuer certificate is not a CA certificate (no `CA:TRUE`, or a
+    /// KeyUsage without `keyCertSign` for certificates / `cRLSign` for CRLs).
     #[error("the issuer certificate is not a CA certificate")]
     IssuerNotCa,
     /// The issuer's path length constraint forbids the requested sub CA.
@@ -90,6 +91,21 @@ pub enum Error {
     /// The random number generator failed.
     #[error("random number generator failure")]
     Rng,
+    /// Revocation data for a CRL or an OCSP response is invalid (unknown
+    /// reason name, removeFromCRL in a full CRL, no responses, ...).
+    #[error("invalid revocation data: {0}")]
+    InvalidRevocation(String),
+    /// A CRL could not be decoded.
+    #[error("malformed CRL: {0}")]
+    MalformedCrl(String),
+    /// An OCSP request could not be decoded or uses something this responder
+    /// does not support (version, hash algorithm, critical extension). The
+    /// responder answers with `malformedRequest`.
+    #[error("malformed OCSP request: {0}")]
+    MalformedOcspRequest(String),
+    /// An OCSP response could not be decoded.
+    #[error("malformed OCSP response: {0}")]
+    MalformedOcspResponse(String),
 }
 
 impl Error {

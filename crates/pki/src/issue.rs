@@ -93,10 +93,14 @@ impl CertValidity {
 }
 
 fn unix_to_time(secs: i64) -> Result<Time> {
+    Ok(Time::from(unix_to_datetime(secs)?))
+}
+
+/// Unix seconds → calendar time (1970 through 9999, else [`Error::InvalidValidity`]).
+pub(crate) fn unix_to_datetime(secs: i64) -> Result<DateTime> {
     let secs = u64::try_from(secs).map_err(|_| Error::InvalidValidity(format!("time {secs} is before 1970")))?;
-    let dt = DateTime::from_unix_duration(Duration::from_secs(secs))
-        .map_err(|_| Error::InvalidValidity(format!("time {secs} is out of range")))?;
-    Ok(Time::from(dt))
+    DateTime::from_unix_duration(Duration::from_secs(secs))
+        .map_err(|_| Error::InvalidValidity(format!("time {secs} is out of range")))
 }
 
 pub(crate) fn time_to_unix(t: &Time) -> i64 {

@@ -2,6 +2,7 @@
 //! custom key usage profile, issued under a CA certificate.
 
 use rand_core::CryptoRng;
+use x509_cert::ext::Extension;
 use x509_cert::ext::pkix::{BasicConstraints, SubjectAltName};
 
 use crate::alg::{KeyAlgorithm, KeyFamily, Sm2Id};
@@ -133,6 +134,32 @@ pub fn build_leaf<R: CryptoRng + ?Sized>(
     profile: &LeafProfile,
     rng: &mut R,
 ) -> Result<Vec<u8>> {
+    build_leaf_with_extensions(
+        issuer_cert_der,
+        issuer_key,
+        subject_spki_der,
+        subject,
+        sans,
+        validity,
+        profile,
+        Vec::new(),
+        rng,
+    )
+}
+
+/// [`build_leaf`] with `extra` extensions appended after the profile's.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn build_leaf_with_extensions<R: CryptoRng + ?Sized>(
+    issuer_cert_der: &[u8],
+    issuer_key: &PrivateKey,
+    subject_spki_der: &[u8],
+    subject: &SubjectFields,
+    sans: &[San],
+    validity: CertValidity,
+    profile: &LeafProfile,
+    extra: Vec<Extension>,
+    rng: &mut R,
+) -> Result<Vec<u8>> {
     let name = subject.to_name()?;
     let names = general_names(sans)?;
     let alg = KeyAlgorithm::from_spki_der(subject_spki_der)?;
@@ -160,6 +187,7 @@ pub fn build_leaf<R: CryptoRng + ?Sized>(
         profile.ocsp_uri.as_deref(),
         profile.ca_issuers_uri.as_deref(),
     )?);
+    exts.extend(extra);
     let issuance = Issuance {
         issuer_key,
         sm2_id: profile.sm2_id,

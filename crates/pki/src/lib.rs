@@ -19,6 +19,10 @@
 //! * [`CertInfo::parse`] — what the API reports about a certificate.
 //! * [`pem`] — DER ↔ PEM helpers.
 //! * [`to_pkcs12`] / [`pkcs12_read`] / [`to_jks`] — key store downloads (PFX, JKS).
+//! * [`build_crl`] / [`build_crl_from_encoded`] / [`parse_crl`] — v2 CRLs with
+//!   [`RevokedEntry`] and [`RevocationReason`].
+//! * [`OcspRequest::from_der`], [`build_ocsp_response`], [`ocsp_error_response`],
+//!   [`parse_ocsp_response`], [`build_ocsp_signer_cert`] — OCSP (RFC 6960).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -26,6 +30,7 @@
 mod alg;
 mod ca;
 mod country;
+mod crl;
 mod csr;
 mod error;
 pub mod formats;
@@ -34,6 +39,9 @@ mod issue;
 mod keys;
 mod leaf;
 mod name;
+mod ocsp;
+mod ocsp_asn;
+mod ocsp_parse;
 pub mod pem;
 mod san;
 mod signer;
@@ -45,6 +53,8 @@ mod test_support;
 #[cfg(test)]
 mod tests_ca;
 #[cfg(test)]
+mod tests_crl;
+#[cfg(test)]
 mod tests_csr;
 #[cfg(test)]
 mod tests_formats;
@@ -52,12 +62,15 @@ mod tests_formats;
 mod tests_keys;
 #[cfg(test)]
 mod tests_leaf;
+#[cfg(test)]
+mod tests_ocsp;
 
 pub use alg::{
     KeyAlgorithm, KeyFamily, PublicKeyDescription, SignatureAlgorithm, Sm2Id, describe_spki, signature_algorithm_name,
 };
 pub use ca::{CaProfile, build_root_ca, build_sub_ca};
 pub use country::{ISO3166_ALPHA2, is_iso3166_alpha2};
+pub use crl::{CrlEntryInfo, CrlInfo, RevocationReason, RevokedEntry, build_crl, build_crl_from_encoded, parse_crl};
 pub use csr::{CsrPolicy, ParsedCsr, build_csr};
 pub use error::{Error, Result};
 pub use formats::{MAX_ALIAS_LEN, MAX_PASSWORD_LEN, pkcs12_read, to_jks, to_pkcs12, validate_password};
@@ -68,6 +81,11 @@ pub use leaf::{LeafKind, LeafProfile, build_leaf};
 pub use name::{
     SubjectFields, UB_COMMON_NAME, UB_LOCALITY, UB_ORGANIZATION, UB_ORGANIZATIONAL_UNIT, UB_STATE, dn_string,
 };
+pub use ocsp::{
+    CertId, OcspCertStatus, OcspHashAlgorithm, OcspRequest, OcspResponseStatus, SingleResponse, build_ocsp_response,
+    build_ocsp_signer_cert, ocsp_error_response,
+};
+pub use ocsp_parse::{OcspResponseInfo, parse_ocsp_response};
 pub use san::San;
 pub use signer::{DerSignature, KeySigner, SpkiPublicKey};
 pub use usage::{ExtKeyUsage, KeyUsageFlags};

@@ -35,3 +35,30 @@ pub(crate) fn subject(cn: &str) -> crate::SubjectFields {
         country_code: Some("CN".into()),
     }
 }
+
+/// A root → sub CA chain for `alg` (root DER, sub DER), both signed with
+/// `sm2_id`, valid from [`Y2026`] for ten years; keys are [`keys`]`(alg)`.
+pub(crate) fn ca_chain(alg: KeyAlgorithm, sm2_id: crate::Sm2Id) -> (Vec<u8>, Vec<u8>) {
+    let [root_key, sub_key] = keys(alg);
+    let mut rng = os_rng();
+    let profile = crate::CaProfile {
+        sm2_id,
+        ..Default::default()
+    };
+    let validity = crate::CertValidity {
+        not_before: Y2026,
+        not_after: Y2026 + 10 * YEAR,
+    };
+    let root = crate::build_root_ca(root_key, &subject("Root"), validity, &profile, &mut rng).unwrap();
+    let sub = crate::build_sub_ca(
+        &root,
+        root_key,
+        sub_key.public_key_spki_der(),
+        &subject("Sub"),
+        validity,
+        &profile,
+        &mut rng,
+    )
+    .unwrap();
+    (root, sub)
+}
