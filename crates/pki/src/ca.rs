@@ -95,6 +95,7 @@ pub fn build_root_ca<R: CryptoRng + ?Sized>(
         subject: name,
         subject_spki_der: key.public_key_spki_der(),
         serial: profile.serial,
+        custom_serial: None,
         validity,
         extensions: ca_extensions(profile, ski.clone(), ski)?,
     };
@@ -134,6 +135,7 @@ pub fn build_sub_ca<R: CryptoRng + ?Sized>(
         subject: subject.to_name()?,
         subject_spki_der: subject_public_key_spki,
         serial: profile.serial,
+        custom_serial: None,
         validity,
         extensions: ca_extensions(profile, ski, issuer.key_id)?,
     };

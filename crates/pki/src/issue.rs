@@ -288,6 +288,8 @@ pub(crate) struct Issuance<'a> {
     pub(crate) subject: Name,
     pub(crate) subject_spki_der: &'a [u8],
     pub(crate) serial: Option<Serial>,
+    /// An exact serial (≥ 1), overriding `serial`.
+    pub(crate) custom_serial: Option<u64>,
     pub(crate) validity: CertValidity,
     pub(crate) extensions: Vec<Extension>,
 }
@@ -297,13 +299,17 @@ pub(crate) struct Issuance<'a> {
 pub(crate) fn sign_certificate<R: CryptoRng + ?Sized>(i: Issuance<'_>, rng: &mut R) -> Result<Vec<u8>> {
     KeyAlgorithm::from_spki_der(i.subject_spki_der)?;
     let spki = SubjectPublicKeyInfoOwned::from_der(i.subject_spki_der).map_err(Error::malformed_key)?;
-    let serial = i.serial.unwrap_or_else(|| Serial::random(rng));
+    let serial = match i.custom_serial {
+        Some(0) => return Err(Error::InvalidSerial("a serial number must be at least 1".into())),
+        // minimal positive DER INTEGER
+        Some(n) => SerialNumber::from(n),
+        None => SerialNumber::new(i.serial.unwrap_or_else(|| Serial::random(rng)).as_bytes())?,
+    };
     let prof = FixedProfile {
         subject: i.subject,
         issuer: i.issuer_name,
         extensions: i.extensions,
     };
-    let serial = SerialNumber::new(serial.as_bytes())?;
     let builder = CertificateBuilder::new(prof, serial, i.validity.to_x509()?, spki)?;
     let signer = KeySigner::new(i.issuer_key, i.sm2_id)?;
     let cert: Certificate = builder.build::<_, DerSignature>(&signer)?;

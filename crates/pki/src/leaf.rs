@@ -51,6 +51,68 @@ pub struct LeafProfile {
     /// The SM2 distinguishing ID the *issuer* signs with (ignored for other
     /// key algorithms). Default [`Sm2Id::Standard`].
     pub sm2_id: Sm2Id,
+    /// Extra subject attributes, (dotted OID, value), appended after the
+    /// [`SubjectFields`] ones, each its own RDN. UTF8String values, except
+    /// countryName (2.5.4.6, an ISO 3166-1 code, PrintableString),
+    /// serialNumber (2.5.4.5) and dnQualifier (2.5.4.46) as PrintableString,
+    /// emailAddress (1.2.840.113549.1.9.1) and domainComponent
+    /// (0.9.2342.19200300.100.1.25) as IA5String. A value must be non-blank,
+    /// free of control characters and at most 128 characters; one of the six
+    /// standard attributes is refused when [`SubjectFields`] already sets it.
+    /// Default: none.
+    pub extra_subject_attributes: Vec<(String, String)>,
+    /// An exact serial number (≥ 1, encoded as the minimal positive DER
+    /// INTEGER); overrides `serial`. Default `None`.
+    pub custom_serial: Option<u64>,
+    /// Extensions to mark critical beyond the profile's defaults.
+    pub criticals: Criticals,
+}
+
+/// Which extensions of an end-entity certificate are forced critical.
+///
+/// KeyUsage and BasicConstraints are always critical (RFC 5280 §4.2.1.3 /
+/// §4.2.1.9, CA/Browser Forum), whatever `key_usage` and `basic_constraints`
+/// say; ExtendedKeyUsage and subjectAltName are non-critical unless
+/// `extended_key_usage` / `subject_alt_name` is set (subjectAltName is also
+/// critical for an empty subject). A flag has no effect when its extension
+/// is absent. The default reproduces the standard profile.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Criticals {
+    /// keyUsage (always critical).
+    pub key_usage: bool,
+    /// extendedKeyUsage.
+    pub extended_key_usage: bool,
+    /// subjectAltName.
+    pub subject_alt_name: bool,
+    /// basicConstraints (always critical).
+    pub basic_constraints: bool,
+}
+
+impl Criticals {
+    /// From extension names, case-insensitively: `keyUsage`,
+    /// `extendedKeyUsage`, `subjectAlternativeName` (or
+    /// `subjectAlternativeNames`), `basicConstraints`. An unknown name is
+    /// [`Error::InvalidExtension`].
+    pub fn from_names(names: &[String]) -> Result<Criticals> {
+        let mut c = Criticals::default();
+        for n in names {
+            let is = |s: &str| n.eq_ignore_ascii_case(s);
+            if is("keyUsage") {
+                c.key_usage = true;
+            } else if is("extendedKeyUsage") {
+                c.extended_key_usage = true;
+            } else if is("subjectAlternativeName") || is("subjectAlternativeNames") {
+                c.subject_alt_name = true;
+            } else if is("basicConstraints") {
+                c.basic_constraints = true;
+            } else {
+                return Err(Error::InvalidExtension(format!(
+                    "unknown extension name {n:?} for a critical extension"
+                )));
+            }
+        }
+        Ok(c)
+    }
 }
 
 impl LeafProfile {
@@ -64,6 +126,9 @@ impl LeafProfile {
             ca_issuers_uri: None,
             ocsp_uri: None,
             sm2_id: Sm2Id::Standard,
+            extra_subject_attributes: Vec::new(),
+            custom_serial: None,
+            criticals: Criticals::default(),
         }
     }
 }
@@ -110,15 +175,19 @@ fn usages(kind: &LeafKind, alg: KeyAlgorithm) -> Result<(KeyUsageFlags, Vec<ExtK
 /// Builds an end-entity certificate (DER) for `subject_spki_der`, issued and
 /// signed by `issuer_key` under the CA certificate `issuer_cert_der`.
 ///
-/// Profile: v3; serial from `profile` or random 128-bit; BasicConstraints
-/// CA:FALSE (critical); KeyUsage (critical) and EKU per [`LeafKind`]; SKI;
-/// AKI = the issuer's SKI; subjectAltName with `sans` (validated strictly,
-/// duplicates dropped; critical only for an empty subject, which
-/// [`SubjectFields`] never produces); CRL distribution point and AIA when
-/// given. The new signature is verified before the certificate is returned.
+/// Profile: v3; serial `custom_serial`, else `serial`, else random 128-bit;
+/// subject from `subject` plus `extra_subject_attributes`; BasicConstraints
+/// CA:FALSE (critical); KeyUsage (critical) and EKU per [`LeafKind`] (EKU
+/// critical when [`Criticals::extended_key_usage`]); SKI; AKI = the issuer's
+/// SKI; subjectAltName with `sans` (validated strictly, duplicates dropped;
+/// critical when [`Criticals::subject_alt_name`] or for an empty subject,
+/// which [`SubjectFields`] never produces); CRL distribution point and AIA
+/// when given. The new signature is verified before the certificate is
+/// returned.
 ///
 /// Errors: [`Error::InvalidSan`] naming the bad value,
-/// [`Error::InvalidSubject`] / [`Error::InvalidCountryCode`],
+/// [`Error::InvalidSubject`] / [`Error::InvalidCountryCode`] (also for extra
+/// attributes), [`Error::InvalidSerial`] for a custom serial of 0,
 /// [`Error::InvalidExtension`] (custom usages, URIs),
 /// [`Error::UnsupportedKey`] for an unsupported subject key,
 /// [`Error::IssuerNotCa`], [`Error::IssuerKeyMismatch`],
@@ -160,7 +229,10 @@ pub(crate) fn build_leaf_with_extensions<R: CryptoRng + ?Sized>(
     extra: Vec<Extension>,
     rng: &mut R,
 ) -> Result<Vec<u8>> {
-    let name = subject.to_name()?;
+    if profile.custom_serial == Some(0) {
+        return Err(Error::InvalidSerial("a custom serial number must be at least 1".into()));
+    }
+    let name = subject.to_name_with_extra(&profile.extra_subject_attributes)?;
     let names = general_names(sans)?;
     let alg = KeyAlgorithm::from_spki_der(subject_spki_der)?;
     let (key_usage, ekus) = usages(&profile.kind, alg)?;
@@ -176,10 +248,13 @@ pub(crate) fn build_leaf_with_extensions<R: CryptoRng + ?Sized>(
         )?,
         ext(true, &key_usage.to_x509()?)?,
     ];
-    exts.extend(eku_extension(&ekus)?);
+    exts.extend(eku_extension(&ekus)?.map(|mut e| {
+        e.critical |= profile.criticals.extended_key_usage;
+        e
+    }));
     exts.extend(key_id_extensions(key_identifier(subject_spki_der)?, issuer.key_id)?);
     if !names.is_empty() {
-        let critical = name.iter_rdn().next().is_none();
+        let critical = profile.criticals.subject_alt_name || name.iter_rdn().next().is_none();
         exts.push(ext(critical, &SubjectAltName(names))?);
     }
     exts.extend(location_extensions(
@@ -195,6 +270,7 @@ pub(crate) fn build_leaf_with_extensions<R: CryptoRng + ?Sized>(
         subject: name,
         subject_spki_der,
         serial: profile.serial,
+        custom_serial: profile.custom_serial,
         validity,
         extensions: exts,
     };

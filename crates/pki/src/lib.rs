@@ -77,9 +77,10 @@ pub use formats::{MAX_ALIAS_LEN, MAX_PASSWORD_LEN, pkcs12_read, to_jks, to_pkcs1
 pub use inspect::{CertInfo, Fingerprints};
 pub use issue::{CertValidity, Serial, key_identifier};
 pub use keys::{PBKDF2_ITERATIONS, PrivateKey};
-pub use leaf::{LeafKind, LeafProfile, build_leaf};
+pub use leaf::{Criticals, LeafKind, LeafProfile, build_leaf};
 pub use name::{
-    SubjectFields, UB_COMMON_NAME, UB_LOCALITY, UB_ORGANIZATION, UB_ORGANIZATIONAL_UNIT, UB_STATE, dn_string,
+    MAX_EXTRA_ATTRIBUTE_LEN, SubjectFields, UB_COMMON_NAME, UB_LOCALITY, UB_ORGANIZATION, UB_ORGANIZATIONAL_UNIT,
+    UB_STATE, dn_string,
 };
 pub use ocsp::{
     CertId, OcspCertStatus, OcspHashAlgorithm, OcspRequest, OcspResponseStatus, SingleResponse, build_ocsp_response,

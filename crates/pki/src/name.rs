@@ -3,7 +3,7 @@
 
 use const_oid::ObjectIdentifier;
 use const_oid::db::{rfc3280, rfc4519};
-use der::asn1::{Any, PrintableStringRef};
+use der::asn1::{Any, Ia5StringRef, PrintableStringRef};
 use der::{Tag, Tagged};
 use x509_cert::attr::AttributeTypeAndValue;
 use x509_cert::name::{Name, RdnSequence, RelativeDistinguishedName};
@@ -21,6 +21,10 @@ pub const UB_ORGANIZATIONAL_UNIT: usize = 64;
 pub const UB_LOCALITY: usize = 128;
 /// ub-state-name.
 pub const UB_STATE: usize = 128;
+/// Longest value (characters) of an extra subject attribute.
+pub const MAX_EXTRA_ATTRIBUTE_LEN: usize = 128;
+/// ub-serial-number (X520SerialNumber).
+const UB_SERIAL_NUMBER: usize = 64;
 
 /// The subject attributes the CAS API deals in.
 ///
@@ -86,6 +90,12 @@ impl SubjectFields {
     /// RFC 5280 length bounds are not enforced here; see
     /// [`SubjectFields::exceeds_rfc5280_bounds`].
     pub fn to_name(&self) -> Result<Name> {
+        self.to_name_with_extra(&[])
+    }
+
+    /// [`SubjectFields::to_name`] followed by `extra` (dotted OID, value)
+    /// attributes, each its own RDN, in the order given (see [`Self::extra_atv`]).
+    pub(crate) fn to_name_with_extra(&self, extra: &[(String, String)]) -> Result<Name> {
         if self.common_name.is_empty() {
             return Err(Error::InvalidSubject("common name is required".into()));
         }
@@ -113,12 +123,82 @@ impl SubjectFields {
                 atvs.push(atv_utf8(oid, what, v)?);
             }
         }
+        for (oid, value) in extra {
+            atvs.push(self.extra_atv(oid, value)?);
+        }
         let rdns = atvs
             .into_iter()
             .map(|a| RelativeDistinguishedName::try_from(vec![a]))
             .collect::<der::Result<Vec<_>>>()
             .map_err(Error::encoding)?;
         Ok(Name::hazmat_from_rdn_sequence(RdnSequence::from(rdns)))
+    }
+
+    /// Whether the standard attribute `oid` is already set here.
+    fn has_standard(&self, oid: ObjectIdentifier) -> Option<bool> {
+        Some(match oid {
+            rfc4519::COMMON_NAME => !self.common_name.is_empty(),
+            rfc4519::ORGANIZATION_NAME => present(&self.organization).is_some(),
+            rfc4519::ORGANIZATIONAL_UNIT_NAME => present(&self.organizational_unit).is_some(),
+            rfc4519::LOCALITY_NAME => present(&self.locality).is_some(),
+            rfc4519::ST => present(&self.state).is_some(),
+            rfc4519::COUNTRY_NAME => present(&self.country_code).is_some(),
+            _ => return None,
+        })
+    }
+
+    /// One extra subject attribute: `oid` in dotted form, `value` non-blank,
+    /// without control characters, at most [`MAX_EXTRA_ATTRIBUTE_LEN`]
+    /// characters. Encoded as UTF8String except where RFC 5280 fixes the type:
+    /// countryName (an ISO 3166-1 code, PrintableString), serialNumber and
+    /// dnQualifier (PrintableString), emailAddress and domainComponent
+    /// (IA5String). One of the six standard attributes is refused when it is
+    /// already set in these fields.
+    fn extra_atv(&self, oid: &str, value: &str) -> Result<AttributeTypeAndValue> {
+        fn bad<T>(m: String) -> Result<T> {
+            Err(Error::InvalidSubject(m))
+        }
+        let parsed = match ObjectIdentifier::new(oid) {
+            Ok(o) if o.arcs().count() >= 2 => o,
+            _ => return bad(format!("subject attribute type {oid:?} is not a dotted OID")),
+        };
+        let what = format!("subject attribute {oid}");
+        if value.is_empty() {
+            return bad(format!("{what} is empty"));
+        }
+        check_value(&what, value)?;
+        let len = value.chars().count();
+        if len > MAX_EXTRA_ATTRIBUTE_LEN {
+            return bad(format!("{what} is longer than {MAX_EXTRA_ATTRIBUTE_LEN} characters"));
+        }
+        if self.has_standard(parsed) == Some(true) {
+            return bad(format!("{what} duplicates a subject field that is already set"));
+        }
+        let printable = |v: &str| -> Result<Any> {
+            match PrintableStringRef::new(v) {
+                Ok(p) => Ok(Any::from(p)),
+                Err(_) => bad(format!("{what} must be a PrintableString")),
+            }
+        };
+        let value = match parsed {
+            rfc4519::COUNTRY_NAME => {
+                let up = value.to_ascii_uppercase();
+                if !is_iso3166_alpha2(&up) {
+                    return Err(Error::InvalidCountryCode(value.to_string()));
+                }
+                printable(&up)?
+            }
+            rfc4519::SERIAL_NUMBER if len > UB_SERIAL_NUMBER => {
+                return bad(format!("{what} is longer than {UB_SERIAL_NUMBER} characters"));
+            }
+            rfc4519::SERIAL_NUMBER | rfc4519::DN_QUALIFIER => printable(value)?,
+            rfc3280::EMAIL_ADDRESS | rfc4519::DOMAIN_COMPONENT => match Ia5StringRef::new(value) {
+                Ok(v) => Any::from(v),
+                Err(_) => return bad(format!("{what} must be an IA5String (ASCII)")),
+            },
+            _ => Any::new(Tag::Utf8String, value.as_bytes()).map_err(Error::encoding)?,
+        };
+        Ok(AttributeTypeAndValue { oid: parsed, value })
     }
 
     /// The first attribute exceeding its RFC 5280 upper bound, if any

@@ -64,6 +64,26 @@ impl San {
         }
     }
 
+    /// Parses a value given with its CAS API type name, case-insensitively
+    /// (`rfc822Name`, `dNSName`, `uniformResourceIdentifier`, `iPAddress`),
+    /// using the strict parser of that type.
+    pub fn from_type_name(type_name: &str, value: &str) -> Result<San> {
+        let is = |s: &str| type_name.eq_ignore_ascii_case(s);
+        if is("rfc822Name") {
+            San::parse_email(value)
+        } else if is("dNSName") {
+            San::parse_dns(value)
+        } else if is("uniformResourceIdentifier") {
+            San::parse_uri(value)
+        } else if is("iPAddress") {
+            San::parse_ip(value)
+        } else {
+            Err(Error::InvalidSan(format!(
+                "unsupported SAN type {type_name:?} for {value:?}"
+            )))
+        }
+    }
+
     /// A DNS name: LDH labels of 1–63 characters (no leading or trailing
     /// hyphen, no `--` in positions 3–4 except A-labels `xn--…`, which must be
     /// valid punycode), at most 253 characters, no empty labels (so no trailing
@@ -522,6 +542,20 @@ mod tests {
         assert_eq!(San::from_cas_type(1, "a@b.example").unwrap().cas_type(), 1);
         assert_eq!(San::from_cas_type(6, "https://b.example").unwrap().cas_type(), 6);
         bad(San::from_cas_type(3, "x"), "type 3");
+        for (t, v, code) in [
+            ("rfc822Name", "a@b.example", 1),
+            ("DNSNAME", "a.example", 2),
+            ("dNSName", "*.a.example", 2),
+            ("uniformResourceIdentifier", "https://b.example", 6),
+            ("ipaddress", "10.0.0.1", 7),
+            ("iPAddress", "::1", 7),
+        ] {
+            assert_eq!(San::from_type_name(t, v).unwrap().cas_type(), code, "{t}");
+        }
+        bad(San::from_type_name("dNSName", "a..b"), "a..b");
+        bad(San::from_type_name("iPAddress", "a.example"), "a.example");
+        bad(San::from_type_name("directoryName", "CN=x"), "directoryName");
+        bad(San::from_type_name("", "x"), "unsupported SAN type");
         bad(San::Dns("bad..name".into()).validate(), "bad..name");
         bad(San::Other("RID:1.2.3".into()).validate(), "RID:1.2.3");
         let sans = [

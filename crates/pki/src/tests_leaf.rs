@@ -12,7 +12,7 @@ use x509_cert::serial_number::SerialNumber;
 use crate::issue::{FixedProfile, ext};
 use crate::test_support::{Y2026, YEAR, keys, subject};
 use crate::{
-    CaProfile, CertInfo, CertValidity, DerSignature, Error, ExtKeyUsage, KeyAlgorithm, KeyFamily, KeySigner,
+    CaProfile, CertInfo, CertValidity, Criticals, DerSignature, Error, ExtKeyUsage, KeyAlgorithm, KeyFamily, KeySigner,
     KeyUsageFlags, LeafKind, LeafProfile, PrivateKey, San, Serial, Sm2Id, build_leaf, build_root_ca, build_sub_ca,
     key_identifier, os_rng, verify_certificate_signature,
 };
@@ -187,6 +187,7 @@ fn mixed_families_custom_usage_and_locations() {
         ca_issuers_uri: Some("http://ca.example.com/sub.cer".into()),
         ocsp_uri: Some("http://ocsp.example.com".into()),
         sm2_id: Sm2Id::Standard,
+        ..LeafProfile::default()
     };
     let spki = rsa_key.public_key_spki_der();
     let dup = [sans(), sans()].concat();
@@ -390,5 +391,290 @@ fn issuer_and_validity_refusals() {
     assert!(matches!(
         leaf(&sub, sub_key, b"junk", &[], &p),
         Err(Error::MalformedKey(_))
+    ));
+}
+
+/// (OID, critical) of every extension, in order.
+fn ext_criticality(der: &[u8]) -> Vec<(const_oid::ObjectIdentifier, bool)> {
+    let cert = Certificate::from_der(der).unwrap();
+    let exts = cert.tbs_certificate().extensions().unwrap();
+    exts.iter().map(|e| (e.extn_id, e.critical)).collect()
+}
+
+fn tbs_der(der: &[u8]) -> Vec<u8> {
+    Certificate::from_der(der).unwrap().tbs_certificate().to_der().unwrap()
+}
+
+#[test]
+fn custom_subject_serial_and_criticals() {
+    let (sub, sub_key) = sub_ca(KeyAlgorithm::EcP256, Sm2Id::Standard);
+    let spki = keys(KeyAlgorithm::EcP256)[0].public_key_spki_der();
+    let profile = LeafProfile {
+        extra_subject_attributes: vec![
+            ("2.5.4.5".into(), "SN-0001".into()),
+            ("0.9.2342.19200300.100.1.1".into(), "uid-7".into()),
+            ("1.3.6.1.4.1.99999.1".into(), "private, 测试".into()),
+        ],
+        custom_serial: Some(12345),
+        criticals: Criticals::from_names(&["ExtendedKeyUsage".into(), "subjectAlternativeNames".into()]).unwrap(),
+        ..LeafProfile::new(LeafKind::Custom {
+            key_usage: KeyUsageFlags::DIGITAL_SIGNATURE | KeyUsageFlags::CONTENT_COMMITMENT,
+            extended_key_usages: vec![ExtKeyUsage::ClientAuth, ExtKeyUsage::EmailProtection],
+        })
+    };
+    let der = leaf(&sub, sub_key, spki, &sans(), &profile).unwrap();
+    verify_certificate_signature(&der, sub_key.public_key_spki_der(), Sm2Id::Standard).unwrap();
+    let cert = Certificate::from_der(&der).unwrap();
+    let tbs = cert.tbs_certificate();
+    assert_eq!(tbs.serial_number().as_bytes(), [0x30, 0x39]);
+    // the DER INTEGER itself: 02 02 30 39
+    let serial_der = tbs.serial_number().to_der().unwrap();
+    assert_eq!(serial_der, [0x02, 0x02, 0x30, 0x39]);
+    let info = CertInfo::parse(&der).unwrap();
+    assert_eq!(info.serial_hex, "3039");
+    assert_eq!(
+        info.subject_dn,
+        "C=CN,ST=Zhejiang,L=Hangzhou,O=opencas,OU=PKI,CN=Leaf,serialNumber=SN-0001,UID=uid-7,\
+         1.3.6.1.4.1.99999.1=private\\, 测试"
+    );
+    let tags: Vec<der::Tag> = tbs.subject().iter().map(|a| der::Tagged::tag(&a.value)).collect();
+    assert_eq!(tbs.subject().iter_rdn().count(), 9);
+    assert_eq!(
+        tags[6..],
+        [der::Tag::PrintableString, der::Tag::Utf8String, der::Tag::Utf8String]
+    );
+    let crit = ext_criticality(&der);
+    let find = |oid| crit.iter().find(|(o, _)| *o == oid).map(|(_, c)| *c);
+    assert_eq!(find(const_oid::db::rfc5280::ID_CE_EXT_KEY_USAGE), Some(true));
+    assert_eq!(find(const_oid::db::rfc5280::ID_CE_SUBJECT_ALT_NAME), Some(true));
+    assert_eq!(find(const_oid::db::rfc5280::ID_CE_KEY_USAGE), Some(true));
+    assert_eq!(find(const_oid::db::rfc5280::ID_CE_BASIC_CONSTRAINTS), Some(true));
+    assert_eq!(find(const_oid::db::rfc5280::ID_CE_SUBJECT_KEY_IDENTIFIER), Some(false));
+    let (_, ku) = tbs.get_extension::<KeyUsage>().unwrap().unwrap();
+    assert!(ku.digital_signature() && ku.non_repudiation() && !ku.key_encipherment());
+    assert_eq!(info.sans, sans());
+
+    // minimal positive encodings at the edges
+    for (n, bytes) in [
+        (1u64, vec![0x01]),
+        (0x80, vec![0x00, 0x80]),
+        (0xff_ff, vec![0x00, 0xff, 0xff]),
+        (u64::MAX, [vec![0x00], vec![0xff; 8]].concat()),
+    ] {
+        let p = LeafProfile {
+            custom_serial: Some(n),
+            serial: Some(Serial::random(&mut os_rng())),
+            ..LeafProfile::default()
+        };
+        let der = leaf(&sub, sub_key, spki, &[], &p).unwrap();
+        let cert = Certificate::from_der(&der).unwrap();
+        let enc = cert.tbs_certificate().serial_number().to_der().unwrap();
+        assert_eq!(enc[2..], bytes[..], "{n}");
+        assert_eq!(usize::from(enc[1]), bytes.len());
+    }
+
+    // extra attributes may carry a standard attribute the fields leave unset
+    let mut bare = subject("Leaf");
+    bare.country_code = None;
+    bare.organization = None;
+    let p = LeafProfile {
+        extra_subject_attributes: vec![
+            ("2.5.4.6".into(), "de".into()),
+            ("2.5.4.10".into(), "Extra Org".into()),
+            ("1.2.840.113549.1.9.1".into(), "ops@example.com".into()),
+            ("2.5.4.3.0".into(), "x".repeat(128)),
+        ],
+        ..LeafProfile::default()
+    };
+    let der = build_leaf(&sub, sub_key, spki, &bare, &[], leaf_validity(), &p, &mut os_rng()).unwrap();
+    let cert = Certificate::from_der(&der).unwrap();
+    let name = cert.tbs_certificate().subject();
+    let tags: Vec<der::Tag> = name.iter().map(|a| der::Tagged::tag(&a.value)).collect();
+    assert_eq!(
+        tags[4..],
+        [
+            der::Tag::PrintableString,
+            der::Tag::Utf8String,
+            der::Tag::Ia5String,
+            der::Tag::Utf8String
+        ]
+    );
+    let dn = crate::dn_string(name);
+    assert!(
+        dn.starts_with(
+            "ST=Zhejiang,L=Hangzhou,OU=PKI,CN=Leaf,C=DE,O=Extra Org,emailAddress=ops@example.com,2.5.4.3.0="
+        ),
+        "{dn}"
+    );
+}
+
+#[test]
+fn default_criticality_is_unchanged() {
+    // Server / client / custom profiles: KeyUsage and BasicConstraints
+    // critical, everything else not (the profile before Criticals existed).
+    let (sub, sub_key) = sub_ca(KeyAlgorithm::Rsa2048, Sm2Id::Standard);
+    let spki = keys(KeyAlgorithm::Rsa2048)[0].public_key_spki_der();
+    let serial = Serial::random(&mut os_rng());
+    let custom = LeafKind::Custom {
+        key_usage: KeyUsageFlags::DIGITAL_SIGNATURE,
+        extended_key_usages: vec![ExtKeyUsage::CodeSigning],
+    };
+    for kind in [LeafKind::Server, LeafKind::Client, custom] {
+        let base = LeafProfile {
+            serial: Some(serial),
+            crl_distribution_point: Some("http://crl.example.com/sub.crl".into()),
+            ocsp_uri: Some("http://ocsp.example.com".into()),
+            ..LeafProfile::new(kind)
+        };
+        let der = leaf(&sub, sub_key, spki, &sans(), &base).unwrap();
+        use const_oid::db::rfc5280 as o;
+        assert_eq!(
+            ext_criticality(&der),
+            [
+                (o::ID_CE_BASIC_CONSTRAINTS, true),
+                (o::ID_CE_KEY_USAGE, true),
+                (o::ID_CE_EXT_KEY_USAGE, false),
+                (o::ID_CE_SUBJECT_KEY_IDENTIFIER, false),
+                (o::ID_CE_AUTHORITY_KEY_IDENTIFIER, false),
+                (o::ID_CE_SUBJECT_ALT_NAME, false),
+                (o::ID_CE_CRL_DISTRIBUTION_POINTS, false),
+                (o::ID_PE_AUTHORITY_INFO_ACCESS, false),
+            ]
+        );
+        assert_eq!(base.criticals, Criticals::default());
+        // naming the always-critical ones changes nothing: same TBS bytes
+        let named = LeafProfile {
+            criticals: Criticals::from_names(&["keyUsage".into(), "BASICCONSTRAINTS".into()]).unwrap(),
+            ..base.clone()
+        };
+        let again = leaf(&sub, sub_key, spki, &sans(), &named).unwrap();
+        assert_eq!(tbs_der(&again), tbs_der(&der));
+        // RSA PKCS#1 v1.5 signatures are deterministic: the whole certificate
+        assert_eq!(again, der);
+        // no EKU / no SAN: the flags have nothing to mark
+        let none = LeafProfile {
+            kind: LeafKind::Custom {
+                key_usage: KeyUsageFlags::DIGITAL_SIGNATURE,
+                extended_key_usages: vec![],
+            },
+            criticals: Criticals::from_names(&["extendedKeyUsage".into(), "subjectAlternativeName".into()]).unwrap(),
+            ..base.clone()
+        };
+        let der = leaf(&sub, sub_key, spki, &[], &none).unwrap();
+        assert!(
+            ext_criticality(&der)
+                .iter()
+                .all(|(o, c)| *c == (*o == o::ID_CE_BASIC_CONSTRAINTS || *o == o::ID_CE_KEY_USAGE))
+        );
+    }
+}
+
+#[test]
+fn criticals_from_names() {
+    assert_eq!(Criticals::from_names(&[]).unwrap(), Criticals::default());
+    let all: Vec<String> = [
+        "keyusage",
+        "extendedKeyUsage",
+        "SubjectAlternativeName",
+        "basicConstraints",
+    ]
+    .map(String::from)
+    .to_vec();
+    assert_eq!(
+        Criticals::from_names(&all).unwrap(),
+        Criticals {
+            key_usage: true,
+            extended_key_usage: true,
+            subject_alt_name: true,
+            basic_constraints: true,
+        }
+    );
+    assert!(
+        Criticals::from_names(&["subjectAlternativeNames".into()])
+            .unwrap()
+            .subject_alt_name
+    );
+    for bad in ["nameConstraints", "", "keyUsage ", "san"] {
+        assert!(
+            matches!(Criticals::from_names(&[bad.into()]), Err(Error::InvalidExtension(m)) if m.contains(bad)),
+            "{bad:?}"
+        );
+    }
+}
+
+#[test]
+fn custom_refusals() {
+    let (sub, sub_key) = sub_ca(KeyAlgorithm::EcP256, Sm2Id::Standard);
+    let spki = keys(KeyAlgorithm::EcP256)[0].public_key_spki_der();
+    let with_attr = |oid: &str, v: &str| {
+        let p = LeafProfile {
+            extra_subject_attributes: vec![("2.5.4.5".into(), "ok".into()), (oid.into(), v.into())],
+            ..LeafProfile::default()
+        };
+        leaf(&sub, sub_key, spki, &[], &p)
+    };
+    assert!(with_attr("1.3.6.1.4.1.99999.1", &"v".repeat(128)).is_ok());
+    for (oid, v, why) in [
+        ("abc", "x", "dotted OID"),
+        ("", "x", "dotted OID"),
+        ("2.5.4.", "x", "dotted OID"),
+        ("2.5..4", "x", "dotted OID"),
+        ("1", "x", "dotted OID"),
+        ("2.5.4.x", "x", "dotted OID"),
+        (" 2.5.4.3", "x", "dotted OID"),
+        ("2.5.4.3", "dup", "duplicates"),
+        ("2.5.4.10", "dup", "duplicates"),
+        ("2.5.4.11", "dup", "duplicates"),
+        ("2.5.4.7", "dup", "duplicates"),
+        ("2.5.4.8", "dup", "duplicates"),
+        ("2.5.4.6", "DE", "duplicates"),
+        ("1.3.6.1.4.1.99999.1", &"v".repeat(129), "128"),
+        ("1.3.6.1.4.1.99999.1", "", "empty"),
+        ("1.3.6.1.4.1.99999.1", "  ", "blank"),
+        ("1.3.6.1.4.1.99999.1", "a\tb", "control"),
+        ("1.3.6.1.4.1.99999.1", "a\u{7f}", "control"),
+        ("2.5.4.5", "under_score", "PrintableString"),
+        ("2.5.4.5", &"1".repeat(65), "64"),
+        ("1.2.840.113549.1.9.1", "用户@example.com", "IA5String"),
+    ] {
+        match with_attr(oid, v) {
+            Err(Error::InvalidSubject(m)) => assert!(m.contains(why), "{oid:?}={v:?}: {m}"),
+            other => panic!("{oid:?}={v:?}: {other:?}"),
+        }
+    }
+    let mut no_country = subject("Leaf");
+    no_country.country_code = None;
+    let p = LeafProfile {
+        extra_subject_attributes: vec![("2.5.4.6".into(), "XX".into())],
+        ..LeafProfile::default()
+    };
+    assert_eq!(
+        build_leaf(
+            &sub,
+            sub_key,
+            spki,
+            &no_country,
+            &[],
+            leaf_validity(),
+            &p,
+            &mut os_rng()
+        ),
+        Err(Error::InvalidCountryCode("XX".into()))
+    );
+    let zero = LeafProfile {
+        custom_serial: Some(0),
+        ..LeafProfile::default()
+    };
+    assert!(matches!(
+        leaf(&sub, sub_key, spki, &[], &zero),
+        Err(Error::InvalidSerial(_))
+    ));
+    assert!(matches!(
+        Criticals::from_names(&["keyUsage".into(), "crlNumber".into()]),
+        Err(Error::InvalidExtension(_))
+    ));
+    assert!(matches!(
+        San::from_type_name("otherName", "x"),
+        Err(Error::InvalidSan(_))
     ));
 }

@@ -83,6 +83,8 @@ impl KeyUsageFlags {
     pub const DIGITAL_SIGNATURE: Self = Self(1 << 0);
     /// nonRepudiation / contentCommitment (1).
     pub const NON_REPUDIATION: Self = Self(1 << 1);
+    /// contentCommitment (1), the current name of nonRepudiation.
+    pub const CONTENT_COMMITMENT: Self = Self::NON_REPUDIATION;
     /// keyEncipherment (2).
     pub const KEY_ENCIPHERMENT: Self = Self(1 << 2);
     /// dataEncipherment (3).
@@ -205,6 +207,22 @@ mod tests {
         assert_eq!(KeyUsageFlags::from_bits(0x100).unwrap(), KeyUsageFlags::DECIPHER_ONLY);
         assert!(KeyUsageFlags::from_bits(0x200).is_err());
         assert!(KeyUsageFlags::empty().is_empty());
+        assert_eq!(KeyUsageFlags::CONTENT_COMMITMENT, KeyUsageFlags::NON_REPUDIATION);
+        let all = [
+            KeyUsageFlags::DIGITAL_SIGNATURE,
+            KeyUsageFlags::CONTENT_COMMITMENT,
+            KeyUsageFlags::KEY_ENCIPHERMENT,
+            KeyUsageFlags::DATA_ENCIPHERMENT,
+            KeyUsageFlags::KEY_AGREEMENT,
+            KeyUsageFlags::KEY_CERT_SIGN,
+            KeyUsageFlags::CRL_SIGN,
+            KeyUsageFlags::ENCIPHER_ONLY,
+            KeyUsageFlags::DECIPHER_ONLY,
+        ]
+        .into_iter()
+        .fold(KeyUsageFlags::empty(), |a, b| a | b);
+        assert_eq!(all.bits(), 0x1ff);
+        assert_eq!(all.names().len(), 9);
         let mut m = KeyUsageFlags::empty();
         m |= KeyUsageFlags::KEY_AGREEMENT;
         assert_eq!(m.names(), ["keyAgreement"]);

@@ -73,6 +73,7 @@ pub struct CaFilter {
     pub certificate_type: Option<String>,
     pub issuer_type: Option<String>,
     pub resource_group_id: Option<String>,
+    pub parent_identifier: Option<String>,
     pub not_after_from: Option<i64>,
     pub not_after_to: Option<i64>,
 }
@@ -340,6 +341,36 @@ impl Store {
         quota_sum(&mut conn, account_id, parent_identifier, "").await
     }
 
+    /// The CA `identifier`, whatever its account: for the public CRL and OCSP endpoints
+    /// (see `public_ca_certificate`).
+    pub async fn find_ca_public(&self, identifier: &str) -> Result<Option<CaRecord>> {
+        let row = q(format!("SELECT {CA_COLUMNS} FROM cas WHERE identifier = $1"))
+            .bind(identifier)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(ca_row).transpose()?)
+    }
+
+    /// Every CA with a key here (OCSP matches a request's issuer hashes against them).
+    pub async fn all_issuing_cas(&self) -> Result<Vec<CaRecord>> {
+        let rows = q(format!(
+            "SELECT {CA_COLUMNS} FROM cas WHERE key_sealed IS NOT NULL ORDER BY id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(ca_row).collect::<std::result::Result<_, _>>()?)
+    }
+
+    /// The PKCS#8 DER key of a CA by identifier alone, for signing CRLs and OCSP answers.
+    pub async fn ca_private_key_public(&self, identifier: &str) -> Result<Vec<u8>> {
+        let row = sqlx::query("SELECT account_id FROM cas WHERE identifier = $1")
+            .bind(identifier)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        self.ca_private_key(row.try_get("account_id")?, identifier).await
+    }
+
     /// The certificate of the CA `identifier`, whatever its account. This is the one
     /// unscoped read: CA certificates are public (AIA caIssuers), and identifiers are
     /// 128-bit random values unique across accounts.
@@ -349,6 +380,18 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?;
         Ok(row.map(|r| r.try_get("cert_der")).transpose()?)
+    }
+
+    /// A CA by its numeric id (the "instance id" some list actions filter on).
+    pub async fn find_ca_by_id(&self, account_id: i64, id: i64) -> Result<Option<CaRecord>> {
+        let row = q(format!(
+            "SELECT {CA_COLUMNS} FROM cas WHERE account_id = $1 AND id = $2"
+        ))
+        .bind(account_id)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(ca_row).transpose()?)
     }
 
     pub async fn find_ca(&self, account_id: i64, identifier: &str) -> Result<Option<CaRecord>> {
@@ -371,6 +414,7 @@ impl Store {
         w.eq_text("certificate_type", f.certificate_type.as_deref());
         w.eq_text("issuer_type", f.issuer_type.as_deref());
         w.eq_text("resource_group_id", f.resource_group_id.as_deref());
+        w.eq_text("parent_identifier", f.parent_identifier.as_deref());
         w.cmp_int("not_after", ">=", f.not_after_from);
         w.cmp_int("not_after", "<", f.not_after_to);
         self.page_of("cas", CA_COLUMNS, w, page, ca_row).await

@@ -124,16 +124,22 @@ impl Params {
 
     /// `Tags.N.Key` / `Tags.N.Value` pairs (a missing value is empty).
     pub fn tags(&self, name: &str) -> Result<Vec<(String, String)>, WireError> {
+        self.pairs(name, "Key", "Value")
+    }
+
+    /// A flattened list of two-field objects, `Name.N.<first>` / `Name.N.<second>`; the
+    /// first field is required, a missing second one is empty.
+    pub fn pairs(&self, name: &str, first: &str, second: &str) -> Result<Vec<(String, String)>, WireError> {
         let indices = self.indices(name)?;
         indices
             .into_iter()
             .map(|i| {
-                let key = self.raw(&format!("{name}.{i}.Key")).unwrap_or("").to_owned();
-                let value = self.raw(&format!("{name}.{i}.Value")).unwrap_or("").to_owned();
-                if key.is_empty() {
-                    return Err(WireError::invalid(name, format!("{name}.{i}.Key is missing.")));
+                let a = self.raw(&format!("{name}.{i}.{first}")).unwrap_or("").to_owned();
+                let b = self.raw(&format!("{name}.{i}.{second}")).unwrap_or("").to_owned();
+                if a.is_empty() {
+                    return Err(WireError::invalid(name, format!("{name}.{i}.{first} is missing.")));
                 }
-                Ok((key, value))
+                Ok((a, b))
             })
             .collect()
     }

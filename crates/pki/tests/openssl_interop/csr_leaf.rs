@@ -11,8 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use opencas_pki::{
-    CaProfile, CertValidity, CsrPolicy, Error, KeyAlgorithm, LeafKind, LeafProfile, ParsedCsr, PrivateKey, San, Sm2Id,
-    build_csr, build_leaf, build_root_ca, build_sub_ca, os_rng, pem,
+    CaProfile, CertValidity, Criticals, CsrPolicy, Error, ExtKeyUsage, KeyAlgorithm, KeyUsageFlags, LeafKind,
+    LeafProfile, ParsedCsr, PrivateKey, San, Sm2Id, build_csr, build_leaf, build_root_ca, build_sub_ca, os_rng, pem,
 };
 
 use super::{have_openssl, now, openssl, subject};
@@ -482,6 +482,81 @@ fn our_requests_pass_openssl_req_verify() {
         }
         eprintln!("{}/{id:?}: openssl req -verify OK", alg.as_api());
     }
+}
+
+#[test]
+fn custom_leaf_passes_openssl_verify() {
+    if !have_openssl() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let chain = chain(KeyAlgorithm::EcP256, Sm2Id::Standard);
+    chain.write(dir);
+    let key = PrivateKey::generate(KeyAlgorithm::EcP256, &mut os_rng()).unwrap();
+    let profile = LeafProfile {
+        extra_subject_attributes: vec![
+            ("2.5.4.5".into(), "SN-0001".into()),
+            ("0.9.2342.19200300.100.1.1".into(), "uid-7".into()),
+            ("1.3.6.1.4.1.99999.1".into(), "private value".into()),
+        ],
+        custom_serial: Some(12345),
+        criticals: Criticals::from_names(&["extendedKeyUsage".into(), "subjectAlternativeName".into()]).unwrap(),
+        ..LeafProfile::new(LeafKind::Custom {
+            key_usage: KeyUsageFlags::DIGITAL_SIGNATURE | KeyUsageFlags::CONTENT_COMMITMENT,
+            extended_key_usages: vec![ExtKeyUsage::ClientAuth, ExtKeyUsage::EmailProtection],
+        })
+    };
+    let t = now() - 60;
+    let leaf = build_leaf(
+        &chain.sub,
+        &chain.sub_key,
+        key.public_key_spki_der(),
+        &subject("custom"),
+        &expected_sans(),
+        CertValidity {
+            not_before: t,
+            not_after: t + 90 * 86_400,
+        },
+        &profile,
+        &mut os_rng(),
+    )
+    .unwrap();
+    std::fs::write(dir.join("leaf.pem"), pem::cert_der_to_pem(&leaf)).unwrap();
+    let args = [
+        "verify",
+        "-x509_strict",
+        "-CAfile",
+        "root.pem",
+        "-untrusted",
+        "sub.pem",
+        "leaf.pem",
+    ];
+    let (ok, out) = openssl(dir, &args);
+    assert!(ok && out.contains("leaf.pem: OK"), "{out}");
+    let (ok, out) = openssl(dir, &[&args[..2], &["-purpose", "sslclient"], &args[2..]].concat());
+    assert!(ok && out.contains("leaf.pem: OK"), "sslclient: {out}");
+    let (ok, text) = openssl(dir, &["x509", "-noout", "-text", "-nameopt", "utf8", "-in", "leaf.pem"]);
+    assert!(ok, "{text}");
+    for needle in [
+        "Serial Number: 12345 (0x3039)",
+        "serialNumber=SN-0001",
+        "UID=uid-7",
+        "1.3.6.1.4.1.99999.1=private value",
+        "CN=custom, serialNumber=SN-0001",
+        "X509v3 Extended Key Usage: critical",
+        "TLS Web Client Authentication, E-mail Protection",
+        "X509v3 Subject Alternative Name: critical",
+        "X509v3 Key Usage: critical",
+        "Digital Signature, Non Repudiation",
+        "X509v3 Basic Constraints: critical",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+    }
+    eprintln!(
+        "custom leaf: {} → OK; serial 12345 (0x3039), EKU/SAN critical",
+        args.join(" ")
+    );
 }
 
 fn wait_with_timeout(mut child: Child, limit: Duration) -> (bool, String) {

@@ -7,6 +7,7 @@ mod lifecycle;
 mod reads;
 
 pub use create::{CreateCaResponse, CreateRootRequest, CreateSubRequest, SubjectInput};
+pub(crate) use external::parse_validity;
 pub use external::{CreateExternalRequest, SubjectOverride};
 pub use lifecycle::{AssignCountResponse, CaStatusChange};
 pub use reads::*;

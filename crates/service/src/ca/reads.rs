@@ -209,6 +209,36 @@ pub struct PcaAndExternalListRequest {
     pub identifiers: Vec<String>,
 }
 
+/// A sub CA as `ListAllEndEntityInstance` shows it: the instance end-entity
+/// certificates are issued from, with its quota.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EndEntityInstance {
+    pub id: i64,
+    pub instance_id: String,
+    pub identifier: String,
+    pub parent_identifier: String,
+    pub common_name: String,
+    pub algorithm: String,
+    pub status: String,
+    pub cert_total_count: i64,
+    pub cert_issued_count: i64,
+    pub cert_remaining_count: i64,
+    pub before_time: i64,
+    pub after_time: i64,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EndEntityInstancesResponse {
+    pub list: Vec<EndEntityInstance>,
+    pub total_count: i64,
+    pub page_count: i64,
+    pub current_page: i64,
+    pub show_size: i64,
+    pub max_results: i64,
+}
+
 /// The private-CA "instance" id of a CA: opencas has no purchases, every CA is its own
 /// instance.
 pub fn instance_id(identifier: &str) -> String {
@@ -425,6 +455,56 @@ impl Service {
             .collect();
         Ok(InstanceStatusResponse {
             instance_status_list: list,
+        })
+    }
+
+    /// The sub CAs that issue end-entity certificates (optionally those of the root with
+    /// numeric id `parent_id`), with their quotas.
+    pub async fn list_end_entity_instances(
+        &self,
+        caller: Caller,
+        paging: Paging,
+        parent_id: Option<i64>,
+    ) -> Result<EndEntityInstancesResponse> {
+        let parent_identifier = match parent_id {
+            None => None,
+            Some(id) => Some(
+                self.store
+                    .find_ca_by_id(caller.account_id, id)
+                    .await?
+                    .ok_or_else(|| ca_not_found(&id.to_string()))?
+                    .identifier,
+            ),
+        };
+        let filter = CaFilter {
+            certificate_type: Some(super::SUB_ROOT.into()),
+            parent_identifier,
+            ..Default::default()
+        };
+        let (rows, total) = self.store.list_cas(caller.account_id, &filter, paging.page()).await?;
+        Ok(EndEntityInstancesResponse {
+            list: rows
+                .iter()
+                .map(|r| EndEntityInstance {
+                    id: r.id,
+                    instance_id: instance_id(&r.identifier),
+                    identifier: r.identifier.clone(),
+                    parent_identifier: r.parent_identifier.clone().unwrap_or_default(),
+                    common_name: r.common_name.clone(),
+                    algorithm: r.key_algorithm.clone(),
+                    status: r.status.clone(),
+                    cert_total_count: r.cert_total_count,
+                    cert_issued_count: r.cert_issued_count,
+                    cert_remaining_count: r.cert_total_count - r.cert_issued_count,
+                    before_time: r.not_before,
+                    after_time: r.not_after,
+                })
+                .collect(),
+            total_count: total,
+            page_count: paging.page_count(total),
+            current_page: paging.current_page,
+            show_size: paging.show_size,
+            max_results: paging.show_size,
         })
     }
 

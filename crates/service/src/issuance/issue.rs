@@ -6,8 +6,8 @@ use super::{CertKind, STATUS_ISSUE, TAG_RESOURCE_TYPE, ValidityInput};
 use crate::ca::{SUB_ROOT, ca_not_found, day, ensure_usable};
 use crate::{Caller, Result, Service, ServiceError, blocking, new_identifier, tags};
 use opencas_pki::{
-    CertInfo, CertValidity, CsrPolicy, KeyAlgorithm, LeafKind, LeafProfile, ParsedCsr, PrivateKey, San, SubjectFields,
-    build_leaf, os_rng, pem,
+    CertInfo, CertValidity, Criticals, CsrPolicy, ExtKeyUsage, KeyAlgorithm, KeyUsageFlags, LeafKind, LeafProfile,
+    ParsedCsr, PrivateKey, San, SubjectFields, build_leaf, os_rng, pem,
 };
 use opencas_store::{CaRecord, CertRecord, StoreError, now_millis};
 use serde::Serialize;
@@ -46,6 +46,26 @@ pub enum SanInput {
     Domains(Vec<String>),
     /// Client certificates: `SanType` 1 (email), 2 (DNS), 6 (URI), 7 (IP) and `SanValue`.
     Typed { san_type: u8, values: Vec<String> },
+    /// Custom certificates: `(Type, Value)` with the X.509 type names (rfc822Name, dNSName,
+    /// uniformResourceIdentifier, iPAddress).
+    Named(Vec<(String, String)>),
+}
+
+/// What `CreateCustomCertificate`'s ApiPassthrough chooses.
+#[derive(Debug, Clone, Default)]
+pub struct CustomProfile {
+    /// KeyUsage bits; empty means digitalSignature.
+    pub key_usage: KeyUsageFlags,
+    pub extended_key_usages: Vec<ExtKeyUsage>,
+    /// `(Type, Value)`: rfc822Name, dNSName, uniformResourceIdentifier, iPAddress.
+    pub sans: Vec<(String, String)>,
+    /// `(dotted OID, value)` subject attributes beyond the standard six.
+    pub extra_subject_attributes: Vec<(String, String)>,
+    pub serial: Option<u64>,
+    /// Names of the extensions to mark critical.
+    pub criticals: Vec<String>,
+    /// `Validity`: replaces the Days/BeforeTime/AfterTime/Years/Months forms.
+    pub validity: String,
 }
 
 #[derive(Debug, Clone)]
@@ -66,6 +86,8 @@ pub struct IssueRequest {
     pub client_token: Option<String>,
     pub resource_group_id: Option<String>,
     pub tags: Vec<(String, String)>,
+    /// Set for `CertKind::Custom` only.
+    pub custom: Option<CustomProfile>,
 }
 
 /// `CreateWHClientCertificate` (2020-04-07): the certificate with its issuer and root.
@@ -102,6 +124,8 @@ fn pki_error(e: opencas_pki::Error) -> ServiceError {
         E::InvalidSubject(m) => ServiceError::invalid("CommonName", m),
         E::InvalidCountryCode(c) => ServiceError::invalid("Country", format!("{c} is not an ISO 3166-1 alpha-2 code.")),
         E::ValidityOutsideIssuer => ServiceError::invalid("Days", "The validity lies outside the issuing CA's."),
+        E::InvalidExtension(m) => ServiceError::invalid("ApiPassthrough", m),
+        E::InvalidSerial(m) => ServiceError::invalid("ApiPassthrough.SerialNumber", m),
         other => ServiceError::Internal(format!("pki: {other}")),
     }
 }
@@ -150,6 +174,17 @@ fn collect_sans(kind: CertKind, input: &SanInput, common_name: &str, from_csr: &
                 sans.push(San::from_cas_type(*san_type, v).map_err(|e| bad(v, e))?);
             }
         }
+        SanInput::Named(named) => {
+            for (type_name, v) in named {
+                let san = San::from_type_name(type_name, v).map_err(|e| {
+                    ServiceError::invalid(
+                        "ApiPassthrough",
+                        format!("SubjectAlternativeNames '{type_name}' '{v}': {e}"),
+                    )
+                })?;
+                sans.push(san);
+            }
+        }
     }
     // A server certificate names its host in the SAN too: clients ignore the CN.
     if kind == CertKind::Server
@@ -167,19 +202,27 @@ fn collect_sans(kind: CertKind, input: &SanInput, common_name: &str, from_csr: &
     Ok(unique)
 }
 
-fn merge_subject(req: &LeafSubjectInput, csr: Option<&SubjectFields>, ca: &CaRecord) -> Result<SubjectFields> {
+/// `overrides_csr`: the request's fields win over the CSR's, CN included
+/// (`CreateCustomCertificate`); otherwise the CSR's CN wins, as the seed says.
+fn merge_subject(
+    req: &LeafSubjectInput,
+    csr: Option<&SubjectFields>,
+    ca: &CaRecord,
+    overrides_csr: bool,
+) -> Result<SubjectFields> {
     let pick = |asked: &Option<String>, from_csr: Option<&Option<String>>, from_ca: &Option<String>| {
         asked
             .clone()
             .or_else(|| from_csr.cloned().flatten())
             .or_else(|| from_ca.clone())
     };
-    // The seed: with a CSR, the CSR's CN is the certificate's CN.
-    let common_name = csr
-        .map(|s| s.common_name.clone())
-        .filter(|cn| !cn.is_empty())
-        .or_else(|| req.common_name.clone())
-        .ok_or(ServiceError::MissingParameter("CommonName"))?;
+    let from_csr = csr.map(|s| s.common_name.clone()).filter(|cn| !cn.is_empty());
+    let common_name = if overrides_csr {
+        req.common_name.clone().or(from_csr)
+    } else {
+        from_csr.or_else(|| req.common_name.clone())
+    }
+    .ok_or(ServiceError::MissingParameter("CommonName"))?;
     if let Some(c) = &req.country
         && !opencas_pki::is_iso3166_alpha2(c)
     {
@@ -295,7 +338,8 @@ impl Service {
                 (Some(parsed), None)
             }
         };
-        let subject = merge_subject(&req.subject, csr.as_ref().map(|c| &c.subject), &ca)?;
+        let custom = req.custom.as_ref();
+        let subject = merge_subject(&req.subject, csr.as_ref().map(|c| &c.subject), &ca, custom.is_some())?;
         let sans = collect_sans(
             req.kind,
             &req.sans,
@@ -304,7 +348,10 @@ impl Service {
         )?;
 
         let now = now_millis() / 1000;
-        let (not_before, not_after, days) = req.validity.resolve(now)?;
+        let (not_before, not_after, days) = match custom {
+            Some(c) => ValidityInput::resolve_text(&c.validity, now)?,
+            None => req.validity.resolve(now)?,
+        };
         if not_before * 1000 < ca.not_before || not_after * 1000 > ca.not_after {
             return Err(ServiceError::invalid(
                 "Days",
@@ -325,14 +372,30 @@ impl Service {
         }
 
         let public_url = &self.config.public_url;
-        let kind = if req.kind == CertKind::Server {
-            LeafKind::Server
-        } else {
-            LeafKind::Client
+        let kind = match (req.kind, custom) {
+            (CertKind::Server, _) => LeafKind::Server,
+            (CertKind::Client, _) => LeafKind::Client,
+            (CertKind::Custom, c) => {
+                let c = c.cloned().unwrap_or_default();
+                let key_usage = if c.key_usage.is_empty() {
+                    KeyUsageFlags::DIGITAL_SIGNATURE
+                } else {
+                    c.key_usage
+                };
+                LeafKind::Custom {
+                    key_usage,
+                    extended_key_usages: c.extended_key_usages,
+                }
+            }
         };
+        let criticals = Criticals::from_names(custom.map_or(&[][..], |c| &c.criticals))
+            .map_err(|e| ServiceError::invalid("ApiPassthrough", format!("Criticals: {e}")))?;
         let profile = LeafProfile {
             crl_distribution_point: (req.enable_crl && ca.enable_crl).then(|| self.crl_url(&ca.identifier)),
             ca_issuers_uri: Some(format!("{public_url}/ca/{}.crt", ca.identifier)),
+            extra_subject_attributes: custom.map(|c| c.extra_subject_attributes.clone()).unwrap_or_default(),
+            custom_serial: custom.and_then(|c| c.serial),
+            criticals,
             ..LeafProfile::new(kind)
         };
         let ca_key = self
@@ -469,6 +532,12 @@ impl Service {
             })?;
         match tx.insert_certificate(record, key_der).await {
             Ok(_) => {}
+            Err(StoreError::Conflict("serial")) if req.custom.as_ref().is_some_and(|c| c.serial.is_some()) => {
+                return Err(ServiceError::invalid(
+                    "ApiPassthrough.SerialNumber",
+                    "The issuing CA has already used this serial number.",
+                ));
+            }
             Err(StoreError::Conflict("custom identifier")) => {
                 drop(tx);
                 return self

@@ -7,7 +7,7 @@ mod reads;
 pub(crate) mod validity;
 
 pub use download::{Download, DownloadFormat};
-pub use issue::{IssueRequest, IssueResponse, KeySource, LeafSubjectInput, SanInput, WhIssueResponse};
+pub use issue::{CustomProfile, IssueRequest, IssueResponse, KeySource, LeafSubjectInput, SanInput, WhIssueResponse};
 pub use reads::*;
 pub use validity::ValidityInput;
 
@@ -21,6 +21,8 @@ pub const STATUS_REVOKE: &str = "REVOKE";
 pub enum CertKind {
     Server,
     Client,
+    /// Usages, names and subject chosen by the caller (`CreateCustomCertificate`).
+    Custom,
 }
 
 impl CertKind {
@@ -28,6 +30,7 @@ impl CertKind {
         match self {
             Self::Server => "SERVER",
             Self::Client => "CLIENT",
+            Self::Custom => "CUSTOM",
         }
     }
 }

@@ -17,6 +17,14 @@ pub struct ValidityInput {
 }
 
 impl ValidityInput {
+    /// The `Validity` text form (`30d`, `1y`, `<NotAfter>`, `<NotBefore>/<NotAfter>`).
+    pub fn resolve_text(text: &str, now: i64) -> Result<(i64, i64, i64)> {
+        let (from, to) = crate::ca::parse_validity(text, now)?;
+        Ok((from, to, (to - from + DAY - 1) / DAY))
+    }
+}
+
+impl ValidityInput {
     /// `(not_before, not_after, days)` in unix seconds. `Days` wins over everything
     /// (starting at `BeforeTime` when given); then `BeforeTime` + `AfterTime` (both or
     /// neither); then `Years` and `Months` added together.

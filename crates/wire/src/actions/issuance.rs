@@ -4,9 +4,9 @@
 use crate::error::WireError;
 use crate::params::Params;
 use crate::registry::{Body, Registry, to_body};
-use opencas_pki::KeyAlgorithm;
+use opencas_pki::{ExtKeyUsage, KeyAlgorithm, KeyUsageFlags};
 use opencas_service::issuance::{
-    CertKind, IssueRequest, KeySource, LeafSubjectInput, MAX_BATCH, SanInput, ValidityInput,
+    CertKind, CustomProfile, IssueRequest, KeySource, LeafSubjectInput, MAX_BATCH, SanInput, ValidityInput,
 };
 use opencas_service::{Caller, Service};
 use serde_json::Map;
@@ -27,6 +27,10 @@ pub fn register(r: &mut Registry) {
     });
     r.add(V, "CreateClientCertificateWithCsr", |s, c, p| {
         Box::pin(issue(s, c, p, Kind::ClientCsr))
+    });
+    r.add(V, "CreateCustomCertificate", |s, c, p| Box::pin(issue_custom(s, c, p)));
+    r.add(V, "ListAllEndEntityInstance", |s, c, p| {
+        Box::pin(end_entity_instances(s, c, p))
     });
     r.add("2020-04-07", "CreateWHClientCertificate", |s, c, p| {
         Box::pin(issue_wh(s, c, p))
@@ -155,6 +159,7 @@ fn issue_request(p: &Params, kind: Kind, action: &'static str) -> Result<IssueRe
         client_token,
         resource_group_id: p.opt_str_max("ResourceGroupId", 64)?,
         tags: p.tags("Tags")?,
+        custom: None,
     })
 }
 
@@ -177,6 +182,108 @@ async fn issue_wh(s: Service, caller: Caller, p: Params) -> Result<Body, WireErr
     };
     let req = issue_request(&p, kind, "CreateWHClientCertificate")?;
     to_body(s.issue_wh_client_certificate(caller, req).await?)
+}
+
+const PT: &str = "ApiPassthrough";
+
+/// The `KeyUsage` booleans of ApiPassthrough.Extensions.
+const KEY_USAGE_BITS: [(&str, KeyUsageFlags); 9] = [
+    ("DigitalSignature", KeyUsageFlags::DIGITAL_SIGNATURE),
+    ("ContentCommitment", KeyUsageFlags::CONTENT_COMMITMENT),
+    ("NonRepudiation", KeyUsageFlags::CONTENT_COMMITMENT),
+    ("KeyEncipherment", KeyUsageFlags::KEY_ENCIPHERMENT),
+    ("DataEncipherment", KeyUsageFlags::DATA_ENCIPHERMENT),
+    ("KeyAgreement", KeyUsageFlags::KEY_AGREEMENT),
+    ("EncipherOnly", KeyUsageFlags::ENCIPHER_ONLY),
+    ("DecipherOnly", KeyUsageFlags::DECIPHER_ONLY),
+    ("CertSign", KeyUsageFlags::KEY_CERT_SIGN),
+];
+
+/// `CreateCustomCertificate`: subject, usages, names and serial from the flattened
+/// `ApiPassthrough` object.
+async fn issue_custom(s: Service, caller: Caller, p: Params) -> Result<Body, WireError> {
+    let mut key_usage = KeyUsageFlags::empty();
+    for (name, bit) in KEY_USAGE_BITS {
+        if p.opt_bool(&format!("{PT}.Extensions.KeyUsage.{name}"))?
+            .unwrap_or(false)
+        {
+            key_usage |= bit;
+        }
+    }
+    let extended_key_usages = p
+        .list(&format!("{PT}.Extensions.ExtendedKeyUsages"))?
+        .iter()
+        .map(|n| {
+            ExtKeyUsage::from_name(n).map_err(|_| WireError::invalid(PT, format!("Unknown extended key usage '{n}'.")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let serial = match p.opt_str(&format!("{PT}.SerialNumber")) {
+        None => None,
+        Some(v) => Some(v.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+            WireError::invalid(
+                "ApiPassthrough.SerialNumber",
+                "SerialNumber must be a positive long integer.",
+            )
+        })?),
+    };
+    let subject = |f: &str| p.opt_str(&format!("{PT}.Subject.{f}"));
+    let immediately = p.opt_i64("Immediately", 0..=2)?.unwrap_or(0) as u8;
+    let req = IssueRequest {
+        action: "CreateCustomCertificate",
+        kind: CertKind::Custom,
+        parent_identifier: p.req_str("ParentIdentifier")?,
+        key: KeySource::Csr {
+            pem: p.req_str("Csr")?,
+            algorithm: None,
+        },
+        subject: LeafSubjectInput {
+            common_name: subject("CommonName"),
+            organization: subject("Organization"),
+            organization_unit: subject("OrganizationUnit"),
+            locality: subject("Locality"),
+            state: subject("State"),
+            country: subject("Country"),
+        },
+        sans: SanInput::Named(p.pairs(&format!("{PT}.Extensions.SubjectAlternativeNames"), "Type", "Value")?),
+        validity: ValidityInput::default(),
+        enable_crl: flag01(&p, "EnableCrl")?,
+        immediately,
+        custom_identifier: p
+            .opt_str_max("customIdentifier", 64)?
+            .or(p.opt_str_max("CustomIdentifier", 64)?),
+        alias_name: None,
+        client_token: None,
+        resource_group_id: p.opt_str_max("ResourceGroupId", 64)?,
+        tags: p.tags("Tags")?,
+        custom: Some(CustomProfile {
+            key_usage,
+            extended_key_usages,
+            sans: Vec::new(),
+            extra_subject_attributes: p.pairs(
+                &format!("{PT}.Subject.CustomAttributes"),
+                "ObjectIdentifier",
+                "Value",
+            )?,
+            serial,
+            criticals: p.list(&format!("{PT}.Extensions.Criticals"))?,
+            validity: p.req_str("Validity")?,
+        }),
+    };
+    let mut body = to_body(s.issue_certificate(caller, req).await?)?;
+    // This action names the certificate `Certificate` where its siblings say `X509Certificate`.
+    if let Some(cert) = body.remove("X509Certificate") {
+        body.insert("Certificate".into(), cert);
+    }
+    Ok(body)
+}
+
+async fn end_entity_instances(s: Service, caller: Caller, p: Params) -> Result<Body, WireError> {
+    let mut paging = p.paging(20)?;
+    if let Some(max) = p.opt_i64("MaxResults", 1..=1000)? {
+        paging.show_size = max;
+    }
+    let parent_id = p.opt_i64("ParentId", 1..=i64::MAX)?;
+    to_body(s.list_end_entity_instances(caller, paging, parent_id).await?)
 }
 
 async fn describe(s: Service, caller: Caller, p: Params) -> Result<Body, WireError> {
