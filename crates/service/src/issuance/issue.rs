@@ -37,6 +37,21 @@ pub struct LeafSubjectInput {
     pub country: Option<String>,
 }
 
+impl LeafSubjectInput {
+    fn has_any(&self) -> bool {
+        [
+            &self.common_name,
+            &self.organization,
+            &self.organization_unit,
+            &self.locality,
+            &self.state,
+            &self.country,
+        ]
+        .iter()
+        .any(|f| f.is_some())
+    }
+}
+
 /// Subject alternative names as the API spells them.
 #[derive(Debug, Clone, Default)]
 pub enum SanInput {
@@ -210,11 +225,14 @@ fn merge_subject(
     ca: &CaRecord,
     overrides_csr: bool,
 ) -> Result<SubjectFields> {
+    // A custom certificate without ApiPassthrough.Subject keeps the CSR's subject as it
+    // is; otherwise what the request and the CSR leave open comes from the issuing CA.
+    let ca_defaults = !overrides_csr || req.has_any();
     let pick = |asked: &Option<String>, from_csr: Option<&Option<String>>, from_ca: &Option<String>| {
         asked
             .clone()
             .or_else(|| from_csr.cloned().flatten())
-            .or_else(|| from_ca.clone())
+            .or_else(|| if ca_defaults { from_ca.clone() } else { None })
     };
     let from_csr = csr.map(|s| s.common_name.clone()).filter(|cn| !cn.is_empty());
     let common_name = if overrides_csr {
@@ -377,6 +395,8 @@ impl Service {
             (CertKind::Client, _) => LeafKind::Client,
             (CertKind::Custom, c) => {
                 let c = c.cloned().unwrap_or_default();
+                let family = csr.as_ref().map(|c| c.key_algorithm.family());
+                check_key_usage_for(family, c.key_usage)?;
                 let key_usage = if c.key_usage.is_empty() {
                     KeyUsageFlags::DIGITAL_SIGNATURE
                 } else {
@@ -393,6 +413,7 @@ impl Service {
         let profile = LeafProfile {
             crl_distribution_point: (req.enable_crl && ca.enable_crl).then(|| self.crl_url(&ca.identifier)),
             ca_issuers_uri: Some(format!("{public_url}/ca/{}.crt", ca.identifier)),
+            ocsp_uri: Some(format!("{public_url}/ocsp")),
             extra_subject_attributes: custom.map(|c| c.extra_subject_attributes.clone()).unwrap_or_default(),
             custom_serial: custom.and_then(|c| c.serial),
             criticals,
@@ -567,6 +588,27 @@ impl Service {
         tx.commit().await?;
         Ok(response(record, req.immediately))
     }
+}
+
+/// Key usages the key's algorithm cannot serve (RFC 4055 §1.2 for RSA, RFC 5480 §3 for
+/// elliptic curves) are refused rather than signed into a certificate linters reject.
+fn check_key_usage_for(family: Option<opencas_pki::KeyFamily>, ku: KeyUsageFlags) -> Result<()> {
+    use opencas_pki::KeyFamily;
+    let agreement = KeyUsageFlags::KEY_AGREEMENT | KeyUsageFlags::ENCIPHER_ONLY | KeyUsageFlags::DECIPHER_ONLY;
+    let encipherment = KeyUsageFlags::KEY_ENCIPHERMENT | KeyUsageFlags::DATA_ENCIPHERMENT;
+    let refused = match family {
+        Some(KeyFamily::Rsa) => ku.bits() & agreement.bits() != 0,
+        Some(KeyFamily::Ecc) => ku.bits() & encipherment.bits() != 0,
+        // SM2 also encrypts (GM/T 0003): SM2 encryption certificates carry keyEncipherment.
+        Some(KeyFamily::Sm2) | None => false,
+    };
+    if refused {
+        return Err(ServiceError::invalid(
+            "ApiPassthrough",
+            "The key usage does not fit the key: RSA keys cannot do key agreement, EC keys cannot encipher keys or data.",
+        ));
+    }
+    Ok(())
 }
 
 fn external_ca(identifier: &str) -> ServiceError {
