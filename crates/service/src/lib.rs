@@ -8,6 +8,7 @@ pub mod csr;
 pub mod issuance;
 pub mod orders;
 mod paging;
+pub mod revocation;
 pub mod tags;
 
 pub use opencas_store as store;
@@ -104,6 +105,7 @@ impl Default for ServiceConfig {
 pub struct Service {
     store: Store,
     config: std::sync::Arc<ServiceConfig>,
+    pki: std::sync::Arc<revocation::PkiCache>,
 }
 
 impl Service {
@@ -111,6 +113,7 @@ impl Service {
         Self {
             store,
             config: std::sync::Arc::new(config),
+            pki: Default::default(),
         }
     }
 

@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod cas;
 pub mod certificates;
 pub mod listing;
+pub mod revocation;
 pub mod sealing;
 mod tx;
 
@@ -22,6 +23,7 @@ pub use accounts::{AccessKeyRecord, AccountRecord, AccountStatus, NewAccessKey};
 pub use cas::{CaFilter, CaLogRow, CaRecord, NewCa};
 pub use certificates::{CertFilter, CertRecord};
 pub use listing::{CsrFilter, CsrRow, OrderFilter, OrderRow, Page};
+pub use revocation::{RevocationVersion, RevokedSerial, SerialStatus};
 pub use tx::Tx;
 
 #[derive(Debug, thiserror::Error)]

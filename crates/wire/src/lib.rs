@@ -9,6 +9,7 @@ mod download;
 pub mod error;
 pub mod metrics;
 pub mod params;
+mod pki_endpoints;
 pub mod ratelimit;
 pub mod registry;
 pub mod render;

@@ -60,6 +60,8 @@ CREATE TABLE cas (
     key_sealed          BLOB,
     cert_total_count    BIGINT NOT NULL CHECK (cert_total_count >= 0),
     cert_issued_count   BIGINT NOT NULL CHECK (cert_issued_count >= 0),
+    -- the number of the last CRL this CA signed (RFC 5280: monotonically increasing)
+    crl_number          BIGINT NOT NULL DEFAULT 0,
     resource_group_id   TEXT,
     status_changed_at   BIGINT,
     created_at          BIGINT NOT NULL,
@@ -152,6 +154,8 @@ CREATE TABLE certificates (
 CREATE INDEX certificates_account_created ON certificates (account_id, created_at);
 -- Serials are unique per issuing CA (NULL issuer: not issued here).
 CREATE UNIQUE INDEX certificates_issuer_serial ON certificates (issuer_identifier, serial_no);
+-- What a CA's CRL lists.
+CREATE INDEX certificates_revoked ON certificates (issuer_identifier, revoked_at) WHERE revoked_at IS NOT NULL;
 
 CREATE TABLE csrs (
     id            INTEGER PRIMARY KEY,

@@ -6,6 +6,7 @@ mod certstore;
 mod csr;
 mod issuance;
 mod orders;
+mod revocation;
 
 use crate::registry::Registry;
 
@@ -16,5 +17,6 @@ pub fn registry() -> Registry {
     orders::register(&mut r);
     ca::register(&mut r);
     issuance::register(&mut r);
+    revocation::register(&mut r);
     r
 }
