@@ -188,12 +188,18 @@ impl Tx {
         Ok(row.try_get("id")?)
     }
 
-    pub async fn delete_certificate(&mut self, account_id: i64, identifier: &str) -> Result<()> {
-        let done = sqlx::query("DELETE FROM certificates WHERE account_id = $1 AND identifier = $2")
-            .bind(account_id)
-            .bind(identifier)
-            .execute(self.conn())
-            .await?;
+    /// Hides a certificate from its account. The row stays: a deleted revoked
+    /// certificate must stay on its CA's CRL and in OCSP answers.
+    pub async fn delete_certificate(&mut self, account_id: i64, identifier: &str, now: i64) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE certificates SET deleted_at = $1 \
+             WHERE account_id = $2 AND identifier = $3 AND deleted_at IS NULL",
+        )
+        .bind(now)
+        .bind(account_id)
+        .bind(identifier)
+        .execute(self.conn())
+        .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
@@ -203,7 +209,9 @@ impl Tx {
 
 impl Store {
     async fn find_certificate_where(&self, account_id: i64, column: &str, value: &str) -> Result<Option<CertRecord>> {
-        let sql = format!("SELECT {CERT_COLUMNS} FROM certificates WHERE account_id = $1 AND {column} = $2");
+        let sql = format!(
+            "SELECT {CERT_COLUMNS} FROM certificates WHERE account_id = $1 AND {column} = $2 AND deleted_at IS NULL"
+        );
         let row = q(sql).bind(account_id).bind(value).fetch_optional(&self.pool).await?;
         Ok(row.as_ref().map(cert_row).transpose()?)
     }
@@ -250,6 +258,7 @@ impl Store {
         page: Page,
     ) -> Result<(Vec<CertRecord>, i64)> {
         let mut w = Where::for_account(account_id);
+        w.is_null("deleted_at");
         w.contains_any(&["name", "common_name", "sans"], f.keyword.as_deref());
         w.cmp_int("warehouse_id", "=", f.warehouse_id);
         w.eq_text("status", f.status.as_deref());

@@ -35,6 +35,9 @@ impl Where {
         self.args.push(arg);
         format!("${}", self.args.len())
     }
+    pub(crate) fn is_null(&mut self, column: &str) {
+        self.clauses.push(format!("{column} IS NULL"));
+    }
     pub(crate) fn eq_text(&mut self, column: &str, value: Option<&str>) {
         if let Some(v) = value {
             let p = self.placeholder(Arg::Text(v.to_owned()));

@@ -270,7 +270,8 @@ impl Service {
                 ),
             });
         }
-        tx.delete_certificate(caller.account_id, identifier).await?;
+        tx.delete_certificate(caller.account_id, identifier, opencas_store::now_millis())
+            .await?;
         tx.replace_tags(caller.account_id, TAG_RESOURCE_TYPE, identifier, &[])
             .await?;
         tx.commit().await?;

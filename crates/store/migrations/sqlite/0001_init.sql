@@ -147,6 +147,9 @@ CREATE TABLE certificates (
     key_sealed         BLOB,
     revoked_at         BIGINT,
     revoke_reason      TEXT,
+    -- DeleteClientCertificate hides a revoked certificate from its account, but it stays
+    -- on its CA's CRL and in OCSP answers until it expires
+    deleted_at         BIGINT,
     created_at         BIGINT NOT NULL,
     UNIQUE (account_id, identifier),
     UNIQUE (account_id, custom_identifier)
