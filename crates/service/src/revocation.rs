@@ -189,7 +189,8 @@ impl Service {
         Ok(self.current_crl(&ca).await?.1.der)
     }
 
-    async fn ca_key(&self, ca: &CaRecord) -> Result<Arc<PrivateKey>> {
+    /// The parsed private key of a CA, cached: a CA key never changes.
+    pub(crate) async fn ca_key(&self, ca: &CaRecord) -> Result<Arc<PrivateKey>> {
         if let Some(k) = self.pki.keys.lock().unwrap().get(&ca.identifier) {
             return Ok(k.clone());
         }

@@ -52,6 +52,8 @@ pub struct Store {
     secrets: Sealer,
     /// Seals private keys of CAs, certificates and CSRs.
     keys: Sealer,
+    /// One writer at a time (see `Store::begin`).
+    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Store {
@@ -82,6 +84,7 @@ impl Store {
             pool,
             secrets: Sealer::new(master, "access-key-secret"),
             keys: Sealer::new(master, "private-key"),
+            writer: Default::default(),
         })
     }
 

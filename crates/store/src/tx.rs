@@ -8,17 +8,25 @@ use sqlx::{Any, AnyConnection, Row};
 pub struct Tx {
     inner: sqlx::Transaction<'static, Any>,
     pub(crate) keys: Sealer,
+    /// Held until commit or rollback; declared after `inner` so it is released after the
+    /// transaction has ended.
+    _writer: tokio::sync::OwnedMutexGuard<()>,
 }
 
 impl Store {
     /// Starts a write transaction. On SQLite it takes the write lock at once
     /// (`BEGIN IMMEDIATE`), so that a transaction that reads before it writes cannot fail
-    /// with a lock upgrade conflict.
+    /// with a lock upgrade conflict. Writers of this process queue on an async mutex first:
+    /// SQLite admits one writer, and the others would otherwise sleep in its busy handler
+    /// for milliseconds after the lock is already free. Never hold a `Tx` while calling
+    /// `begin` again in the same task.
     pub async fn begin(&self) -> Result<Tx> {
+        let writer = self.writer.clone().lock_owned().await;
         let inner = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         Ok(Tx {
             inner,
             keys: self.keys.clone(),
+            _writer: writer,
         })
     }
 }

@@ -419,20 +419,15 @@ impl Service {
             criticals,
             ..LeafProfile::new(kind)
         };
-        let ca_key = self
-            .store
-            .ca_private_key(caller.account_id, &ca.identifier)
-            .await
-            .map_err(|e| match e {
-                StoreError::NotFound => external_ca(&ca.identifier),
-                other => other.into(),
-            })?;
+        let issuer_key = self.ca_key(&ca).await.map_err(|e| match e {
+            ServiceError::NotFound { .. } => external_ca(&ca.identifier),
+            other => other,
+        })?;
         let ca_cert = ca.cert_der.clone();
         let subject_for_build = subject.clone();
         let csr_spki = csr.as_ref().map(|c| c.public_key_spki_der.clone());
         let validity = CertValidity { not_before, not_after };
         let (cert_der, key_der) = blocking(move || -> opencas_pki::Result<_> {
-            let issuer_key = PrivateKey::from_pkcs8_der(&ca_key)?;
             let (spki, key_der) = match (generate, csr_spki) {
                 (Some(alg), _) => {
                     let key = PrivateKey::generate(alg, &mut os_rng())?;
