@@ -5,43 +5,17 @@
 //! checked by `openssl ocsp -respin`.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use opencas_pki::{
     CaProfile, CertInfo, CertValidity, KeyAlgorithm, LeafProfile, PrivateKey, RevocationReason, RevokedEntry, Sm2Id,
     SubjectFields, build_crl, build_leaf, build_root_ca, build_sub_ca, os_rng, parse_crl, pem,
 };
 
+mod support;
+use support::{have_openssl, now, openssl};
+
 #[path = "crl_ocsp_interop/ocsp.rs"]
 mod ocsp;
-
-fn have_openssl() -> bool {
-    match Command::new("openssl").arg("version").output() {
-        Ok(o) if o.status.success() => {
-            eprintln!("using {}", String::from_utf8_lossy(&o.stdout).trim());
-            true
-        }
-        _ => {
-            eprintln!("SKIPPED: `openssl` not found on PATH");
-            false
-        }
-    }
-}
-
-/// Runs openssl in `dir`; returns (success, stdout + stderr).
-fn openssl(dir: &Path, args: &[&str]) -> (bool, String) {
-    let o = Command::new("openssl").args(args).current_dir(dir).output().unwrap();
-    let mut text = String::from_utf8_lossy(&o.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&o.stderr));
-    (o.status.success(), text)
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
 
 fn subject(cn: &str) -> SubjectFields {
     SubjectFields {

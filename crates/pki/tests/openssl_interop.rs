@@ -3,36 +3,17 @@
 //! keys travel both ways between this crate and OpenSSL.
 
 use std::path::Path;
-use std::process::Command;
 
 use opencas_pki::{
     CaProfile, CertValidity, ExtKeyUsage, KeyAlgorithm, PrivateKey, Sm2Id, SubjectFields, build_root_ca, build_sub_ca,
     os_rng, pem,
 };
 
+mod support;
+use support::{have_openssl, now, openssl};
+
 #[path = "openssl_interop/csr_leaf.rs"]
 mod csr_leaf;
-
-fn have_openssl() -> bool {
-    match Command::new("openssl").arg("version").output() {
-        Ok(o) if o.status.success() => {
-            eprintln!("using {}", String::from_utf8_lossy(&o.stdout).trim());
-            true
-        }
-        _ => {
-            eprintln!("SKIPPED: `openssl` not found on PATH");
-            false
-        }
-    }
-}
-
-/// Runs openssl in `dir`; returns (success, stdout + stderr).
-fn openssl(dir: &Path, args: &[&str]) -> (bool, String) {
-    let o = Command::new("openssl").args(args).current_dir(dir).output().unwrap();
-    let mut text = String::from_utf8_lossy(&o.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&o.stderr));
-    (o.status.success(), text)
-}
 
 fn subject(cn: &str) -> SubjectFields {
     SubjectFields {
@@ -43,13 +24,6 @@ fn subject(cn: &str) -> SubjectFields {
         state: Some("Zhejiang".into()),
         country_code: Some("CN".into()),
     }
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
 }
 
 /// Writes root.pem and sub.pem for `alg` into `dir`.
