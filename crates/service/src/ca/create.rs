@@ -227,10 +227,16 @@ impl Service {
             ));
         }
         let now = now_ms / 1000;
-        let validity = CertValidity {
+        let mut validity = CertValidity {
             not_before: now,
             not_after: add_years(now, req.years)?,
         };
+        // Years are whole calendar years, so a sub CA asked for with its root's Years on the day the root
+        // was made overshoots the root by the seconds in between: it ends with its root instead.
+        let overshoot_ms = validity.not_after * 1000 - parent.not_after;
+        if overshoot_ms > 0 && overshoot_ms <= super::MS_PER_DAY {
+            validity.not_after = parent.not_after / 1000;
+        }
         if validity.not_after * 1000 > parent.not_after {
             return Err(ServiceError::invalid(
                 "Years",
