@@ -1,4 +1,4 @@
-//! The certificate store: certificates the account holds, whatever their source.
+//! The list views of the certificate store.
 
 use crate::{Caller, Paging, Result, Service};
 use opencas_store::{CertFilter, CertRecord, now_millis};
