@@ -106,6 +106,7 @@ pub struct Service {
     store: Store,
     config: std::sync::Arc<ServiceConfig>,
     pki: std::sync::Arc<revocation::PkiCache>,
+    keygen: issuance::KeyGenerator,
 }
 
 impl Service {
@@ -114,6 +115,7 @@ impl Service {
             store,
             config: std::sync::Arc::new(config),
             pki: Default::default(),
+            keygen: Default::default(),
         }
     }
 

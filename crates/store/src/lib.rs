@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod cas;
 pub mod certificates;
+mod group;
 pub mod listing;
 pub mod revocation;
 pub mod sealing;
@@ -22,6 +23,7 @@ use std::time::Duration;
 pub use accounts::{AccessKeyRecord, AccountRecord, AccountStatus, NewAccessKey};
 pub use cas::{CaFilter, CaLogRow, CaRecord, NewCa};
 pub use certificates::{CertFilter, CertRecord};
+pub use group::BoxFuture;
 pub use listing::{CsrFilter, CsrRow, OrderFilter, OrderRow, Page};
 pub use revocation::{RevocationVersion, RevokedSerial, SerialStatus};
 pub use tx::Tx;
@@ -38,6 +40,9 @@ pub enum StoreError {
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error(transparent)]
     Seal(#[from] sealing::SealError),
+    /// A grouped write's transaction failed as a whole (see `Store::write_grouped`).
+    #[error("write batch: {0}")]
+    Batch(String),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -54,6 +59,7 @@ pub struct Store {
     keys: Sealer,
     /// One writer at a time (see `Store::begin`).
     writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+    group: group::GroupQueue,
 }
 
 impl Store {
@@ -80,11 +86,14 @@ impl Store {
             .connect_with(options)
             .await?;
         SQLITE_MIGRATIONS.run(&pool).await?;
+        let keys = Sealer::new(master, "private-key");
+        let writer = std::sync::Arc::default();
         Ok(Self {
+            group: group::GroupQueue::start(pool.clone(), keys.clone(), std::sync::Arc::clone(&writer)),
             pool,
             secrets: Sealer::new(master, "access-key-secret"),
-            keys: Sealer::new(master, "private-key"),
-            writer: Default::default(),
+            keys,
+            writer,
         })
     }
 

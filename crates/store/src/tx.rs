@@ -3,7 +3,9 @@
 
 use crate::sealing::Sealer;
 use crate::{Result, Store, StoreError, conflict_or};
-use sqlx::{Any, AnyConnection, Row};
+use sqlx::{Any, AnyConnection, AnyPool, Executor, Row};
+use std::sync::Arc;
+use tokio::sync::Mutex;
 
 pub struct Tx {
     inner: sqlx::Transaction<'static, Any>,
@@ -19,21 +21,30 @@ impl Store {
     /// with a lock upgrade conflict. Writers of this process queue on an async mutex first:
     /// SQLite admits one writer, and the others would otherwise sleep in its busy handler
     /// for milliseconds after the lock is already free. Never hold a `Tx` while calling
-    /// `begin` again in the same task.
+    /// `begin` or `write_grouped` in the same task.
     pub async fn begin(&self) -> Result<Tx> {
-        let writer = self.writer.clone().lock_owned().await;
-        let inner = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        Ok(Tx {
-            inner,
-            keys: self.keys.clone(),
-            _writer: writer,
-        })
+        Tx::begin(&self.pool, self.keys.clone(), self.writer.clone()).await
     }
 }
 
 impl Tx {
+    pub(crate) async fn begin(pool: &AnyPool, keys: Sealer, writer: Arc<Mutex<()>>) -> Result<Tx> {
+        let writer = writer.lock_owned().await;
+        let inner = pool.begin_with("BEGIN IMMEDIATE").await?;
+        Ok(Tx {
+            inner,
+            keys,
+            _writer: writer,
+        })
+    }
+
     pub async fn commit(self) -> Result<()> {
         self.inner.commit().await?;
+        Ok(())
+    }
+
+    pub(crate) async fn execute_raw(&mut self, sql: &'static str) -> Result<()> {
+        self.conn().execute(sql).await?;
         Ok(())
     }
 
@@ -66,20 +77,14 @@ impl Tx {
         Ok(())
     }
 
-    /// Replaces the tags of one resource.
-    pub async fn replace_tags(
+    /// Adds tags to a resource that has none yet (a new one).
+    pub async fn add_tags(
         &mut self,
         account_id: i64,
         resource_type: &str,
         resource_id: &str,
         tags: &[(String, String)],
     ) -> Result<()> {
-        sqlx::query("DELETE FROM tags WHERE account_id = $1 AND resource_type = $2 AND resource_id = $3")
-            .bind(account_id)
-            .bind(resource_type)
-            .bind(resource_id)
-            .execute(self.conn())
-            .await?;
         for (key, value) in tags {
             sqlx::query(
                 "INSERT INTO tags (account_id, resource_type, resource_id, tag_key, tag_value) \
@@ -95,6 +100,23 @@ impl Tx {
             .map_err(|e| conflict_or(e, "tag"))?;
         }
         Ok(())
+    }
+
+    /// Replaces the tags of one resource.
+    pub async fn replace_tags(
+        &mut self,
+        account_id: i64,
+        resource_type: &str,
+        resource_id: &str,
+        tags: &[(String, String)],
+    ) -> Result<()> {
+        sqlx::query("DELETE FROM tags WHERE account_id = $1 AND resource_type = $2 AND resource_id = $3")
+            .bind(account_id)
+            .bind(resource_type)
+            .bind(resource_id)
+            .execute(self.conn())
+            .await?;
+        self.add_tags(account_id, resource_type, resource_id, tags).await
     }
 }
 

@@ -7,7 +7,7 @@ use crate::ca::{SUB_ROOT, ca_not_found, day, ensure_usable};
 use crate::{Caller, Result, Service, ServiceError, blocking, new_identifier, tags};
 use opencas_pki::{
     CertInfo, CertValidity, Criticals, CsrPolicy, ExtKeyUsage, KeyAlgorithm, KeyUsageFlags, LeafKind, LeafProfile,
-    ParsedCsr, PrivateKey, San, SubjectFields, build_leaf, os_rng, pem,
+    ParsedCsr, San, SubjectFields, build_leaf, os_rng, pem,
 };
 use opencas_store::{CaRecord, CertRecord, StoreError, now_millis};
 use serde::Serialize;
@@ -427,16 +427,16 @@ impl Service {
         let subject_for_build = subject.clone();
         let csr_spki = csr.as_ref().map(|c| c.public_key_spki_der.clone());
         let validity = CertValidity { not_before, not_after };
-        let (cert_der, key_der) = blocking(move || -> opencas_pki::Result<_> {
-            let (spki, key_der) = match (generate, csr_spki) {
-                (Some(alg), _) => {
-                    let key = PrivateKey::generate(alg, &mut os_rng())?;
-                    (key.public_key_spki_der().to_vec(), Some(key.to_pkcs8_der().to_vec()))
-                }
-                (None, Some(spki)) => (spki, None),
-                (None, None) => unreachable!("a key source is always given"),
-            };
-            let cert = build_leaf(
+        let (spki, key_der) = match (generate, csr_spki) {
+            (Some(alg), _) => {
+                let key = self.keygen.generate(alg).await?.map_err(pki_error)?;
+                (key.public_key_spki_der().to_vec(), Some(key.to_pkcs8_der().to_vec()))
+            }
+            (None, Some(spki)) => (spki, None),
+            (None, None) => unreachable!("a key source is always given"),
+        };
+        let cert_der = blocking(move || {
+            build_leaf(
                 &ca_cert,
                 &issuer_key,
                 &spki,
@@ -445,8 +445,7 @@ impl Service {
                 validity,
                 &profile,
                 &mut os_rng(),
-            )?;
-            Ok((cert, key_der))
+            )
         })
         .await?
         .map_err(pki_error)?;
@@ -524,7 +523,8 @@ impl Service {
     }
 
     /// One transaction: the CA still usable, one unit of its quota taken, the
-    /// certificate, its tags and its ClientToken stored.
+    /// certificate, its tags and its ClientToken stored. Concurrent issuances share the
+    /// transaction (group commit); each answers only once it is durable.
     async fn store_issued(
         &self,
         caller: Caller,
@@ -534,54 +534,56 @@ impl Service {
         key_der: Option<&[u8]>,
     ) -> Result<IssueResponse> {
         let account = caller.account_id;
-        let mut tx = self.store.begin().await?;
-        let current = tx
-            .find_ca(account, &ca.identifier)
-            .await?
-            .ok_or_else(|| ca_not_found(&ca.identifier))?;
-        ensure_usable(&current, record.created_at)?;
-        tx.add_ca_issued_count(account, &ca.identifier, 1)
-            .await
-            .map_err(|e| match e {
-                StoreError::Conflict(_) => quota_exceeded(&ca.identifier),
-                other => other.into(),
-            })?;
-        match tx.insert_certificate(record, key_der).await {
-            Ok(_) => {}
+        let ca_identifier = ca.identifier.clone();
+        let owned = record.clone();
+        let key_der = key_der.map(<[u8]>::to_vec);
+        let tags = req.tags.clone();
+        let token = req.client_token.clone();
+        let action = req.action;
+        let written = self
+            .store
+            .write_grouped(move |tx| {
+                Box::pin(async move {
+                    let current = tx.find_ca(account, &ca_identifier).await?;
+                    let Some(current) = current else {
+                        return Ok(Err(ca_not_found(&ca_identifier)));
+                    };
+                    if let Err(refused) = ensure_usable(&current, owned.created_at) {
+                        return Ok(Err(refused));
+                    }
+                    tx.add_ca_issued_count(account, &ca_identifier, 1).await?;
+                    tx.insert_certificate(&owned, key_der.as_deref()).await?;
+                    tx.add_tags(account, TAG_RESOURCE_TYPE, &owned.identifier, &tags)
+                        .await?;
+                    if let Some(token) = &token {
+                        tx.record_idempotency(account, action, token, &owned.identifier, owned.created_at)
+                            .await?;
+                    }
+                    Ok(Ok(()))
+                })
+            })
+            .await;
+        match written {
+            Ok(Ok(())) => Ok(response(record, req.immediately)),
+            Ok(Err(refused)) => Err(refused),
+            Err(StoreError::Conflict("quota")) => Err(quota_exceeded(&ca.identifier)),
             Err(StoreError::Conflict("serial")) if req.custom.as_ref().is_some_and(|c| c.serial.is_some()) => {
-                return Err(ServiceError::invalid(
+                Err(ServiceError::invalid(
                     "ApiPassthrough.SerialNumber",
                     "The issuing CA has already used this serial number.",
-                ));
+                ))
             }
-            Err(StoreError::Conflict("custom identifier")) => {
-                drop(tx);
-                return self
-                    .existing_issue(caller, req)
-                    .await?
-                    .ok_or_else(|| ServiceError::invalid("CustomIdentifier", "The CustomIdentifier is taken."));
+            Err(StoreError::Conflict("custom identifier")) => self
+                .existing_issue(caller, req)
+                .await?
+                .ok_or_else(|| ServiceError::invalid("CustomIdentifier", "The CustomIdentifier is taken.")),
+            Err(StoreError::Conflict("idempotency token")) => {
+                self.existing_issue(caller, req).await?.ok_or_else(|| {
+                    ServiceError::Internal("ClientToken taken by a request that left no certificate".into())
+                })
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => Err(e.into()),
         }
-        tx.replace_tags(account, TAG_RESOURCE_TYPE, &record.identifier, &req.tags)
-            .await?;
-        if let Some(token) = &req.client_token {
-            match tx
-                .record_idempotency(account, req.action, token, &record.identifier, record.created_at)
-                .await
-            {
-                Ok(()) => {}
-                Err(StoreError::Conflict(_)) => {
-                    drop(tx);
-                    return self.existing_issue(caller, req).await?.ok_or_else(|| {
-                        ServiceError::Internal("ClientToken taken by a request that left no certificate".into())
-                    });
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        tx.commit().await?;
-        Ok(response(record, req.immediately))
     }
 }
 

@@ -3,11 +3,13 @@
 
 mod download;
 mod issue;
+mod keygen;
 mod reads;
 pub(crate) mod validity;
 
 pub use download::{Download, DownloadFormat};
 pub use issue::{CustomProfile, IssueRequest, IssueResponse, KeySource, LeafSubjectInput, SanInput, WhIssueResponse};
+pub use keygen::KeyGenerator;
 pub use reads::*;
 pub use validity::ValidityInput;
 
