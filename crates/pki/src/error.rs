@@ -103,6 +103,21 @@ pub enum Error {
     /// responder answers with `malformedRequest`.
     #[error("malformed OCSP request: {0}")]
     MalformedOcspRequest(String),
+    /// A cryptographic operation was asked of a key it does not fit (OAEP with an EC key...).
+    #[error("algorithm mismatch: {0}")]
+    AlgorithmMismatch(String),
+    /// The plaintext is longer than the algorithm can encrypt under this key.
+    #[error("the plaintext is longer than {max} bytes")]
+    PlaintextTooLong {
+        /// The limit in bytes.
+        max: usize,
+    },
+    /// A ciphertext did not decrypt (wrong key, corrupt or not for this algorithm).
+    #[error("the ciphertext cannot be decrypted with this key and algorithm")]
+    CiphertextInvalid,
+    /// A digest given in place of a message has the wrong length for the algorithm.
+    #[error("invalid digest: {0}")]
+    InvalidDigest(String),
     /// An OCSP response could not be decoded.
     #[error("malformed OCSP response: {0}")]
     MalformedOcspResponse(String),
