@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod ca;
 pub mod certstore;
+pub mod cryptoops;
 pub mod csr;
 pub mod issuance;
 pub mod orders;

@@ -3,6 +3,7 @@
 
 mod ca;
 mod certstore;
+mod cryptoops;
 mod csr;
 mod issuance;
 mod orders;
@@ -13,6 +14,7 @@ use crate::registry::Registry;
 pub fn registry() -> Registry {
     let mut r = Registry::default();
     certstore::register(&mut r);
+    cryptoops::register(&mut r);
     csr::register(&mut r);
     orders::register(&mut r);
     ca::register(&mut r);
