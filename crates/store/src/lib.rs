@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod cas;
 pub mod certificates;
+pub mod csrs;
 pub mod listing;
 pub mod revocation;
 pub mod sealing;
@@ -22,7 +23,8 @@ use std::time::Duration;
 pub use accounts::{AccessKeyRecord, AccountRecord, AccountStatus, NewAccessKey};
 pub use cas::{CaFilter, CaLogRow, CaRecord, NewCa};
 pub use certificates::{CertFilter, CertRecord};
-pub use listing::{CsrFilter, CsrRow, OrderFilter, OrderRow, Page};
+pub use csrs::{CsrFilter, CsrRow, NewCsr};
+pub use listing::{OrderFilter, OrderRow, Page};
 pub use revocation::{RevocationVersion, RevokedSerial, SerialStatus};
 pub use tx::Tx;
 
