@@ -37,6 +37,7 @@ mod error;
 pub mod formats;
 mod inspect;
 mod issue;
+mod key_match;
 mod keys;
 mod leaf;
 mod name;
@@ -78,6 +79,7 @@ pub use error::{Error, Result};
 pub use formats::{MAX_ALIAS_LEN, MAX_PASSWORD_LEN, pkcs12_read, to_jks, to_pkcs12, validate_password};
 pub use inspect::{CertInfo, Fingerprints};
 pub use issue::{CertValidity, Serial, key_identifier};
+pub use key_match::key_matches_spki;
 pub use keys::{PBKDF2_ITERATIONS, PrivateKey};
 pub use leaf::{Criticals, LeafKind, LeafProfile, build_leaf};
 pub use name::{

@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod cas;
 pub mod certificates;
+pub mod csrs;
 mod group;
 pub mod listing;
 pub mod revocation;
@@ -23,8 +24,9 @@ use std::time::Duration;
 pub use accounts::{AccessKeyRecord, AccountRecord, AccountStatus, NewAccessKey};
 pub use cas::{CaFilter, CaLogRow, CaRecord, NewCa};
 pub use certificates::{CertFilter, CertRecord};
+pub use csrs::{CsrFilter, CsrRow, NewCsr};
 pub use group::BoxFuture;
-pub use listing::{CsrFilter, CsrRow, OrderFilter, OrderRow, Page};
+pub use listing::{OrderFilter, OrderRow, Page};
 pub use revocation::{RevocationVersion, RevokedSerial, SerialStatus};
 pub use tx::Tx;
 

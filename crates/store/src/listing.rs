@@ -124,60 +124,6 @@ impl Store {
     }
 }
 
-// ---- CSRs ---------------------------------------------------------------------------
-
-#[derive(Debug, Default, Clone)]
-pub struct CsrFilter {
-    pub keyword: Option<String>,
-    pub algorithm: Option<String>,
-}
-
-#[derive(Debug, Clone)]
-pub struct CsrRow {
-    pub id: i64,
-    pub name: String,
-    pub common_name: String,
-    pub sans: String,
-    pub algorithm: String,
-    pub key_size: i64,
-    pub corp_name: Option<String>,
-    pub department: Option<String>,
-    pub country_code: Option<String>,
-    pub province: Option<String>,
-    pub locality: Option<String>,
-    pub key_sha256: String,
-    pub has_private_key: bool,
-}
-
-fn csr_row(r: &AnyRow) -> std::result::Result<CsrRow, sqlx::Error> {
-    Ok(CsrRow {
-        id: r.try_get("id")?,
-        name: r.try_get("name")?,
-        common_name: r.try_get("common_name")?,
-        sans: r.try_get("sans")?,
-        algorithm: r.try_get("algorithm")?,
-        key_size: r.try_get("key_size")?,
-        corp_name: r.try_get("corp_name")?,
-        department: r.try_get("department")?,
-        country_code: r.try_get("country_code")?,
-        province: r.try_get("province")?,
-        locality: r.try_get("locality")?,
-        key_sha256: r.try_get("key_sha256")?,
-        has_private_key: r.try_get::<i64, _>("has_private_key")? != 0,
-    })
-}
-
-impl Store {
-    pub async fn list_csrs(&self, account_id: i64, f: &CsrFilter, page: Page) -> Result<(Vec<CsrRow>, i64)> {
-        let mut w = Where::for_account(account_id);
-        w.contains_any(&["name", "common_name", "sans"], f.keyword.as_deref());
-        w.eq_text("algorithm", f.algorithm.as_deref());
-        let columns = "id, name, common_name, sans, algorithm, key_size, corp_name, department, \
-                       country_code, province, locality, key_sha256, has_private_key";
-        self.page_of("csrs", columns, w, page, csr_row).await
-    }
-}
-
 // ---- orders -------------------------------------------------------------------------
 
 #[derive(Debug, Default, Clone)]

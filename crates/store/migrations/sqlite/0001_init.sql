@@ -176,7 +176,9 @@ CREATE TABLE csrs (
     key_sha256    TEXT NOT NULL,
     csr_der       BLOB NOT NULL,
     has_private_key BIGINT NOT NULL,
-    created_at    BIGINT NOT NULL
+    created_at    BIGINT NOT NULL,
+    -- PKCS#8 DER sealed under the record `csr:<account_id>:<id>`.
+    key_sealed    BLOB
 );
 CREATE INDEX csrs_account_created ON csrs (account_id, created_at);
 

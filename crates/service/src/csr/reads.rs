@@ -1,7 +1,9 @@
-//! CSR management.
+//! `ListCsr`, `GetCsrDetail` and `DeleteCsr`.
 
+use super::csr_not_found;
 use crate::{Caller, Paging, Result, Service};
-use opencas_store::{CsrFilter, CsrRow};
+use opencas_pki::pem;
+use opencas_store::{CsrFilter, CsrRow, StoreError};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Default)]
@@ -58,6 +60,15 @@ impl From<CsrRow> for CsrListItem {
     }
 }
 
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CsrDetailResponse {
+    pub csr: String,
+    /// Unencrypted PKCS#8 PEM; absent when no key is held.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub private_key: Option<String>,
+}
+
 impl Service {
     pub async fn list_csr(&self, caller: Caller, req: ListCsrRequest) -> Result<ListCsrResponse> {
         let paging = req.paging.unwrap_or(Paging {
@@ -75,5 +86,37 @@ impl Service {
             current_page: paging.current_page,
             show_size: paging.show_size,
         })
+    }
+
+    pub async fn get_csr_detail(&self, caller: Caller, csr_id: i64) -> Result<CsrDetailResponse> {
+        let (_, der) = self
+            .store
+            .find_csr(caller.account_id, csr_id)
+            .await?
+            .ok_or_else(|| csr_not_found(csr_id))?;
+        let key = self
+            .store
+            .csr_private_key(caller.account_id, csr_id)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => csr_not_found(csr_id),
+                other => other.into(),
+            })?;
+        // Stored as the canonical PKCS#8 DER the key parser produced.
+        let private_key = key.map(|der| pem::encode("PRIVATE KEY", &der));
+        Ok(CsrDetailResponse {
+            csr: pem::encode("CERTIFICATE REQUEST", &der),
+            private_key,
+        })
+    }
+
+    pub async fn delete_csr(&self, caller: Caller, csr_id: i64) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        tx.delete_csr(caller.account_id, csr_id).await.map_err(|e| match e {
+            StoreError::NotFound => csr_not_found(csr_id),
+            other => other.into(),
+        })?;
+        tx.commit().await?;
+        Ok(())
     }
 }
