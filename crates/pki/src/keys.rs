@@ -283,7 +283,8 @@ impl PrivateKey {
         match block.label.as_str() {
             "PRIVATE KEY" => Self::from_pkcs8_der(&block.der),
             "RSA PRIVATE KEY" => Self::from_pkcs1_der(&block.der),
-            "EC PRIVATE KEY" => Self::from_sec1_der(&block.der),
+            // `openssl ec` writes SEC1 SM2 keys under their own label.
+            "EC PRIVATE KEY" | "SM2 PRIVATE KEY" => Self::from_sec1_der(&block.der),
             "ENCRYPTED PRIVATE KEY" => {
                 let password = password.ok_or(Error::PasswordRequired)?;
                 let enc = pkcs8::EncryptedPrivateKeyInfoRef::from_der(&block.der).map_err(Error::malformed_key)?;

@@ -95,7 +95,11 @@ impl Service {
             }
             (None, None) => return Err(ServiceError::MissingParameter("CertIdentifier")),
         };
-        let named = key.cert_identifier.as_deref().or(key.custom_identifier.as_deref()).unwrap_or_default();
+        let named = key
+            .cert_identifier
+            .as_deref()
+            .or(key.custom_identifier.as_deref())
+            .unwrap_or_default();
         let cert = found
             .filter(|c| key.warehouse_id.is_none() || c.warehouse_id == key.warehouse_id)
             .ok_or_else(|| issuance::cert_not_found(named))?;
@@ -178,7 +182,13 @@ impl Service {
         })
     }
 
-    pub async fn sign(&self, caller: Caller, key: KeyRef, scheme: SigningScheme, data: SignData) -> Result<SignResponse> {
+    pub async fn sign(
+        &self,
+        caller: Caller,
+        key: KeyRef,
+        scheme: SigningScheme,
+        data: SignData,
+    ) -> Result<SignResponse> {
         let cert = self.operation_certificate(caller, &key).await?;
         let private = self.operation_key(caller, &cert).await?;
         let signing_time = now_millis() / 1000;

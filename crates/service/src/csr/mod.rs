@@ -99,12 +99,6 @@ fn parse_private_key(text: &str) -> Result<PrivateKey> {
             format!("The private key is not an RSA, ECC or SM2 key in PKCS#8, PKCS#1 or SEC1 PEM: {e}."),
         )
     };
-    // OpenSSL writes SEC1 SM2 keys (`openssl ec`) under their own label.
-    if let Some(b) = blocks.iter().find(|b| b.label.ends_with("PRIVATE KEY"))
-        && b.label == "SM2 PRIVATE KEY"
-    {
-        return PrivateKey::from_sec1_der(&b.der).map_err(bad);
-    }
     PrivateKey::from_pem(text).map_err(bad)
 }
 

@@ -41,7 +41,11 @@ fn base64_param(p: &Params, name: &str) -> Result<Vec<u8>, WireError> {
 
 /// `MessageType`, compared without case (the API spells it `Base64` in one action and
 /// `BASE64` in another).
-fn message_type(p: &Params, allowed: &[&'static str], default: Option<&'static str>) -> Result<&'static str, WireError> {
+fn message_type(
+    p: &Params,
+    allowed: &[&'static str],
+    default: Option<&'static str>,
+) -> Result<&'static str, WireError> {
     let Some(given) = p.opt_str("MessageType") else {
         return default.ok_or_else(|| WireError::missing("MessageType"));
     };
@@ -128,7 +132,10 @@ async fn sign(s: Service, caller: Caller, p: Params) -> Result<Body, WireError> 
 
 async fn verify(s: Service, caller: Caller, p: Params) -> Result<Body, WireError> {
     use SigningScheme as S;
-    let scheme = signing_scheme(&p, &[S::Sha256WithRsa, S::Sha256WithRsaPss, S::Sha256WithEcdsa, S::Sm3WithSm2])?;
+    let scheme = signing_scheme(
+        &p,
+        &[S::Sha256WithRsa, S::Sha256WithRsaPss, S::Sha256WithEcdsa, S::Sm3WithSm2],
+    )?;
     let key = key_ref(&p)?;
     // Verify takes the message Base64-encoded whatever its type.
     let message = base64_param(&p, "Message")?;
