@@ -130,7 +130,25 @@ pub fn parse_uploaded_chain(text: &str) -> Result<UploadedChain> {
 /// Errors: [`Error::PasswordRequired`] for an encrypted PKCS#8 key (no upload action carries a
 /// password), [`Error::UnsupportedKey`] for a legacy OpenSSL-encrypted key or an unsupported
 /// algorithm or size, [`Error::Pem`] / [`Error::MalformedKey`] for anything else.
+///
+/// OpenSSL writes SM2 keys in SEC1 form under the label `SM2 PRIVATE KEY`; such a block is read as
+/// SEC1 and must hold a key on the SM2 curve.
 pub fn parse_uploaded_key(text: &str) -> Result<PrivateKey> {
+    let blocks = pem::parse_blocks(text)?;
+    if let Some(b) = blocks.iter().find(|b| b.label == "SM2 PRIVATE KEY") {
+        if b.encrypted_headers {
+            return Err(Error::UnsupportedKey(
+                "legacy OpenSSL-encrypted PEM; convert with `openssl pkcs8 -topk8`".into(),
+            ));
+        }
+        let key = PrivateKey::from_sec1_der(&b.der)?;
+        if key.family() != KeyFamily::Sm2 {
+            return Err(Error::MalformedKey(
+                "an SM2 PRIVATE KEY block holding a non-SM2 key".into(),
+            ));
+        }
+        return Ok(key);
+    }
     PrivateKey::from_pem(text)
 }
 

@@ -11,6 +11,7 @@ pub mod listing;
 pub mod revocation;
 pub mod sealing;
 mod tx;
+pub mod uploads;
 
 use sealing::{MasterKey, Sealer};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -25,6 +26,7 @@ pub use certificates::{CertFilter, CertRecord};
 pub use listing::{CsrFilter, CsrRow, OrderFilter, OrderRow, Page};
 pub use revocation::{RevocationVersion, RevokedSerial, SerialStatus};
 pub use tx::Tx;
+pub use uploads::EncryptionPair;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
