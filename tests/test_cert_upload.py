@@ -6,13 +6,9 @@ through the official SDKs. Certificates are made by `openssl`; every field read 
 checked against what `cryptography` reads from the same PEM."""
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
-import subprocess
 import uuid
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import requests
@@ -20,211 +16,28 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
-from opencas_testlib import (
-    V_2018,
-    V_2020_04,
-    acs_client,
-    assert_error,
-    cas20180713,
-    cas20200407,
-    common_request,
-    v1_request,
+from cert_upload_lib import (
+    FAMILY,
+    KEY_BITS,
+    Api04,
+    Bundle,
+    Pki,
+    attr,
+    cert_pub_der,
+    check_detail_against_pem,
+    ders,
+    expired_bundle,
+    ms,
+    pub_der,
+    run,
+    sans_of,
+    serial_hex,
+    sm2_dual,
 )
-from test_issuance import IApi, sdk_method
+from opencas_testlib import V_2018, V_2020_04, acs_client, assert_error, cas20180713, common_request, v1_request
+from test_issuance import IApi
 
 NF = "NotFound.Certificate"
-
-
-# --------------------------------------------------------------------------
-# openssl: keys and certificates made outside opencas
-# --------------------------------------------------------------------------
-
-def run(*args: str, input: bytes | None = None) -> bytes:
-    r = subprocess.run(list(args), input=input, capture_output=True, timeout=60)
-    assert r.returncode == 0, f"{args} exited {r.returncode}: {r.stderr.decode(errors='replace')}"
-    return r.stdout
-
-
-KEYGEN = {
-    "RSA": ["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
-    "P256": ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
-    "P384": ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"],
-    "SM2": ["-algorithm", "SM2"],
-}
-FAMILY = {"RSA": "RSA", "P256": "ECC", "P384": "ECC", "SM2": "SM2"}
-KEY_BITS = {"RSA": 2048, "P256": 256, "P384": 384, "SM2": 256}
-
-
-class Pki:
-    """Makes keys, CAs and leaves with openssl in one directory."""
-
-    def __init__(self, d: Path):
-        self.d = d
-        self.n = 0
-
-    def path(self, suffix: str) -> Path:
-        self.n += 1
-        return self.d / f"f{self.n}{suffix}"
-
-    def key(self, alg: str) -> Path:
-        p = self.path(".key")
-        run("openssl", "genpkey", *KEYGEN[alg], "-out", str(p))
-        return p
-
-    def _digest(self, alg: str) -> list[str]:
-        return ["-sm3"] if alg == "SM2" else ["-sha256"]
-
-    def cert(self, alg: str, subj: str, *, key: Path | None = None, issuer: tuple[Path, Path] | None = None,
-             sans: list[str] | None = None, ca: bool = False, days: int = 365) -> tuple[Path, Path]:
-        """(cert, key): self-signed, or signed by issuer=(cert, key)."""
-        key = key or self.key(alg)
-        ext = self.path(".ext")
-        lines = []
-        if ca:
-            lines += ["basicConstraints=critical,CA:TRUE", "keyUsage=critical,keyCertSign,cRLSign"]
-        else:
-            lines += ["basicConstraints=CA:FALSE", "keyUsage=critical,digitalSignature,keyEncipherment"]
-        if sans:
-            lines.append("subjectAltName=" + ",".join(sans))
-        lines += ["subjectKeyIdentifier=hash"]
-        ext.write_text("[v3]\n" + "\n".join(lines) + "\n")
-        csr = self.path(".csr")
-        run("openssl", "req", "-new", "-key", str(key), "-subj", subj, *self._digest(alg), "-out", str(csr))
-        out = self.path(".crt")
-        sign = ["-CA", str(issuer[0]), "-CAkey", str(issuer[1]), "-CAcreateserial",
-                "-CAserial", str(self.path(".srl"))] if issuer else ["-signkey", str(key)]
-        run("openssl", "x509", "-req", "-in", str(csr), *sign, "-days", str(days), *self._digest(alg),
-            "-extfile", str(ext), "-extensions", "v3", "-out", str(out))
-        return out, key
-
-    def chain(self, alg: str, cn: str, sans: list[str] | None = None, **kw) -> "Bundle":
-        """root -> intermediate -> leaf."""
-        u = uuid.uuid4().hex[:6]
-        root = self.cert(alg, f"/C=CN/O=Upload Test Root {u}/CN=Upload Root {alg} {u}", ca=True, days=3650)
-        inter = self.cert(alg, f"/C=CN/O=Upload Test CA/CN=Upload Intermediate {alg} {u}", issuer=root, ca=True,
-                          days=1825)
-        leaf = self.cert(alg, f"/C=CN/ST=Zhejiang/L=Hangzhou/O=Example Org {u}/OU=Web/CN={cn}", issuer=inter,
-                         sans=sans if sans is not None else [f"DNS:{cn}"], **kw)
-        return Bundle(alg, leaf[0].read_text(), [inter[0].read_text(), root[0].read_text()], leaf[1], self)
-
-
-@dataclass
-class Bundle:
-    alg: str
-    leaf_pem: str
-    chain_pems: list[str]
-    key_path: Path
-    pki: Pki
-
-    @property
-    def cert_field(self) -> str:
-        return self.leaf_pem + "".join(self.chain_pems)
-
-    def key_as(self, fmt: str) -> str:
-        """The key as PKCS#8 ('pkcs8'), PKCS#1 ('pkcs1', RSA) or SEC1 ('sec1', EC/SM2) PEM."""
-        k = str(self.key_path)
-        if fmt == "pkcs8":
-            return run("openssl", "pkey", "-in", k).decode()
-        if fmt == "pkcs1":
-            return run("openssl", "rsa", "-in", k, "-traditional").decode()
-        if fmt == "sec1":
-            return run("openssl", "ec", "-in", k).decode()
-        raise ValueError(fmt)
-
-    @property
-    def x509(self) -> x509.Certificate:
-        return x509.load_pem_x509_certificate(self.leaf_pem.encode())
-
-
-def pub_der(key_pem: str) -> bytes:
-    """The SubjectPublicKeyInfo of a private key (openssl: cryptography has no SM2)."""
-    return run("openssl", "pkey", "-pubout", "-outform", "DER", input=key_pem.encode())
-
-
-def cert_pub_der(cert_pem: str) -> bytes:
-    pem = run("openssl", "x509", "-noout", "-pubkey", input=cert_pem.encode())
-    return run("openssl", "pkey", "-pubin", "-outform", "DER", input=pem)
-
-
-def ders(pem_text: str) -> list[bytes]:
-    return [c.public_bytes(serialization.Encoding.DER) for c in x509.load_pem_x509_certificates(pem_text.encode())]
-
-
-def attr(name: x509.Name, oid) -> str:
-    v = name.get_attributes_for_oid(oid)
-    return v[0].value if v else ""
-
-
-def serial_hex(c: x509.Certificate) -> str:
-    n = c.serial_number
-    return n.to_bytes(max(1, (n.bit_length() + 7) // 8), "big").hex()
-
-
-def ms(t: dt.datetime) -> int:
-    return int(t.timestamp()) * 1000
-
-
-def sans_of(c: x509.Certificate) -> list[str]:
-    try:
-        ext = c.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        return []
-    out = []
-    for g in ext:
-        out.append(str(g.value))
-    return out
-
-
-# --------------------------------------------------------------------------
-# the SDKs
-# --------------------------------------------------------------------------
-
-class Api04:
-    """The 2020-04-07 SDK by action name; errors come back as (status, code, message)."""
-
-    def __init__(self, server, creds=None):
-        from alibabacloud_cas20200407 import models
-        self.client = cas20200407(server, creds)
-        self.models = models
-
-    def __call__(self, action: str, **fields) -> dict:
-        method = getattr(self.client, sdk_method(self.client, action))
-        if fields.get("tags") is not None:
-            cls = getattr(self.models, f"{action}RequestTags")
-            fields["tags"] = [cls(key=k, value=v) for k, v in fields["tags"]]
-        resp = method(getattr(self.models, f"{action}Request")(**fields))
-        assert resp.status_code == 200
-        body = resp.body.to_map()
-        assert isinstance(body.get("RequestId"), str) and body["RequestId"], body
-        return body
-
-    def error(self, action: str, status: int, code: str, /, **fields):
-        from alibabacloud_tea_openapi.exceptions import AlibabaCloudException
-        try:
-            body = self(action, **fields)
-        except AlibabaCloudException as e:
-            assert (e.status_code, e.code) == (status, code), \
-                f"{action}: expected {status} {code}, got {e.status_code} {e.code}: {e.message}"
-            assert "-----BEGIN" not in str(e.message)
-            return e
-        pytest.fail(f"{action}: expected {status} {code}, got success {json.dumps(body)[:300]}")
-
-    def upload(self, name: str | None = None, **fields) -> int:
-        body = self("UploadUserCertificate", name=name or f"up-{uuid.uuid4().hex[:10]}", **fields)
-        assert isinstance(body["CertId"], int) and body["CertId"] > 0, body
-        assert body["ResourceId"].startswith("cas-upload-"), body
-        return body["CertId"]
-
-    def detail(self, cert_id: int, **kw) -> dict:
-        return self("GetUserCertificateDetail", cert_id=cert_id, **kw)
-
-    def upload_ids(self, **kw) -> list[int]:
-        body = self("ListUserCertificateOrder", order_type="UPLOAD", show_size=1000, **kw)
-        return [c["CertificateId"] for c in body["CertificateOrderList"]]
-
-    def store_ids(self, **kw) -> list[int]:
-        body = self("ListCertificates", show_size=100, **kw)
-        return [c["CertificateId"] for c in body["CertificateList"]]
 
 
 @pytest.fixture(scope="module")
@@ -249,57 +62,6 @@ def bundles(pki):
                                         "DNS:api.example.net", "IP:192.0.2.7"])
         return made[alg]
     return get
-
-
-def expired_bundle(pki: Pki) -> tuple[str, str]:
-    """(cert PEM, key PEM): a self-signed P-256 certificate valid in 2020 only (cryptography
-    takes absolute dates, openssl 3.0 x509 does not)."""
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"expired-{uuid.uuid4().hex[:6]}.example.com")])
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc))
-            .not_valid_after(dt.datetime(2020, 12, 31, 12, 0, tzinfo=dt.timezone.utc))
-            .sign(key, hashes.SHA256()))
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
-    return cert.public_bytes(serialization.Encoding.PEM).decode(), key_pem
-
-
-def check_detail_against_pem(d: dict, b: Bundle):
-    """Every field of GetUserCertificateDetail against what cryptography reads from the PEM."""
-    c = b.x509
-    der = c.public_bytes(serialization.Encoding.DER)
-    assert d["Fingerprint"] == hashlib.sha1(der).hexdigest().upper()
-    assert d["Sha2"] == d["CertSha2"] == hashlib.sha256(der).hexdigest().upper()
-    assert d["SerialNo"] == serial_hex(c)
-    assert d["NotBefore"] == ms(c.not_valid_before_utc)
-    assert d["NotAfter"] == ms(c.not_valid_after_utc)
-    assert d["StartDate"] == c.not_valid_before_utc.date().isoformat()
-    assert d["EndDate"] == c.not_valid_after_utc.date().isoformat()
-    assert d["Expired"] is False
-    assert d["Common"] == attr(c.subject, NameOID.COMMON_NAME)
-    assert d["Sans"].split(",") == sans_of(c)
-    assert d["Issuer"] == attr(c.issuer, NameOID.COMMON_NAME)
-    assert d["OrgName"] == attr(c.subject, NameOID.ORGANIZATION_NAME)
-    assert d["Country"] == attr(c.subject, NameOID.COUNTRY_NAME)
-    assert d["Province"] == attr(c.subject, NameOID.STATE_OR_PROVINCE_NAME)
-    assert d["City"] == attr(c.subject, NameOID.LOCALITY_NAME)
-    assert d["Algorithm"] == FAMILY[b.alg]
-    assert d["BuyInAliyun"] is False
-    assert d["CertIdentifier"] == f"{d['Id']}-cn-hangzhou"
-    # the chain comes back whole, leaf first, byte for byte
-    assert ders(d["Cert"]) == ders(b.cert_field)
-    chain = x509.load_pem_x509_certificates(b.cert_field.encode())
-    assert [e["CommonName"] for e in d["CertChain"]] == [attr(x.subject, NameOID.COMMON_NAME) for x in chain]
-    assert [e["IssuerCommonName"] for e in d["CertChain"]] == [attr(x.issuer, NameOID.COMMON_NAME) for x in chain]
-    assert [e["NotAfter"] for e in d["CertChain"]] == [ms(x.not_valid_after_utc) for x in chain]
-    assert [e["NotBefore"] for e in d["CertChain"]] == [ms(x.not_valid_before_utc) for x in chain]
-    # the key comes back as PKCS#8 and is the certificate's key
-    assert d["Key"].startswith("-----BEGIN PRIVATE KEY-----")
-    assert pub_der(d["Key"]) == cert_pub_der(b.leaf_pem)
 
 
 # --------------------------------------------------------------------------
@@ -387,3 +149,320 @@ def test_list_views_fields(api, bundles):
     assert api.store_ids(keyword=i["InstanceId"]) == [cert_id]
     api.error("ListCertificates", 400, "InvalidParameter.ShowSize", show_size=101)
     api.error("ListCertificates", 400, "InvalidParameter.CertificateSource", certificate_source="FREE")
+
+
+# --------------------------------------------------------------------------
+# refusals: each with its code and status, and none leaves anything behind
+# --------------------------------------------------------------------------
+
+GARBAGE = [
+    "hello, world",
+    "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+    "-----BEGIN CERTIFICATE-----\n!!!notbase64!!!\n-----END CERTIFICATE-----\n",
+    "-----BEGIN CERTIFICATE-----\nMIIB\n",
+]
+
+
+def test_refusals(api, bundles, pki):
+    rsa, ec = bundles("RSA"), bundles("P256")
+    before = api.upload_ids()
+    up = lambda code, name=None, **f: api.error("UploadUserCertificate", 400, code,  # noqa: E731
+                                                name=name or f"bad-{uuid.uuid4().hex[:6]}", **f)
+    # a key of another certificate, of the same and of another family
+    other = pki.key("P256")
+    up("InvalidParameter.Key", cert=ec.cert_field, key=other.read_text())
+    e = up("InvalidParameter.Key", cert=ec.cert_field, key=rsa.key_as("pkcs8"))
+    assert "does not belong" in e.message
+    # garbage PEM in either field
+    for g in GARBAGE:
+        up("InvalidParameter.Cert", cert=g, key=ec.key_as("pkcs8"))
+        up("InvalidParameter.Key", cert=ec.cert_field, key=g.replace("CERTIFICATE", "PRIVATE KEY"))
+    # a key pasted into the certificate field, a certificate into the key field
+    up("InvalidParameter.Cert", cert=ec.leaf_pem + ec.key_as("pkcs8"), key=ec.key_as("pkcs8"))
+    up("InvalidParameter.Key", cert=ec.cert_field, key=ec.leaf_pem)
+    # a chain out of order, and a chain with a stranger in it
+    up("InvalidParameter.Cert", cert=ec.leaf_pem + ec.chain_pems[1] + ec.chain_pems[0], key=ec.key_as("pkcs8"))
+    up("InvalidParameter.Cert", cert=ec.leaf_pem + rsa.chain_pems[0], key=ec.key_as("pkcs8"))
+    # encrypted keys: no upload action carries a password
+    enc = run("openssl", "pkcs8", "-topk8", "-v2", "aes-256-cbc", "-passout", "pass:secret",
+              "-in", str(ec.key_path)).decode()
+    assert "ENCRYPTED PRIVATE KEY" in enc
+    e = up("InvalidParameter.Key", cert=ec.cert_field, key=enc)
+    assert "encrypted" in e.message and "password" in e.message
+    legacy = run("openssl", "rsa", "-in", str(rsa.key_path), "-aes256", "-passout", "pass:secret",
+                 "-traditional").decode()
+    assert "Proc-Type: 4,ENCRYPTED" in legacy
+    up("InvalidParameter.Key", cert=rsa.cert_field, key=legacy)
+    # missing and over-long fields
+    up("MissingParameter.Key", cert=ec.cert_field)
+    up("MissingParameter.Cert", key=ec.key_as("pkcs8"))
+    api.error("UploadUserCertificate", 400, "MissingParameter.Name", cert=ec.cert_field, key=ec.key_as("pkcs8"))
+    up("InvalidParameter.Name", name="n" * 64, cert=ec.cert_field, key=ec.key_as("pkcs8"))
+    assert 32 * 1024 < len(ec.cert_field * 15) < 48 * 1024
+    e = up("InvalidParameter.Cert", cert=ec.cert_field * 15, key=ec.key_as("pkcs8"))
+    assert "at most" in e.message
+    # more certificates than any real chain
+    up("InvalidParameter.Cert", cert=ec.leaf_pem * 11, key=ec.key_as("pkcs8"))
+    up("InvalidParameter.Tags", cert=ec.cert_field, key=ec.key_as("pkcs8"), tags=[("aliyun:x", "1")])
+    assert api.upload_ids() == before, "a refused upload left a certificate behind"
+    # 63 characters, any characters, are fine
+    name63 = ("證書-" + uuid.uuid4().hex) .ljust(63, "x")
+    assert len(name63) == 63
+    cert_id = api.upload(name63, cert=ec.cert_field, key=ec.key_as("pkcs8"))
+    assert api.detail(cert_id, cert_filter=True)["Name"] == name63
+
+
+def test_duplicate_names(api, bundles):
+    b = bundles("P256")
+    name = f"dup-{uuid.uuid4().hex[:6]}"
+    first = api.upload(name, cert=b.cert_field, key=b.key_as("pkcs8"))
+    e = api.error("UploadUserCertificate", 400, "InvalidParameter.Name", name=name, cert=b.cert_field,
+                  key=b.key_as("pkcs8"))
+    assert "already exists" in e.message
+    # the same certificate under another name is another entry
+    second = api.upload(cert=b.cert_field, key=b.key_as("pkcs8"))
+    assert second != first
+    # once deleted, the name is free again
+    api("DeleteUserCertificate", cert_id=first)
+    third = api.upload(name, cert=b.cert_field, key=b.key_as("pkcs8"))
+    assert third not in (first, second)
+
+
+def test_client_token_makes_upload_idempotent(api, bundles):
+    b = bundles("P256")
+    token = uuid.uuid4().hex
+    a = api("UploadUserCertificate", name=f"tok-{token[:6]}", cert=b.cert_field, key=b.key_as("pkcs8"),
+            client_token=token)
+    again = api("UploadUserCertificate", name=f"tok-{token[:6]}", cert=b.cert_field, key=b.key_as("pkcs8"),
+                client_token=token)
+    assert (again["CertId"], again["ResourceId"]) == (a["CertId"], a["ResourceId"])
+
+
+def test_ten_megabyte_bodies_are_refused_cleanly(server, creds, api, bundles):
+    b = bundles("P256")
+    big = "A" * (10 * 1024 * 1024)
+    # in a form body (signature v1, POST): the body limit answers first
+    r = v1_request(server, creds, "UploadUserCertificate", V_2020_04, method="POST",
+                   body_params={"Name": "big", "Cert": big, "Key": b.key_as("pkcs8")})
+    assert_error(r, 413, "RequestEntityTooLarge")
+    # in the query string, as the SDKs send it: refused without a 5xx, server alive after
+    try:
+        r = requests.post(server.base_url + "/?Action=UploadUserCertificate&Version=2020-04-07&Name=big&Cert=" + big,
+                          timeout=60)
+        assert 400 <= r.status_code < 500, r.status_code
+    except requests.ConnectionError:
+        pass  # hyper may close the connection on an oversized request head: also not a 5xx
+    assert api.upload(cert=b.cert_field, key=b.key_as("pkcs8")) > 0
+
+
+# --------------------------------------------------------------------------
+# expired certificates, deletion, isolation
+# --------------------------------------------------------------------------
+
+def test_expired_certificate_uploads_and_reads_as_expired(api, pki):
+    cert, key = expired_bundle(pki)
+    c = x509.load_pem_x509_certificate(cert.encode())
+    name = f"expired-{uuid.uuid4().hex[:6]}"
+    cert_id = api.upload(name, cert=cert, key=key)
+    d = api.detail(cert_id)
+    assert d["Expired"] is True and d["EndDate"] == "2020-12-31" and d["StartDate"] == "2020-01-01"
+    assert d["NotAfter"] == ms(c.not_valid_after_utc)
+    assert d["CertChain"][0]["RemainDay"] == 0
+    assert api("GetCertificateDetail", certificate_id=cert_id)["CertificateStatus"] == "expired"
+    # the order views list valid certificates by default, expired ones when asked
+    assert cert_id not in api.upload_ids()
+    assert cert_id in api.upload_ids(status="EXPIRED")
+    assert cert_id not in api.upload_ids(status="ISSUED")
+    assert cert_id in api.store_ids(certificate_status="expired")
+    assert cert_id not in api.store_ids(certificate_status="issued")
+    assert cert_id in api.store_ids()
+
+
+def test_delete_then_read_is_not_found(api, bundles):
+    b = bundles("P256")
+    cert_id = api.upload(cert=b.cert_field, key=b.key_as("pkcs8"))
+    token = uuid.uuid4().hex
+    api("DeleteUserCertificate", cert_id=cert_id, client_token=token)
+    # the same request again succeeds (it already did), a new one finds nothing
+    api("DeleteUserCertificate", cert_id=cert_id, client_token=token)
+    api.error("DeleteUserCertificate", 404, NF, cert_id=cert_id)
+    api.error("GetUserCertificateDetail", 404, NF, cert_id=cert_id)
+    api.error("GetCertificateDetail", 404, NF, certificate_id=cert_id)
+    assert cert_id not in api.upload_ids() and cert_id not in api.store_ids()
+    api.error("GetUserCertificateDetail", 404, NF, cert_id=987654321)
+    api.error("GetUserCertificateDetail", 400, "MissingParameter.CertId")
+
+
+def test_accounts_are_isolated(server, api, bundles):
+    b = bundles("RSA")
+    mine = api.upload(cert=b.cert_field, key=b.key_as("pkcs8"))
+    acct = server.create_account(f"other-{uuid.uuid4().hex[:6]}")
+    other = Api04(server, acct)
+    other.error("GetUserCertificateDetail", 404, NF, cert_id=mine)
+    other.error("GetCertificateDetail", 404, NF, certificate_id=mine)
+    other.error("DeleteUserCertificate", 404, NF, cert_id=mine)
+    assert other.upload_ids() == [] and other.store_ids() == []
+    # names are per account: the other account may use the same one
+    name = f"shared-{uuid.uuid4().hex[:6]}"
+    api.upload(name, cert=b.cert_field, key=b.key_as("pkcs8"))
+    theirs = other.upload(name, cert=b.cert_field, key=b.key_as("pkcs8"))
+    api.error("GetUserCertificateDetail", 404, NF, cert_id=theirs)
+    assert api.detail(mine, cert_filter=True)["Id"] == mine
+
+
+# --------------------------------------------------------------------------
+# SM2 dual certificates: a signing pair and an encryption pair
+# --------------------------------------------------------------------------
+
+def test_sm2_dual_certificate(api, pki, bundles):
+    pair = sm2_dual(pki)
+    cert_id = api.upload(**pair)
+    d = api.detail(cert_id)
+    assert "Cert" not in d and "Key" not in d
+    assert ders(d["SignCert"]) == ders(pair["sign_cert"])
+    assert ders(d["EncryptCert"]) == ders(pair["encrypt_cert"])
+    assert pub_der(d["SignPrivateKey"]) == cert_pub_der(pair["sign_cert"])
+    assert pub_der(d["EncryptPrivateKey"]) == cert_pub_der(pair["encrypt_cert"])
+    assert d["Algorithm"] == "SM2"
+    sign = x509.load_pem_x509_certificates(pair["sign_cert"].encode())[0]
+    assert d["Fingerprint"] == hashlib.sha1(sign.public_bytes(serialization.Encoding.DER)).hexdigest().upper()
+    assert d["Common"] == attr(sign.subject, NameOID.COMMON_NAME)
+    filtered = api.detail(cert_id, cert_filter=True)
+    assert not {"SignCert", "SignPrivateKey", "EncryptCert", "EncryptPrivateKey"} & filtered.keys()
+
+    # Cert + Key win over the pair fields, as the API documents
+    ec = bundles("P256")
+    both = api.upload(cert=ec.cert_field, key=ec.key_as("pkcs8"), **pair)
+    d = api.detail(both)
+    assert "Cert" in d and "EncryptCert" not in d and d["Algorithm"] == "ECC"
+
+    # refusals
+    err = lambda code, **f: api.error("UploadUserCertificate", 400, code,  # noqa: E731
+                                      name=f"sm2-bad-{uuid.uuid4().hex[:6]}", **f)
+    err("MissingParameter.EncryptCert", **{**pair, "encrypt_cert": None})
+    err("MissingParameter.SignPrivateKey", **{**pair, "sign_private_key": None})
+    err("InvalidParameter.EncryptPrivateKey", **{**pair, "encrypt_private_key": pair["sign_private_key"]})
+    err("InvalidParameter.SignPrivateKey", **{**pair, "sign_private_key": pki.key("SM2").read_text()})
+    err("InvalidParameter.EncryptCert", **{**pair, "encrypt_cert": pair["sign_cert"],
+                                          "encrypt_private_key": pair["sign_private_key"]})
+    err("InvalidParameter.SignCert", **{**pair, "sign_cert": ec.cert_field, "sign_private_key": ec.key_as("pkcs8")})
+    err("InvalidParameter.EncryptCert", **{**pair, "encrypt_cert": "garbage"})
+
+
+# --------------------------------------------------------------------------
+# 2018-07-13: CreateUserCertificate / DescribeUserCertificateDetail
+# --------------------------------------------------------------------------
+
+LEGACY_DETAIL_KEYS = {"Fingerprint", "RequestId", "Issuer", "Expired", "OrgName", "City", "EndDate", "Province",
+                      "BuyInAliyun", "Common", "Name", "StartDate", "Sans", "Country", "Cert", "Id", "Key"}
+
+
+def test_2018_create_and_describe(server, creds, api, bundles):
+    from alibabacloud_cas20180713 import models as m18
+    b = bundles("RSA")
+    client = cas20180713(server, creds)
+    name = f"legacy-{uuid.uuid4().hex[:6]}"
+    resp = client.create_user_certificate(m18.CreateUserCertificateRequest(
+        name=name, cert=b.cert_field, key=b.key_as("pkcs1")))
+    cert_id = resp.body.cert_id
+    assert isinstance(cert_id, int) and cert_id > 0
+    d = client.describe_user_certificate_detail(m18.DescribeUserCertificateDetailRequest(cert_id=cert_id))
+    body = d.body.to_map()
+    # exactly the SDK model's keys, and each filled from the certificate
+    assert set(body) == LEGACY_DETAIL_KEYS, set(body) ^ LEGACY_DETAIL_KEYS
+    c = b.x509
+    assert body["Id"] == cert_id and body["Name"] == name
+    assert body["Fingerprint"] == hashlib.sha1(c.public_bytes(serialization.Encoding.DER)).hexdigest().upper()
+    assert body["Common"] == attr(c.subject, NameOID.COMMON_NAME)
+    assert body["Sans"].split(",") == sans_of(c)
+    assert body["EndDate"] == c.not_valid_after_utc.date().isoformat()
+    assert body["Expired"] is False and body["BuyInAliyun"] is False
+    assert ders(body["Cert"]) == ders(b.cert_field)
+    assert pub_der(body["Key"]) == cert_pub_der(b.leaf_pem)
+    # the same certificate through the 2020-04-07 reads
+    assert api.detail(cert_id, cert_filter=True)["Name"] == name
+
+    # signature v1 (aliyun-python-sdk-core), and its refusals
+    acs = acs_client(server, creds)
+    req = common_request("CreateUserCertificate", V_2018, {"Name": f"v1-{uuid.uuid4().hex[:6]}",
+                                                          "Cert": b.cert_field, "Key": b.key_as("pkcs8")},
+                         method="POST")
+    created = json.loads(acs.do_action_with_exception(req))
+    assert isinstance(created["CertId"], int)
+    from aliyunsdkcore.acs_exception.exceptions import ServerException
+    for params, code in [({"Name": name, "Cert": b.cert_field, "Key": b.key_as("pkcs8")}, "InvalidParameter.Name"),
+                         ({"Name": "x", "Cert": b.cert_field}, "MissingParameter.Key"),
+                         ({"Name": "x", "Cert": "junk", "Key": b.key_as("pkcs8")}, "InvalidParameter.Cert")]:
+        with pytest.raises(ServerException) as e:
+            acs.do_action_with_exception(common_request("CreateUserCertificate", V_2018, params, method="POST"))
+        assert (e.value.get_http_status(), e.value.get_error_code()) == (400, code)
+    with pytest.raises(ServerException) as e:
+        acs.do_action_with_exception(common_request("DescribeUserCertificateDetail", V_2018, {"CertId": 999999}))
+    assert (e.value.get_http_status(), e.value.get_error_code()) == (404, NF)
+
+
+# --------------------------------------------------------------------------
+# private CA certificates and the store
+# --------------------------------------------------------------------------
+
+def test_pca_certificates_synced_into_the_store(server, api):
+    api06 = IApi(server)
+    root = api06.root("ECC_256", years=10)
+    sub = api06.sub(root["Identifier"], "ECC_256", years=5)
+    issued = api06("CreateServerCertificate", parent_identifier=sub["Identifier"], algorithm="ECC_256",
+                   common_name=f"pca-{uuid.uuid4().hex[:6]}.example.com", days=30, immediately=1)
+    ident = issued["Identifier"]
+    # not in the store until synced
+    certs = lambda: {x["CertificateId"]: x for x in  # noqa: E731
+                     api("ListUserCertificateOrder", order_type="CERT", show_size=1000)["CertificateOrderList"]}
+    before = set(certs())
+    api06("UploadPcaCertToCas", ids=ident)
+    after = certs()
+    new = set(after) - before
+    assert len(new) == 1
+    cert_id = new.pop()
+    assert after[cert_id]["Upload"] is False
+    d = api.detail(cert_id)
+    leaf = x509.load_pem_x509_certificate(issued["X509Certificate"].encode())
+    assert ders(d["Cert"])[0] == leaf.public_bytes(serialization.Encoding.DER)
+    assert d["Common"] == attr(leaf.subject, NameOID.COMMON_NAME) and d["BuyInAliyun"] is True
+    assert pub_der(d["Key"]) == cert_pub_der(issued["X509Certificate"])
+    assert cert_id not in api.upload_ids()
+    g = api("GetCertificateDetail", certificate_id=cert_id)
+    assert g["CertificateSource"] == "BUY" and g["InstanceId"] == f"cas-pca-{ident}"
+    # syncing again changes nothing; unknown identifiers are refused, all or nothing
+    api06("UploadPcaCertToCas", ids=ident)
+    assert set(certs()) == set(after)
+    api06.error("UploadPcaCertToCas", 404, NF, ids=f"{ident},{'0' * 32}")
+    api06.error("UploadPcaCertToCas", 400, "MissingParameter.Ids", ids="")
+    # leaving the store keeps the certificate with its CA
+    api("DeleteUserCertificate", cert_id=cert_id)
+    api.error("GetUserCertificateDetail", 404, NF, cert_id=cert_id)
+    assert api06.cert(ident)["Identifier"] == ident
+    # a PCA certificate is not deleted through DeletePCACert
+    api.error("DeletePCACert", 400, "InvalidStatus.Certificate", identifier=ident)
+
+
+def test_upload_pca_cert_and_delete(server, api, bundles):
+    b = bundles("P256")
+    body = api("UploadPCACert", warehouse_id=1, name=f"wh-{uuid.uuid4().hex[:6]}", cert=b.cert_field,
+               private_key=b.key_as("sec1"))
+    ident = body["Identifier"]
+    assert len(ident) == 32 and all(ch in "0123456789abcdef" for ch in ident)
+    listed = api("ListCert", identifiers=ident)["CertList"]
+    assert [x["Identifier"] for x in listed] == [ident]
+    assert listed[0]["WhId"] == 1 and listed[0]["SourceType"] == "upload" and listed[0]["ExistPrivateKey"] is True
+    assert listed[0]["SerialNo"] == serial_hex(b.x509)
+    # a warehouse certificate is not an SSL store entry
+    assert all(x["InstanceId"] != f"cas-upload-{ident}" for x in
+               api("ListCertificates", show_size=100)["CertificateList"])
+    # certificate only, no key
+    bare = api("UploadPCACert", warehouse_id=1, cert=b.leaf_pem)["Identifier"]
+    assert api("ListCert", identifiers=bare)["CertList"][0]["ExistPrivateKey"] is False
+    api.error("UploadPCACert", 400, "InvalidParameter.PrivateKey", warehouse_id=1, cert=b.cert_field,
+              private_key=bundles("RSA").key_as("pkcs8"))
+    api.error("UploadPCACert", 400, "InvalidParameter.Cert", warehouse_id=1, cert="junk")
+    api.error("UploadPCACert", 400, "MissingParameter.WarehouseId", cert=b.cert_field)
+    api("DeletePCACert", identifier=ident)
+    assert api("ListCert", identifiers=ident)["CertList"] == []
+    api.error("DeletePCACert", 404, NF, identifier=ident)

@@ -12,7 +12,7 @@ use serde::Serialize;
 pub const MAX_NAME_CHARS: usize = 63;
 /// Longest PEM text accepted in a certificate field: a chain of `MAX_CHAIN_LEN` large
 /// certificates fits comfortably.
-pub const MAX_CERT_PEM_CHARS: usize = 64 * 1024;
+pub const MAX_CERT_PEM_CHARS: usize = 32 * 1024;
 /// Longest PEM text accepted in a key field (an RSA-8192 PKCS#1 key is under 7 KB).
 pub const MAX_KEY_PEM_CHARS: usize = 16 * 1024;
 const DAY_MS: i64 = 86_400_000;
@@ -196,6 +196,11 @@ pub(crate) fn issuer_label(chain: &UploadedChain) -> String {
     }
 }
 
+/// Whole days of validity, a started day counting as one.
+fn validity_days(not_before_ms: i64, not_after_ms: i64) -> i64 {
+    (not_after_ms - not_before_ms + DAY_MS - 1).div_euclid(DAY_MS).max(0)
+}
+
 /// The stored record of a parsed certificate; `source_type` says where it came from.
 pub(crate) fn record_of(caller: Caller, name: &str, chain: &UploadedChain, has_key: bool) -> CertRecord {
     let info: &CertInfo = &chain.info;
@@ -225,9 +230,7 @@ pub(crate) fn record_of(caller: Caller, name: &str, chain: &UploadedChain, has_k
         fingerprint_sha256: info.fingerprints.sha256_hex(),
         not_before: info.not_before_ms,
         not_after: info.not_after_ms,
-        days: (info.not_after_ms - info.not_before_ms + DAY_MS - 1)
-            .div_euclid(DAY_MS)
-            .max(0),
+        days: validity_days(info.not_before_ms, info.not_after_ms),
         has_private_key: has_key,
         cert_der: chain.cert_der.clone(),
         chain_pem: pem::pem_chain(&chain.chain_der),
@@ -342,5 +345,64 @@ impl Service {
         };
         let done = self.upload_user_certificate(caller, req).await?;
         Ok(CreateUserCertificateResponse { cert_id: done.cert_id })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn missing(m: &UploadMaterial) -> &'static str {
+        match parse_material(m) {
+            Err(ServiceError::MissingParameter(name)) => name,
+            Err(other) => panic!("expected MissingParameter, got {other:?}"),
+            Ok(_) => panic!("expected MissingParameter, got success"),
+        }
+    }
+
+    #[test]
+    fn which_fields_an_upload_needs() {
+        let s = |v: &str| Some(v.to_owned());
+        assert_eq!(missing(&UploadMaterial::default()), "Cert");
+        assert_eq!(
+            missing(&UploadMaterial {
+                cert: s("x"),
+                ..Default::default()
+            }),
+            "Key"
+        );
+        assert_eq!(
+            missing(&UploadMaterial {
+                key: s("x"),
+                cert: s("  "),
+                ..Default::default()
+            }),
+            "Cert"
+        );
+        let dual = UploadMaterial {
+            sign_cert: s("a"),
+            sign_private_key: s("b"),
+            encrypt_cert: s("c"),
+            ..Default::default()
+        };
+        assert_eq!(missing(&dual), "EncryptPrivateKey");
+        // garbage in the fields that are used is a parameter error named after the field
+        let garbage = UploadMaterial {
+            cert: s("junk"),
+            key: s("junk"),
+            ..Default::default()
+        };
+        match parse_material(&garbage) {
+            Err(ServiceError::InvalidParameter { name, .. }) => assert_eq!(name, "Cert"),
+            other => panic!("{:?}", other.err()),
+        }
+    }
+
+    #[test]
+    fn days_round_up() {
+        assert_eq!(validity_days(0, DAY_MS), 1);
+        assert_eq!(validity_days(0, DAY_MS + 1), 2);
+        assert_eq!(validity_days(0, 365 * DAY_MS - 1000), 365);
+        assert_eq!(validity_days(10, 5), 0);
     }
 }
