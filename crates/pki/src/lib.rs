@@ -23,6 +23,7 @@
 //!   [`RevokedEntry`] and [`RevocationReason`].
 //! * [`OcspRequest::from_der`], [`build_ocsp_response`], [`ocsp_error_response`],
 //!   [`parse_ocsp_response`], [`build_ocsp_signer_cert`] — OCSP (RFC 6960).
+//! * [`parse_uploaded_chain`] / [`parse_uploaded_key`] / [`check_key_matches`] — user uploads.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -48,6 +49,7 @@ pub mod pem;
 mod pkcs7;
 mod san;
 mod signer;
+mod upload;
 mod usage;
 mod verify;
 
@@ -67,6 +69,8 @@ mod tests_keys;
 mod tests_leaf;
 #[cfg(test)]
 mod tests_ocsp;
+#[cfg(test)]
+mod tests_upload;
 
 pub use alg::{
     KeyAlgorithm, KeyFamily, PublicKeyDescription, SignatureAlgorithm, Sm2Id, describe_spki, signature_algorithm_name,
@@ -93,6 +97,10 @@ pub use ocsp::{
 pub use ocsp_parse::{OcspResponseInfo, parse_ocsp_response};
 pub use san::San;
 pub use signer::{DerSignature, KeySigner, SpkiPublicKey};
+pub use upload::{
+    ChainEntry, MAX_CHAIN_LEN, UploadedChain, chain_entries, check_key_matches, is_sm2, issuer_fields,
+    parse_uploaded_chain, parse_uploaded_key,
+};
 pub use usage::{ExtKeyUsage, KeyUsageFlags};
 pub use verify::{verify_certificate_signature, verify_certificate_signature_any_sm2_id, verify_signature};
 

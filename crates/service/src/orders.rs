@@ -156,6 +156,7 @@ fn cert_item(r: CertRecord, now: i64) -> OrderListItem {
     OrderListItem {
         status: cert_status(&r, now).to_owned(),
         certificate_id: Some(r.id),
+        instance_id: Some(crate::certstore::upload::instance_id(&r)),
         expired: Some(r.not_after < now),
         upload: Some(r.source_type == "upload"),
         start_date: Some(iso_date(r.not_before)),
@@ -241,6 +242,7 @@ fn cert_view_filter(req: &ListUserCertificateOrderRequest, now: i64) -> Option<C
         keyword: req.keyword.clone(),
         source_type: (req.order_type == OrderType::Upload).then(|| "upload".to_owned()),
         status: Some("ISSUE".into()),
+        cert_store_only: true,
         ..Default::default()
     };
     match req.status.as_deref() {

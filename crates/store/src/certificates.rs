@@ -60,6 +60,8 @@ pub struct CertFilter {
     pub resource_group_id: Option<String>,
     pub not_after_from: Option<i64>,
     pub not_after_to: Option<i64>,
+    /// Only certificates in the SSL certificate store (the CertId views).
+    pub cert_store_only: bool,
 }
 
 pub(crate) const CERT_COLUMNS: &str = "id, account_id, identifier, name, source_type, cert_type, \
@@ -112,7 +114,7 @@ pub(crate) fn cert_row(r: &AnyRow) -> std::result::Result<CertRecord, sqlx::Erro
     })
 }
 
-fn q<'a>(sql: String) -> sqlx::query::Query<'a, sqlx::Any, sqlx::any::AnyArguments> {
+pub(crate) fn q<'a>(sql: String) -> sqlx::query::Query<'a, sqlx::Any, sqlx::any::AnyArguments> {
     sqlx::query(sqlx::AssertSqlSafe(sql))
 }
 
@@ -269,6 +271,9 @@ impl Store {
         w.eq_text("resource_group_id", f.resource_group_id.as_deref());
         w.cmp_int("not_after", ">=", f.not_after_from);
         w.cmp_int("not_after", "<", f.not_after_to);
+        if f.cert_store_only {
+            w.cmp_int("in_cert_store", "=", Some(1));
+        }
         self.page_of("certificates", CERT_COLUMNS, w, page, cert_row).await
     }
 }

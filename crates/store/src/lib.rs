@@ -13,6 +13,7 @@ pub mod listing;
 pub mod revocation;
 pub mod sealing;
 mod tx;
+pub mod uploads;
 
 use sealing::{MasterKey, Sealer};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -29,6 +30,7 @@ pub use group::BoxFuture;
 pub use listing::{OrderFilter, OrderRow, Page};
 pub use revocation::{RevocationVersion, RevokedSerial, SerialStatus};
 pub use tx::Tx;
+pub use uploads::EncryptionPair;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -1,6 +1,11 @@
 //! The certificate store: certificates the account holds, whatever their source.
 //! `listing` answers the list views; uploads, details and deletion live beside it.
 
+mod delete;
+pub mod details;
+pub mod list_certificates;
 pub mod listing;
+pub mod pca;
+pub mod upload;
 
 pub use listing::*;

@@ -151,6 +151,13 @@ CREATE TABLE certificates (
     -- on its CA's CRL and in OCSP answers until it expires
     deleted_at         BIGINT,
     created_at         BIGINT NOT NULL,
+    -- 1 when the certificate is in the SSL certificate store and has a CertId there: uploaded
+    -- with UploadUserCertificate / CreateUserCertificate, or a private CA's certificate synced
+    -- with UploadPcaCertToCas
+    in_cert_store      BIGINT NOT NULL DEFAULT 0,
+    -- an SM2 dual upload: the certificate above is the signing one, this the encryption one
+    encrypt_cert_der   BLOB,
+    encrypt_key_sealed BLOB,
     UNIQUE (account_id, identifier),
     UNIQUE (account_id, custom_identifier)
 );
@@ -159,6 +166,9 @@ CREATE INDEX certificates_account_created ON certificates (account_id, created_a
 CREATE UNIQUE INDEX certificates_issuer_serial ON certificates (issuer_identifier, serial_no);
 -- What a CA's CRL lists.
 CREATE INDEX certificates_revoked ON certificates (issuer_identifier, revoked_at) WHERE revoked_at IS NOT NULL;
+-- Names of uploaded certificates are unique per account, as the console requires.
+CREATE UNIQUE INDEX certificates_upload_name ON certificates (account_id, name)
+    WHERE in_cert_store = 1 AND source_type = 'upload' AND deleted_at IS NULL;
 
 CREATE TABLE csrs (
     id            INTEGER PRIMARY KEY,
