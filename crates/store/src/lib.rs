@@ -5,12 +5,15 @@
 //! driver; the DDL lives per backend under `migrations/`.
 
 pub mod accounts;
+pub mod assets;
 pub mod cas;
 pub mod certificates;
 pub mod listing;
 pub mod revocation;
 pub mod sealing;
+pub mod search;
 mod tx;
+pub mod warehouses;
 
 use sealing::{MasterKey, Sealer};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -20,11 +23,14 @@ use std::str::FromStr;
 use std::time::Duration;
 
 pub use accounts::{AccessKeyRecord, AccountRecord, AccountStatus, NewAccessKey};
+pub use assets::{CertClassCounts, CertCounts};
 pub use cas::{CaFilter, CaLogRow, CaRecord, NewCa};
 pub use certificates::{CertFilter, CertRecord};
 pub use listing::{CsrFilter, CsrRow, OrderFilter, OrderRow, Page};
 pub use revocation::{RevocationVersion, RevokedSerial, SerialStatus};
+pub use search::{CertPage, CertQuery, Window};
 pub use tx::Tx;
+pub use warehouses::{NewWarehouse, WarehouseFilter, WarehouseRecord};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
