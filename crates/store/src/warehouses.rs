@@ -109,6 +109,22 @@ impl Tx {
 }
 
 impl Store {
+    /// Warehouses held in the application pool and in the contract signing pool.
+    pub async fn warehouse_usage(&self, account_id: i64) -> Result<(i64, i64)> {
+        let r = sqlx::query(
+            "SELECT SUM(CASE WHEN biz = $2 THEN 0 ELSE 1 END) AS app, SUM(CASE WHEN biz = $2 THEN 1 ELSE 0 END) AS contract \
+             FROM warehouses WHERE account_id = $1",
+        )
+        .bind(account_id)
+        .bind(CONTRACT_BIZ)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((
+            r.try_get::<Option<i64>, _>("app")?.unwrap_or(0),
+            r.try_get::<Option<i64>, _>("contract")?.unwrap_or(0),
+        ))
+    }
+
     pub async fn find_warehouse(&self, account_id: i64, id: i64) -> Result<Option<WarehouseRecord>> {
         let sql = format!("SELECT {COLUMNS} FROM warehouses w WHERE w.account_id = $1 AND w.id = $2");
         let r = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -258,6 +274,8 @@ mod tests {
         let (rows, _, next) = s.list_warehouses(1, &WarehouseFilter::default(), rest).await.unwrap();
         assert_eq!((rows[0].id, rows.len(), next), (a, 1, None));
         assert!(s.find_warehouse(2, a).await.unwrap().is_none());
+        assert_eq!(s.warehouse_usage(1).await.unwrap(), (3, 0));
+        assert_eq!(s.warehouse_usage(3).await.unwrap(), (0, 0));
         let mut tx = s.begin().await.unwrap();
         assert!(matches!(tx.delete_warehouse(2, a).await, Err(StoreError::NotFound)));
         tx.delete_warehouse(1, b).await.unwrap();

@@ -1,6 +1,10 @@
 //! The certificate store: certificates the account holds, whatever their source.
 //! `listing` answers the list views; uploads, details and deletion live beside it.
 
+pub mod assets;
 pub mod listing;
+pub mod pca_list;
 
+pub use assets::*;
 pub use listing::*;
+pub use pca_list::*;

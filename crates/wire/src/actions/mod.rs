@@ -7,6 +7,7 @@ mod csr;
 mod issuance;
 mod orders;
 mod revocation;
+mod warehouses;
 
 use crate::registry::Registry;
 
@@ -18,5 +19,6 @@ pub fn registry() -> Registry {
     ca::register(&mut r);
     issuance::register(&mut r);
     revocation::register(&mut r);
+    warehouses::register(&mut r);
     r
 }

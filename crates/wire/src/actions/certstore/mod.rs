@@ -1,9 +1,11 @@
 //! Handlers of the certificate store actions, split like the service module.
 
-mod listing;
+mod assets;
+pub(crate) mod listing;
 
 use crate::registry::Registry;
 
 pub fn register(r: &mut Registry) {
     listing::register(r);
+    assets::register(r);
 }
