@@ -69,37 +69,52 @@ impl Store {
     pub async fn search_certificates(&self, account_id: i64, q: &CertQuery, window: Window) -> Result<CertPage> {
         let w = q.filter(account_id);
         let cond = w.sql();
-        let count_sql = format!("SELECT COUNT(*) AS n FROM certificates WHERE {cond}");
-        let total: i64 = bind_all(sqlx::query(sqlx::AssertSqlSafe(count_sql)), &w.args)
-            .fetch_one(&self.pool)
-            .await?
-            .try_get("n")?;
         let n = w.args.len();
-        let (sql, extra) = match window {
-            Window::Offset(page) => (
+        let (before, limit, offset) = match window {
+            Window::Offset(page) => (i64::MAX, page.limit, page.offset),
+            // one row more than asked tells whether another page follows
+            Window::Keyset { before_id, limit } => (before_id.unwrap_or(i64::MAX), limit + 1, 0),
+        };
+        let (p_before, p_limit, p_offset) = (n + 1, n + 2, n + 3);
+        // A keyword search evaluates the index match once: the matching ids are kept for
+        // both the page and the total. Without a keyword the total is an index count and
+        // the page stops after its rows.
+        let (sql, counted) = if q.keyword.as_deref().is_some_and(|k| !k.is_empty()) {
+            (
                 format!(
-                    "SELECT {CERT_COLUMNS} FROM certificates WHERE {cond} ORDER BY id DESC LIMIT ${} OFFSET ${}",
-                    n + 1,
-                    n + 2
+                    "WITH hits AS MATERIALIZED (SELECT id FROM certificates WHERE {cond}) \
+                     SELECT {CERT_COLUMNS}, (SELECT COUNT(*) FROM hits) AS total_n FROM certificates \
+                     WHERE id IN (SELECT id FROM hits WHERE id < ${p_before} ORDER BY id DESC \
+                     LIMIT ${p_limit} OFFSET ${p_offset}) ORDER BY id DESC"
                 ),
-                vec![Arg::Int(page.limit), Arg::Int(page.offset)],
-            ),
-            Window::Keyset { before_id, limit } => (
+                true,
+            )
+        } else {
+            (
                 format!(
-                    "SELECT {CERT_COLUMNS} FROM certificates WHERE {cond} AND id < ${} ORDER BY id DESC LIMIT ${}",
-                    n + 1,
-                    n + 2
+                    "SELECT {CERT_COLUMNS} FROM certificates WHERE {cond} AND id < ${p_before} \
+                     ORDER BY id DESC LIMIT ${p_limit} OFFSET ${p_offset}"
                 ),
-                // one row more than asked tells whether another page follows
-                vec![Arg::Int(before_id.unwrap_or(i64::MAX)), Arg::Int(limit + 1)],
-            ),
+                false,
+            )
         };
         let mut args = w.args;
-        args.extend(extra);
-        let rows = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &args)
+        args.extend([Arg::Int(before), Arg::Int(limit), Arg::Int(offset)]);
+        let found = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &args)
             .fetch_all(&self.pool)
             .await?;
-        let mut rows: Vec<CertRecord> = rows.iter().map(cert_row).collect::<std::result::Result<_, _>>()?;
+        let total = match found.first() {
+            Some(r) if counted => r.try_get("total_n")?,
+            // no row to carry the total (or no keyword): count separately
+            _ => {
+                let count_sql = format!("SELECT COUNT(*) AS n FROM certificates WHERE {cond}");
+                bind_all(sqlx::query(sqlx::AssertSqlSafe(count_sql)), &args[..n])
+                    .fetch_one(&self.pool)
+                    .await?
+                    .try_get("n")?
+            }
+        };
+        let mut rows: Vec<CertRecord> = found.iter().map(cert_row).collect::<std::result::Result<_, _>>()?;
         let next_before = match window {
             Window::Keyset { limit, .. } if rows.len() as i64 > limit => {
                 rows.truncate(limit as usize);
