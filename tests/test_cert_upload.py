@@ -445,24 +445,31 @@ def test_pca_certificates_synced_into_the_store(server, api):
 
 def test_upload_pca_cert_and_delete(server, api, bundles):
     b = bundles("P256")
-    body = api("UploadPCACert", warehouse_id=1, name=f"wh-{uuid.uuid4().hex[:6]}", cert=b.cert_field,
+    wh_instance = api("CreateWarehouse", name=f"pca-{uuid.uuid4().hex[:6]}", type="ssl")["WarehouseInstanceId"]
+    wh = int(wh_instance.removeprefix("cas-wh-"))
+    api.error("UploadPCACert", 404, "NotFound.Warehouse", warehouse_id=wh + 1000, cert=b.leaf_pem)
+    body = api("UploadPCACert", warehouse_id=wh, name=f"wh-{uuid.uuid4().hex[:6]}", cert=b.cert_field,
                private_key=b.key_as("sec1"))
     ident = body["Identifier"]
     assert len(ident) == 32 and all(ch in "0123456789abcdef" for ch in ident)
     listed = api("ListCert", identifiers=ident)["CertList"]
     assert [x["Identifier"] for x in listed] == [ident]
-    assert listed[0]["WhId"] == 1 and listed[0]["SourceType"] == "upload" and listed[0]["ExistPrivateKey"] is True
+    assert listed[0]["WhId"] == wh and listed[0]["SourceType"] == "upload" and listed[0]["ExistPrivateKey"] is True
     assert listed[0]["SerialNo"] == serial_hex(b.x509)
     # a warehouse certificate is not an SSL store entry
     assert all(x["InstanceId"] != f"cas-upload-{ident}" for x in
                api("ListCertificates", show_size=100)["CertificateList"])
     # certificate only, no key
-    bare = api("UploadPCACert", warehouse_id=1, cert=b.leaf_pem)["Identifier"]
+    bare = api("UploadPCACert", warehouse_id=wh, cert=b.leaf_pem)["Identifier"]
     assert api("ListCert", identifiers=bare)["CertList"][0]["ExistPrivateKey"] is False
-    api.error("UploadPCACert", 400, "InvalidParameter.PrivateKey", warehouse_id=1, cert=b.cert_field,
+    api.error("UploadPCACert", 400, "InvalidParameter.PrivateKey", warehouse_id=wh, cert=b.cert_field,
               private_key=bundles("RSA").key_as("pkcs8"))
-    api.error("UploadPCACert", 400, "InvalidParameter.Cert", warehouse_id=1, cert="junk")
+    api.error("UploadPCACert", 400, "InvalidParameter.Cert", warehouse_id=wh, cert="junk")
     api.error("UploadPCACert", 400, "MissingParameter.WarehouseId", cert=b.cert_field)
+    # a warehouse holding certificates cannot be deleted
+    api.error("DeleteWarehouse", 400, "OperationDenied.WarehouseNotEmpty", warehouse_instance_id=wh_instance)
     api("DeletePCACert", identifier=ident)
     assert api("ListCert", identifiers=ident)["CertList"] == []
     api.error("DeletePCACert", 404, NF, identifier=ident)
+    api("DeletePCACert", identifier=bare)
+    api("DeleteWarehouse", warehouse_instance_id=wh_instance)

@@ -25,8 +25,8 @@ def test_unknown_action(server, creds, action):
 
 
 def test_action_of_another_version(server, creds):
-    """ListCert exists only in 2020-04-07; DescribeCACertificateList only in 2020-06-30."""
-    assert_error(v3_request(server, creds, "ListCert", V_2020_06), 404, "InvalidAction.NotFound")
+    """ListCsr exists only in 2020-04-07; DescribeCACertificateList only in 2020-06-30."""
+    assert_error(v3_request(server, creds, "ListCsr", V_2020_06), 404, "InvalidAction.NotFound")
     assert_error(v3_request(server, creds, "DescribeCACertificateList", V_2020_04), 404, "InvalidAction.NotFound")
     assert_error(v1_request(server, creds, "ListCsr", V_2018), 404, "InvalidAction.NotFound")
 

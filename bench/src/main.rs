@@ -7,6 +7,7 @@
 //! (a fresh nonce and date on every request), as the official SDKs sign them.
 
 mod load;
+mod search;
 mod servers;
 mod sign;
 
@@ -83,6 +84,10 @@ struct Args {
     /// Keep the temporary directory (databases, logs) for inspection.
     #[arg(long)]
     keep: bool,
+    /// Instead of issuance: ListCert keyword search and detail reads with this many
+    /// certificates in one account, one size after the other (e.g. 10000,1000000).
+    #[arg(long, value_delimiter = ',')]
+    search: Option<Vec<u64>>,
 }
 
 impl Args {
@@ -356,7 +361,7 @@ fn print_row(r: &Row) {
 
 const TABLE_HEADER: &str = "| target | path | conns | certs/s | p50 ms | p99 ms | ok | errors | server cores | bench cores | other cores |\n|---|---|---|---|---|---|---|---|---|---|---|";
 
-fn loadavg() -> String {
+pub(crate) fn loadavg() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_else(|_| "?".into())
@@ -690,6 +695,17 @@ fn main() {
 }
 
 async fn run(args: Args) -> Result<(), String> {
+    if let Some(sizes) = &args.search {
+        return search::run(search::SearchArgs {
+            bin: &args.opencas_bin,
+            sizes,
+            connections: &args.connections,
+            warmup: Duration::from_secs_f64(args.warmup),
+            duration: Duration::from_secs_f64(args.duration),
+            keep: args.keep,
+        })
+        .await;
+    }
     if args.max_other_cores != "off" && args.max_other_cores != "none" {
         args.max_other_cores
             .parse::<f64>()

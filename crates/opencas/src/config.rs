@@ -22,6 +22,27 @@ pub struct FileConfig {
     pub rate_limit: RateLimitConfig,
     pub limits: Limits,
     pub ca: CaConfig,
+    pub warehouses: WarehouseConfig,
+}
+
+/// `[warehouses]`: how many certificate warehouses an account may hold.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WarehouseConfig {
+    /// Certificate application warehouses.
+    pub quota: i64,
+    /// Contract signing warehouses (created with `Biz=contract`).
+    pub contract_quota: i64,
+}
+
+impl Default for WarehouseConfig {
+    fn default() -> Self {
+        let d = ServiceConfig::default();
+        Self {
+            quota: d.warehouse_quota,
+            contract_quota: d.contract_warehouse_quota,
+        }
+    }
 }
 
 /// `[ca]`: quotas of new CAs.
@@ -99,10 +120,15 @@ impl ServeConfig {
         if file.ca.root_certificate_quota < 0 || file.ca.sub_ca_initial_quota < 0 {
             return Err("[ca] quotas cannot be negative".into());
         }
+        if file.warehouses.quota < 0 || file.warehouses.contract_quota < 0 {
+            return Err("[warehouses] quotas cannot be negative".into());
+        }
         let service = ServiceConfig {
             public_url: public_url.clone(),
             root_certificate_quota: file.ca.root_certificate_quota,
             sub_ca_initial_quota: file.ca.sub_ca_initial_quota,
+            warehouse_quota: file.warehouses.quota,
+            contract_warehouse_quota: file.warehouses.contract_quota,
         };
         Ok(Self {
             listen,
@@ -154,6 +180,13 @@ mod tests {
         assert_eq!(c.listen.port(), 9100);
         assert!(!c.wire.rate_limit.enabled);
         assert_eq!(c.wire.limits.max_body_bytes, 10);
+        assert_eq!(c.service.warehouse_quota, ServiceConfig::default().warehouse_quota);
+
+        let file: FileConfig = toml::from_str("[warehouses]\nquota = 3\ncontract_quota = 1\n").unwrap();
+        let c = ServeConfig::resolve(flags(), file).unwrap();
+        assert_eq!((c.service.warehouse_quota, c.service.contract_warehouse_quota), (3, 1));
+        let negative: FileConfig = toml::from_str("[warehouses]\nquota = -1\n").unwrap();
+        assert!(ServeConfig::resolve(flags(), negative).is_err());
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod orders;
 mod paging;
 pub mod revocation;
 pub mod tags;
+pub mod warehouses;
 
 pub use opencas_store as store;
 pub use paging::Paging;
@@ -89,6 +90,10 @@ pub struct ServiceConfig {
     pub root_certificate_quota: i64,
     /// Quota a new sub CA receives from its root's pool.
     pub sub_ca_initial_quota: i64,
+    /// Certificate application warehouses an account may hold.
+    pub warehouse_quota: i64,
+    /// Contract signing warehouses (`Biz=contract`) an account may hold.
+    pub contract_warehouse_quota: i64,
 }
 
 impl Default for ServiceConfig {
@@ -97,6 +102,8 @@ impl Default for ServiceConfig {
             public_url: "http://127.0.0.1:8080".into(),
             root_certificate_quota: 1_000_000,
             sub_ca_initial_quota: 10_000,
+            warehouse_quota: 20,
+            contract_warehouse_quota: 20,
         }
     }
 }

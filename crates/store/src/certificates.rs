@@ -118,7 +118,7 @@ pub(crate) fn q<'a>(sql: String) -> sqlx::query::Query<'a, sqlx::Any, sqlx::any:
     sqlx::query(sqlx::AssertSqlSafe(sql))
 }
 
-fn key_record(account_id: i64, identifier: &str) -> String {
+pub(crate) fn key_record(account_id: i64, identifier: &str) -> String {
     format!("cert:{account_id}:{identifier}")
 }
 
@@ -261,7 +261,7 @@ impl Store {
     ) -> Result<(Vec<CertRecord>, i64)> {
         let mut w = Where::for_account(account_id);
         w.is_null("deleted_at");
-        w.contains_any(&["name", "common_name", "sans"], f.keyword.as_deref());
+        w.cert_keyword(f.keyword.as_deref());
         w.cmp_int("warehouse_id", "=", f.warehouse_id);
         w.eq_text("status", f.status.as_deref());
         w.eq_text("source_type", f.source_type.as_deref());

@@ -5,6 +5,7 @@
 //! driver; the DDL lives per backend under `migrations/`.
 
 pub mod accounts;
+pub mod assets;
 pub mod cas;
 pub mod certificates;
 pub mod csrs;
@@ -12,8 +13,10 @@ mod group;
 pub mod listing;
 pub mod revocation;
 pub mod sealing;
+pub mod search;
 mod tx;
 pub mod uploads;
+pub mod warehouses;
 
 use sealing::{MasterKey, Sealer};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -23,14 +26,17 @@ use std::str::FromStr;
 use std::time::Duration;
 
 pub use accounts::{AccessKeyRecord, AccountRecord, AccountStatus, NewAccessKey};
+pub use assets::{CertClassCounts, CertCounts};
 pub use cas::{CaFilter, CaLogRow, CaRecord, NewCa};
 pub use certificates::{CertFilter, CertRecord};
 pub use csrs::{CsrFilter, CsrRow, NewCsr};
 pub use group::BoxFuture;
 pub use listing::{OrderFilter, OrderRow, Page};
 pub use revocation::{RevocationVersion, RevokedSerial, SerialStatus};
+pub use search::{CertPage, CertQuery, Window};
 pub use tx::Tx;
 pub use uploads::EncryptionPair;
+pub use warehouses::{NewWarehouse, WarehouseFilter, WarehouseRecord};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

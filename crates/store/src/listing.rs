@@ -21,7 +21,7 @@ pub(crate) enum Arg {
 /// Builds `WHERE account_id = $1 AND …` with numbered placeholders.
 pub(crate) struct Where {
     clauses: Vec<String>,
-    args: Vec<Arg>,
+    pub(crate) args: Vec<Arg>,
 }
 
 impl Where {
@@ -34,6 +34,9 @@ impl Where {
     pub(crate) fn placeholder(&mut self, arg: Arg) -> String {
         self.args.push(arg);
         format!("${}", self.args.len())
+    }
+    pub(crate) fn push(&mut self, clause: String) {
+        self.clauses.push(clause);
     }
     pub(crate) fn is_null(&mut self, column: &str) {
         self.clauses.push(format!("{column} IS NULL"));
@@ -74,12 +77,31 @@ impl Where {
             .collect();
         self.clauses.push(format!("({})", ors.join(" OR ")));
     }
-    fn sql(&self) -> String {
+    /// `KeyWord` over a certificate's name, CN and SANs (case-insensitive substring).
+    /// Three characters or more are answered by the trigram index `certificates_search`;
+    /// a shorter keyword has no trigram to look up and falls back to a scan.
+    pub(crate) fn cert_keyword(&mut self, keyword: Option<&str>) {
+        let Some(k) = keyword.filter(|k| !k.is_empty()) else {
+            return;
+        };
+        if k.chars().count() < 3 {
+            self.contains_any(&["name", "common_name", "sans"], Some(k));
+            return;
+        }
+        // One FTS5 string literal: the trigram tokenizer turns it into a phrase of
+        // consecutive trigrams, i.e. a substring match, and nothing in it is query syntax.
+        let phrase = format!("\"{}\"", k.replace('"', "\"\""));
+        let p = self.placeholder(Arg::Text(phrase));
+        self.clauses.push(format!(
+            "id IN (SELECT rowid FROM certificates_search WHERE certificates_search MATCH {p})"
+        ));
+    }
+    pub(crate) fn sql(&self) -> String {
         self.clauses.join(" AND ")
     }
 }
 
-fn bind_all<'q>(
+pub(crate) fn bind_all<'q>(
     mut q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>,
     args: &[Arg],
 ) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments> {

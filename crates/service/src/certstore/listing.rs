@@ -1,18 +1,123 @@
 //! The list views of the certificate store.
 
 use crate::{Caller, Paging, Result, Service};
-use opencas_store::{CertFilter, CertRecord, now_millis};
+use opencas_store::{CertFilter, CertQuery, CertRecord, Window, now_millis};
 use serde::Serialize;
 
+/// How a list request pages: by number (`CurrentPage`/`ShowSize`) or by token
+/// (`NextToken`/`MaxResults`). A token is the id of the last item returned: the next page
+/// continues below it in the same newest-first order, so items added meanwhile never shift
+/// a token walk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageRequest {
+    Numbered(Paging),
+    Token { max_results: i64, after: Option<i64> },
+}
+
+impl PageRequest {
+    pub(crate) fn window(self) -> Window {
+        match self {
+            Self::Numbered(p) => Window::Offset(p.page()),
+            Self::Token { max_results, after } => Window::Keyset {
+                before_id: after,
+                limit: max_results,
+            },
+        }
+    }
+
+    pub(crate) fn numbered(self) -> Option<Paging> {
+        match self {
+            Self::Numbered(p) => Some(p),
+            Self::Token { .. } => None,
+        }
+    }
+
+    pub(crate) fn max_results(self) -> Option<i64> {
+        match self {
+            Self::Numbered(_) => None,
+            Self::Token { max_results, .. } => Some(max_results),
+        }
+    }
+}
+
+/// Which certificates a `Type` filter of ListCert names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IssuedKind {
+    Server,
+    Client,
+    /// Certificates made by CreateCustomCertificate (stored as CUSTOM).
+    EndEntity,
+}
+
+impl IssuedKind {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "SERVER" => Some(Self::Server),
+            "CLIENT" => Some(Self::Client),
+            "END_ENTITY" => Some(Self::EndEntity),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn stored(self) -> &'static str {
+        match self {
+            Self::Server => "SERVER",
+            Self::Client => "CLIENT",
+            Self::EndEntity => "CUSTOM",
+        }
+    }
+
+    pub(crate) fn api_of_stored(stored: &str) -> &str {
+        if stored == "CUSTOM" { "END_ENTITY" } else { stored }
+    }
+}
+
+/// The filters both ListCert versions understand.
 #[derive(Debug, Clone, Default)]
-pub struct ListCertRequest {
-    pub paging: Option<Paging>,
+pub struct CertListFilter {
     pub keyword: Option<String>,
     pub warehouse_id: Option<i64>,
     pub status: Option<String>,
     pub source_type: Option<String>,
     pub cert_type: Option<String>,
+    pub kind: Option<IssuedKind>,
     pub identifiers: Vec<String>,
+    /// The issuing CA (`ParentIdentifier`, or the CA behind an `InstanceUuid`).
+    pub parent_identifier: Option<String>,
+    /// `BeforeDate`: validity began on or before this day (UTC, `YYYY-MM-DD`).
+    pub before_date: Option<time::Date>,
+    /// `AfterDate`: still valid on or after this day. With `before_date`, the
+    /// certificates in force at some time between the two days.
+    pub after_date: Option<time::Date>,
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+fn day_start_ms(d: time::Date) -> i64 {
+    d.midnight().assume_utc().unix_timestamp() * 1000
+}
+
+impl CertListFilter {
+    pub(crate) fn query(&self) -> CertQuery {
+        CertQuery {
+            keyword: self.keyword.clone(),
+            warehouse_id: self.warehouse_id,
+            status: self.status.clone(),
+            source_type: self.source_type.clone(),
+            cert_type: self.cert_type.clone(),
+            certificate_types: self.kind.map(|k| vec![k.stored().to_owned()]).unwrap_or_default(),
+            identifiers: self.identifiers.clone(),
+            issuer_identifier: self.parent_identifier.clone(),
+            not_before_until: self.before_date.map(|d| day_start_ms(d) + DAY_MS - 1),
+            not_after_from: self.after_date.map(day_start_ms),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ListCertRequest {
+    pub page: PageRequest,
+    pub filter: CertListFilter,
 }
 
 #[derive(Debug, Serialize)]
@@ -20,8 +125,14 @@ pub struct ListCertRequest {
 pub struct ListCertResponse {
     pub cert_list: Vec<CertListItem>,
     pub total_count: i64,
-    pub current_page: i64,
-    pub show_size: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_page: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub show_size: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -48,7 +159,7 @@ impl From<CertRecord> for CertListItem {
     fn from(r: CertRecord) -> Self {
         Self {
             identifier: r.identifier,
-            wh_instance_id: r.warehouse_id.map(|id| format!("cas-wh-{id}")),
+            wh_instance_id: r.warehouse_id.map(crate::warehouses::instance_id),
             wh_id: r.warehouse_id,
             status: r.status,
             source_type: r.source_type,
@@ -127,28 +238,18 @@ impl LegacyCertItem {
 
 impl Service {
     pub async fn list_cert(&self, caller: Caller, req: ListCertRequest) -> Result<ListCertResponse> {
-        let paging = req.paging.unwrap_or(Paging {
-            current_page: 1,
-            show_size: LIST_CERT_DEFAULT_SHOW_SIZE,
-        });
-        let filter = CertFilter {
-            keyword: req.keyword,
-            warehouse_id: req.warehouse_id,
-            status: req.status,
-            source_type: req.source_type,
-            cert_type: req.cert_type,
-            identifiers: req.identifiers,
-            ..Default::default()
-        };
-        let (rows, total) = self
+        let page = self
             .store
-            .list_certificates(caller.account_id, &filter, paging.page())
+            .search_certificates(caller.account_id, &req.filter.query(), req.page.window())
             .await?;
+        let numbered = req.page.numbered();
         Ok(ListCertResponse {
-            cert_list: rows.into_iter().map(Into::into).collect(),
-            total_count: total,
-            current_page: paging.current_page,
-            show_size: paging.show_size,
+            cert_list: page.rows.into_iter().map(Into::into).collect(),
+            total_count: page.total,
+            current_page: numbered.map(|p| p.current_page),
+            show_size: numbered.map(|p| p.show_size),
+            max_results: req.page.max_results(),
+            next_token: page.next_before.map(|id| id.to_string()),
         })
     }
 

@@ -37,6 +37,10 @@ impl Service {
         record.warehouse_id = Some(req.warehouse_id);
         let key_der = key.as_ref().map(|k| k.to_pkcs8_der());
         let mut tx = self.store.begin().await?;
+        // checked inside the transaction: a warehouse deleted meanwhile cannot gain a certificate
+        if tx.find_warehouse(caller.account_id, req.warehouse_id).await?.is_none() {
+            return Err(crate::warehouses::warehouse_not_found(&req.warehouse_id.to_string()));
+        }
         tx.insert_certificate(&record, key_der.as_deref().map(|k| k.as_slice()))
             .await?;
         tx.commit().await?;

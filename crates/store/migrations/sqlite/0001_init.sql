@@ -210,3 +210,56 @@ CREATE TABLE orders (
     created_at        BIGINT NOT NULL
 );
 CREATE INDEX orders_account_created ON orders (account_id, created_at);
+
+-- ListCert orders by id (immutable, increasing) so NextToken pages stay put while
+-- certificates are added; this index serves that order within one account. Partial: every
+-- read skips deleted rows, and a keyword search then checks its matches against this
+-- small index instead of fetching each (large) row.
+CREATE INDEX certificates_account_id ON certificates (account_id, id) WHERE deleted_at IS NULL;
+
+-- Fuzzy KeyWord search over name, CN and SANs: a trigram index answers substring matches
+-- of three characters or more without scanning the account's certificates. External
+-- content (the rows stay in `certificates`), kept in step by the triggers below, so no
+-- writer can forget it.
+CREATE VIRTUAL TABLE certificates_search USING fts5 (
+    name, common_name, sans,
+    content = 'certificates', content_rowid = 'id', tokenize = 'trigram'
+);
+CREATE TRIGGER certificates_search_insert AFTER INSERT ON certificates BEGIN
+    INSERT INTO certificates_search (rowid, name, common_name, sans)
+    VALUES (new.id, new.name, new.common_name, new.sans);
+END;
+CREATE TRIGGER certificates_search_delete AFTER DELETE ON certificates BEGIN
+    INSERT INTO certificates_search (certificates_search, rowid, name, common_name, sans)
+    VALUES ('delete', old.id, old.name, old.common_name, old.sans);
+END;
+CREATE TRIGGER certificates_search_update AFTER UPDATE OF name, common_name, sans ON certificates BEGIN
+    INSERT INTO certificates_search (certificates_search, rowid, name, common_name, sans)
+    VALUES ('delete', old.id, old.name, old.common_name, old.sans);
+    INSERT INTO certificates_search (rowid, name, common_name, sans)
+    VALUES (new.id, new.name, new.common_name, new.sans);
+END;
+
+-- Certificate warehouses (API 2020-04-07). `biz` 'contract' counts against the
+-- e-contract signing quota, anything else against the certificate application quota.
+CREATE TABLE warehouses (
+    id             INTEGER PRIMARY KEY,
+    account_id     BIGINT NOT NULL REFERENCES accounts (id),
+    name           TEXT NOT NULL,
+    warehouse_type TEXT NOT NULL,
+    biz            TEXT NOT NULL,
+    created_at     BIGINT NOT NULL,
+    UNIQUE (account_id, name)
+);
+CREATE INDEX warehouses_account ON warehouses (account_id, id);
+CREATE INDEX certificates_warehouse ON certificates (account_id, warehouse_id) WHERE warehouse_id IS NOT NULL;
+
+-- ShareCertificate: the copy a share made in the target account, so a repeat is a no-op.
+CREATE TABLE certificate_shares (
+    account_id            BIGINT NOT NULL REFERENCES accounts (id),
+    certificate_id        BIGINT NOT NULL,
+    target_account_id     BIGINT NOT NULL REFERENCES accounts (id),
+    target_certificate_id BIGINT NOT NULL,
+    created_at            BIGINT NOT NULL,
+    PRIMARY KEY (account_id, certificate_id, target_account_id)
+);

@@ -1,7 +1,8 @@
 //! Handlers of the certificate store actions, split like the service module.
 
+mod assets;
 mod details;
-mod listing;
+pub(crate) mod listing;
 mod upload;
 
 use crate::registry::Registry;
@@ -10,4 +11,5 @@ pub fn register(r: &mut Registry) {
     listing::register(r);
     upload::register(r);
     details::register(r);
+    assets::register(r);
 }

@@ -1,0 +1,153 @@
+//! ListCert's reads: every filter of both API versions, in two page styles over one order.
+//!
+//! Certificates are listed newest first by `id`, which the database hands out in increasing
+//! order and never changes. Page numbers (`CurrentPage`/`ShowSize`) skip rows; a `NextToken`
+//! is the last id seen and the next page starts strictly below it, so certificates added
+//! meanwhile (all with larger ids) never shift or repeat what a token walk returns.
+
+use crate::certificates::{CERT_COLUMNS, cert_row};
+use crate::listing::{Arg, Page, Where, bind_all};
+use crate::{CertRecord, Result, Store};
+use sqlx::Row;
+
+#[derive(Debug, Default, Clone)]
+pub struct CertQuery {
+    pub keyword: Option<String>,
+    pub warehouse_id: Option<i64>,
+    pub status: Option<String>,
+    pub source_type: Option<String>,
+    pub cert_type: Option<String>,
+    /// `certificate_type IN (…)`: SERVER, CLIENT, CUSTOM for issued certificates.
+    pub certificate_types: Vec<String>,
+    pub identifiers: Vec<String>,
+    pub issuer_identifier: Option<String>,
+    /// Validity began at or before this instant (ms).
+    pub not_before_until: Option<i64>,
+    /// Validity lasts until this instant (ms) or later.
+    pub not_after_from: Option<i64>,
+}
+
+/// Which slice of the ordered result to return.
+#[derive(Debug, Clone, Copy)]
+pub enum Window {
+    Offset(Page),
+    /// Rows with an id below `before_id` (all when `None`), at most `limit`.
+    Keyset {
+        before_id: Option<i64>,
+        limit: i64,
+    },
+}
+
+#[derive(Debug)]
+pub struct CertPage {
+    pub rows: Vec<CertRecord>,
+    /// Matching rows in all, whatever the window.
+    pub total: i64,
+    /// For a keyset window: the id to continue below, when more rows follow.
+    pub next_before: Option<i64>,
+}
+
+impl CertQuery {
+    fn filter(&self, account_id: i64) -> Where {
+        let mut w = Where::for_account(account_id);
+        w.is_null("deleted_at");
+        w.cert_keyword(self.keyword.as_deref());
+        w.cmp_int("warehouse_id", "=", self.warehouse_id);
+        w.eq_text("status", self.status.as_deref());
+        w.eq_text("source_type", self.source_type.as_deref());
+        w.eq_text("cert_type", self.cert_type.as_deref());
+        w.in_text("certificate_type", &self.certificate_types);
+        w.in_text("identifier", &self.identifiers);
+        w.eq_text("issuer_identifier", self.issuer_identifier.as_deref());
+        w.cmp_int("not_before", "<=", self.not_before_until);
+        w.cmp_int("not_after", ">=", self.not_after_from);
+        w
+    }
+}
+
+impl Store {
+    pub async fn search_certificates(&self, account_id: i64, q: &CertQuery, window: Window) -> Result<CertPage> {
+        let w = q.filter(account_id);
+        let cond = w.sql();
+        let n = w.args.len();
+        let (before, limit, offset) = match window {
+            Window::Offset(page) => (i64::MAX, page.limit, page.offset),
+            // one row more than asked tells whether another page follows
+            Window::Keyset { before_id, limit } => (before_id.unwrap_or(i64::MAX), limit + 1, 0),
+        };
+        let (p_before, p_limit, p_offset) = (n + 1, n + 2, n + 3);
+        // A keyword search evaluates the index match once: the matching ids are kept for
+        // both the page and the total. Without a keyword the total is an index count and
+        // the page stops after its rows.
+        let (sql, counted) = if q.keyword.as_deref().is_some_and(|k| !k.is_empty()) {
+            (
+                format!(
+                    "WITH hits AS MATERIALIZED (SELECT id FROM certificates WHERE {cond}) \
+                     SELECT {CERT_COLUMNS}, (SELECT COUNT(*) FROM hits) AS total_n FROM certificates \
+                     WHERE id IN (SELECT id FROM hits WHERE id < ${p_before} ORDER BY id DESC \
+                     LIMIT ${p_limit} OFFSET ${p_offset}) ORDER BY id DESC"
+                ),
+                true,
+            )
+        } else {
+            (
+                format!(
+                    "SELECT {CERT_COLUMNS} FROM certificates WHERE {cond} AND id < ${p_before} \
+                     ORDER BY id DESC LIMIT ${p_limit} OFFSET ${p_offset}"
+                ),
+                false,
+            )
+        };
+        let mut args = w.args;
+        args.extend([Arg::Int(before), Arg::Int(limit), Arg::Int(offset)]);
+        let found = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &args)
+            .fetch_all(&self.pool)
+            .await?;
+        let total = match found.first() {
+            Some(r) if counted => r.try_get("total_n")?,
+            // no row to carry the total (or no keyword): count separately
+            _ => {
+                let count_sql = format!("SELECT COUNT(*) AS n FROM certificates WHERE {cond}");
+                bind_all(sqlx::query(sqlx::AssertSqlSafe(count_sql)), &args[..n])
+                    .fetch_one(&self.pool)
+                    .await?
+                    .try_get("n")?
+            }
+        };
+        let mut rows: Vec<CertRecord> = found.iter().map(cert_row).collect::<std::result::Result<_, _>>()?;
+        let next_before = match window {
+            Window::Keyset { limit, .. } if rows.len() as i64 > limit => {
+                rows.truncate(limit as usize);
+                rows.last().map(|r| r.id)
+            }
+            _ => None,
+        };
+        Ok(CertPage {
+            rows,
+            total,
+            next_before,
+        })
+    }
+
+    /// The query plan SQLite picks for a search, for tests that pin the index use.
+    #[cfg(test)]
+    pub(crate) async fn search_plan(&self, account_id: i64, q: &CertQuery) -> Result<String> {
+        let w = q.filter(account_id);
+        let sql = format!(
+            "EXPLAIN QUERY PLAN SELECT id FROM certificates WHERE {} ORDER BY id DESC LIMIT 50",
+            w.sql()
+        );
+        let rows = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &w.args)
+            .fetch_all(&self.pool)
+            .await?;
+        let lines: Vec<String> = rows
+            .iter()
+            .map(|r| r.try_get::<String, _>("detail"))
+            .collect::<std::result::Result<_, _>>()?;
+        Ok(lines.join("\n"))
+    }
+}
+
+#[cfg(test)]
+#[path = "search_tests.rs"]
+pub(crate) mod tests;
