@@ -88,6 +88,10 @@ pub struct ServiceConfig {
     pub root_certificate_quota: i64,
     /// Quota a new sub CA receives from its root's pool.
     pub sub_ca_initial_quota: i64,
+    /// Re-sign every CRL at least this often (seconds); by default at half its lifetime.
+    pub crl_refresh_interval_secs: Option<i64>,
+    /// Pre-signed OCSP answers kept in memory (0: none).
+    pub ocsp_cache_entries: usize,
 }
 
 impl Default for ServiceConfig {
@@ -96,6 +100,8 @@ impl Default for ServiceConfig {
             public_url: "http://127.0.0.1:8080".into(),
             root_certificate_quota: 1_000_000,
             sub_ca_initial_quota: 10_000,
+            crl_refresh_interval_secs: None,
+            ocsp_cache_entries: 100_000,
         }
     }
 }

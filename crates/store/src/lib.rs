@@ -23,7 +23,7 @@ pub use accounts::{AccessKeyRecord, AccountRecord, AccountStatus, NewAccessKey};
 pub use cas::{CaFilter, CaLogRow, CaRecord, NewCa};
 pub use certificates::{CertFilter, CertRecord};
 pub use listing::{CsrFilter, CsrRow, OrderFilter, OrderRow, Page};
-pub use revocation::{RevocationVersion, RevokedSerial, SerialStatus};
+pub use revocation::{RevocationVersion, RevokedSerial, SerialStatus, StoredCrlMeta};
 pub use tx::Tx;
 
 #[derive(Debug, thiserror::Error)]
