@@ -13,7 +13,7 @@ use opencas_pki::{RevocationReason, RevokedEntry, build_crl_from_encoded, crl_en
 use opencas_store::{CaRecord, RevocationVersion, StoredCrlMeta, now_millis};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long a refresher's claim on a CRL lasts: a worker that dies while signing delays
 /// that CRL by this much, while a live one finishes long before.
@@ -164,7 +164,9 @@ impl Service {
     /// Signs, persists and caches a new CRL of `ca` listing `version`. Callers hold the
     /// CA's signing lock.
     async fn sign_crl(&self, ca: &CaRecord, version: RevocationVersion) -> Result<CachedCrl> {
+        let started = Instant::now();
         let entries = self.crl_entries(ca, version).await?;
+        let entries_ms = started.elapsed().as_millis();
         let mut tx = self.store.begin().await?;
         let number = tx.next_crl_number(&ca.identifier).await?;
         tx.commit().await?;
@@ -179,6 +181,7 @@ impl Service {
             blocking(move || build_crl_from_encoded(&cert, &key, &entries, number as u64, now, next_update, sm2_id))
                 .await?
                 .map_err(|e| ServiceError::Internal(format!("CRL: {e}")))?;
+        let signed_ms = started.elapsed().as_millis();
         let meta = StoredCrlMeta {
             crl_number: number,
             this_update: now,
@@ -190,6 +193,10 @@ impl Service {
         let mut tx = self.store.begin().await?;
         tx.save_crl(&ca.identifier, &meta, &der).await?;
         tx.commit().await?;
+        tracing::info!(
+            ca = %ca.identifier, number, bytes = der.len(), entries_ms, signed_ms,
+            total_ms = started.elapsed().as_millis(), "CRL signed"
+        );
         let crl = CachedCrl {
             number,
             version,
@@ -223,10 +230,7 @@ impl Service {
                 Err(e) => Err(e.into()),
             };
             match result {
-                Ok(crl) => {
-                    signed += 1;
-                    tracing::debug!(ca = %identifier, number = crl.number, "CRL re-signed");
-                }
+                Ok(_) => signed += 1,
                 Err(e) => tracing::warn!(ca = %identifier, error = %e, "CRL refresh failed"),
             }
         }

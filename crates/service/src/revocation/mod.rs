@@ -3,6 +3,8 @@
 
 mod crl;
 mod ocsp;
+#[cfg(test)]
+mod tests;
 
 use crate::ca::{ca_not_found, day};
 use crate::issuance::{STATUS_REVOKE, cert_not_found};
