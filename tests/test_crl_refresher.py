@@ -198,3 +198,40 @@ def test_bad_refresh_interval_is_refused(tmp_path):
     else:
         srv.stop()
         raise AssertionError("a zero refresh interval was accepted")
+
+
+def test_crl_after_changes_incremental_and_out_of_band(server_factory, tmp_path):
+    """Revocations one after another extend the last CRL; a revoked row the service did not
+    write (an old revocation time, far outside the re-read window) is still listed."""
+    import sqlite3
+
+    srv = server_factory(name="crlincr")
+    api = IApi(srv)
+    h = build_hier(api, tmp_path, "INCR", "ECC_256")
+    leaves = [leaf(api, h) for _ in range(4)]
+    listed: set[int] = set()
+    crl, _ = fetch_crl(srv, h.sub_id)
+    assert_valid_crl(crl, h, listed)
+    for lf in leaves[:3]:
+        revoke(api, lf.identifier)
+        listed.add(lf.serial)
+        crl, _ = fetch_crl(srv, h.sub_id)
+        assert_valid_crl(crl, h, listed)
+    # out of band: a revocation dated a day back, written straight into the database
+    db = sqlite3.connect(srv.data_dir / "opencas.db", timeout=30)
+    try:
+        old_ms = int(time.time() * 1000) - 86_400_000
+        with db:
+            n = db.execute("UPDATE certificates SET status = 'REVOKE', revoked_at = ? WHERE identifier = ?",
+                           (old_ms, leaves[3].identifier)).rowcount
+            assert n == 1
+            db.execute("UPDATE cas SET revocation_seq = revocation_seq + 1 WHERE identifier = ?", (h.sub_id,))
+    finally:
+        db.close()
+    listed.add(leaves[3].serial)
+    crl, _ = fetch_crl(srv, h.sub_id)
+    assert_valid_crl(crl, h, listed)
+    entry = crl.get_revoked_certificate_by_serial_number(leaves[3].serial)
+    assert abs(entry.revocation_date_utc.timestamp() * 1000 - old_ms) < 1000
+    # the API's revocations extended the CRL; only the out-of-band row made it read everything
+    assert srv.log().count("re-read in full") == 1, srv.log()

@@ -181,6 +181,47 @@ impl Store {
             .map_err(StoreError::from)
     }
 
+    /// The revoked certificates and sub CAs of `issuer_identifier` revoked after
+    /// `after_ms`, oldest first (through the `certificates_revoked` index).
+    pub async fn revoked_since(&self, issuer_identifier: &str, after_ms: i64) -> Result<Vec<RevokedSerial>> {
+        let rows = sqlx::query(
+            "SELECT serial_no AS serial, revoked_at, revoke_reason AS reason FROM certificates \
+             WHERE issuer_identifier = $1 AND revoked_at IS NOT NULL AND revoked_at > $2 \
+             UNION ALL \
+             SELECT serial_number AS serial, status_changed_at AS revoked_at, NULL AS reason FROM cas \
+             WHERE issuer_identifier = $1 AND identifier <> $1 AND status = 'REVOKE' \
+               AND COALESCE(status_changed_at, 0) > $2 \
+             ORDER BY revoked_at",
+        )
+        .bind(issuer_identifier)
+        .bind(after_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RevokedSerial {
+                    serial_hex: r.try_get("serial")?,
+                    revoked_at: r.try_get::<Option<i64>, _>("revoked_at")?.unwrap_or(0),
+                    reason: r.try_get("reason")?,
+                })
+            })
+            .collect::<std::result::Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// How many entries the CRL of `issuer_identifier` lists (an index-only count).
+    pub async fn revoked_count(&self, issuer_identifier: &str) -> Result<i64> {
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM certificates WHERE issuer_identifier = $1 AND revoked_at IS NOT NULL) \
+                  + (SELECT COUNT(*) FROM cas WHERE issuer_identifier = $1 AND identifier <> $1 \
+                     AND status = 'REVOKE') AS n",
+        )
+        .bind(issuer_identifier)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("n")?)
+    }
+
     pub async fn revocation_version(&self, issuer_identifier: &str) -> Result<RevocationVersion> {
         let row = sqlx::query(
             "SELECT c.revocation_seq AS seq, \

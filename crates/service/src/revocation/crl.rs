@@ -7,9 +7,10 @@
 //! unchanged CRL reuses the encoded entries of the previous one, so a million entries cost
 //! one hash pass and one signature, not a table scan.
 
+use super::entries::Tail;
 use super::{DAY_SECS, sm2_id_of};
 use crate::{Result, Service, ServiceConfig, ServiceError, blocking};
-use opencas_pki::{RevocationReason, RevokedEntry, build_crl_from_encoded, crl_encoded_entries};
+use opencas_pki::build_crl_from_encoded;
 use opencas_store::{CaRecord, RevocationVersion, StoredCrlMeta, now_millis};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -33,13 +34,15 @@ pub(super) struct CachedCrl {
 #[derive(Default)]
 pub(super) struct CrlCache {
     crls: Mutex<HashMap<String, CachedCrl>>,
+    /// Where the next change of each CA's entries can start from.
+    tails: Mutex<HashMap<String, Tail>>,
     /// One signer per CA in this process: concurrent fetches after a revocation wait for
     /// one new CRL instead of each signing their own.
     signing: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl CrlCache {
-    fn get(&self, identifier: &str) -> Option<CachedCrl> {
+    pub(super) fn get(&self, identifier: &str) -> Option<CachedCrl> {
         self.crls.lock().unwrap().get(identifier).cloned()
     }
 
@@ -48,6 +51,14 @@ impl CrlCache {
         if crls.get(identifier).is_none_or(|c| c.number < crl.number) {
             crls.insert(identifier.to_owned(), crl);
         }
+    }
+
+    pub(super) fn tail(&self, identifier: &str) -> Option<Tail> {
+        self.tails.lock().unwrap().get(identifier).cloned()
+    }
+
+    fn put_tail(&self, identifier: &str, tail: Tail) {
+        self.tails.lock().unwrap().insert(identifier.to_owned(), tail);
     }
 
     fn signing_lock(&self, identifier: &str) -> Arc<tokio::sync::Mutex<()>> {
@@ -113,7 +124,7 @@ impl Service {
     }
 
     /// The CRL `meta` describes, from memory or else from the store.
-    async fn load_crl(&self, identifier: &str, meta: &StoredCrlMeta) -> Result<Option<CachedCrl>> {
+    pub(super) async fn load_crl(&self, identifier: &str, meta: &StoredCrlMeta) -> Result<Option<CachedCrl>> {
         if let Some(c) = self.pki.crls.get(identifier)
             && c.number == meta.crl_number
         {
@@ -132,40 +143,11 @@ impl Service {
         Ok(Some(crl))
     }
 
-    /// The encoded revoked entries of `ca` in the state `version`: taken from the last
-    /// CRL when it lists that state, else read from the store.
-    async fn crl_entries(&self, ca: &CaRecord, version: RevocationVersion) -> Result<Vec<u8>> {
-        let mut previous = self.pki.crls.get(&ca.identifier).filter(|c| c.version == version);
-        if previous.is_none()
-            && let Some(meta) = self.store.crl_meta(&ca.identifier).await?
-            && meta.signed
-            && meta.version == Some(version)
-        {
-            previous = self.load_crl(&ca.identifier, &meta).await?;
-        }
-        if let Some(p) = previous {
-            let der = p.der.clone();
-            let entries = blocking(move || crl_encoded_entries(&der).map(<[u8]>::to_vec)).await?;
-            return entries.map_err(|e| ServiceError::Internal(format!("stored CRL: {e}")));
-        }
-        let rows = self.store.revoked_by_issuer(&ca.identifier).await?;
-        blocking(move || {
-            let mut out = Vec::with_capacity(rows.len() * 40);
-            for e in rows {
-                let reason = e.reason.as_deref().and_then(|r| RevocationReason::from_name(r).ok());
-                RevokedEntry::from_hex(&e.serial_hex, e.revoked_at / 1000, reason)?.encode_into(&mut out)?;
-            }
-            Ok(out)
-        })
-        .await?
-        .map_err(|e: opencas_pki::Error| ServiceError::Internal(format!("stored serial: {e}")))
-    }
-
     /// Signs, persists and caches a new CRL of `ca` listing `version`. Callers hold the
     /// CA's signing lock.
     async fn sign_crl(&self, ca: &CaRecord, version: RevocationVersion) -> Result<CachedCrl> {
         let started = Instant::now();
-        let entries = self.crl_entries(ca, version).await?;
+        let (entries, tail) = self.crl_entries(ca, version).await?;
         let entries_ms = started.elapsed().as_millis();
         let mut tx = self.store.begin().await?;
         let number = tx.next_crl_number(&ca.identifier).await?;
@@ -204,6 +186,9 @@ impl Service {
             der: Arc::new(der),
         };
         self.pki.crls.put(&ca.identifier, crl.clone());
+        if let Some(tail) = tail {
+            self.pki.crls.put_tail(&ca.identifier, tail.listed_by(number));
+        }
         Ok(crl)
     }
 

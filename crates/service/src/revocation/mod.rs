@@ -2,6 +2,7 @@
 //! persisted, re-signed in the background) and OCSP answers (`ocsp`: pre-signed and cached).
 
 mod crl;
+mod entries;
 mod ocsp;
 #[cfg(test)]
 mod tests;
