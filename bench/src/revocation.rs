@@ -123,6 +123,19 @@ impl Ctx {
         Ok((id, pem))
     }
 
+    async fn leaf_id(&self, sub: &str) -> Result<String, String> {
+        let p = [
+            ("ParentIdentifier", sub),
+            ("Algorithm", "ECC_256"),
+            ("CommonName", "crl.bench.example.com"),
+            ("Days", "30"),
+            ("Immediately", "1"),
+            ("EnableCrl", "1"),
+        ];
+        let body = self.call("CreateServerCertificate", &p).await?;
+        Ok(body["Identifier"].as_str().ok_or("no Identifier")?.to_owned())
+    }
+
     async fn leaf(&self, sub: &str, alg: &str) -> Result<String, String> {
         let p = [
             ("ParentIdentifier", sub),
@@ -195,7 +208,7 @@ fn fill_revoked(db: &Path, sub: &str, n: u64) -> Result<f64, String> {
          SELECT (SELECT account_id FROM cas WHERE identifier = '{sub}'), lower(hex(randomblob(16))), 'bench', 'pca', \
            'SERVER', 'SERVER', 'REVOKE', '{sub}', 'bench', '', 'CN=bench', 'CN=sub', 'ECC', 'ECC', 256, \
            'SHA256WITHECDSA', '1' || substr(lower(hex(randomblob(16))), 2), '', '', '', {now}, {end}, 30, 0, x'', '', \
-           {now} - i, CASE WHEN i % 4 = 0 THEN 'keyCompromise' END, {now} FROM n; \
+           {now} - i * 1000, CASE WHEN i % 4 = 0 THEN 'keyCompromise' END, {now} FROM n; \
          UPDATE cas SET revocation_seq = revocation_seq + 1 WHERE identifier = '{sub}'; COMMIT;",
         end = now + 30 * 86_400_000
     );
@@ -270,6 +283,7 @@ async fn crl_part(args: &Args, dir: &Path) -> Result<(), String> {
     for &n in &args.crl_sizes {
         let (sub, _) = ctx.hierarchy("ECC_256", &format!("crl{n}")).await?;
         let path = format!("/crl/{sub}.crl");
+        let late = ctx.leaf_id(&sub).await?; // revoked through the API once the CRL is large
         fetch(&ctx, &path).await?; // the empty CRL: the fill below is a change
         let fill = fill_revoked(&db, &sub, n)?;
         // other requests during the rebuild: OCSP with a nonce (signed fresh) to another CA
@@ -315,6 +329,11 @@ async fn crl_part(args: &Args, dir: &Path) -> Result<(), String> {
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         };
+        // one more revocation through the API: the CRL is extended, not re-read
+        ctx.call("CreateRevokeClientCertificate", &[("Identifier", &late)])
+            .await?;
+        let (after_one, _) = fetch(&ctx, &path).await?;
+        let after_log = crl_log(&o.server.log, &sub).last().copied().unwrap_or_default();
         println!(
             "{n:>9} {fill:>9.1} {:>10.1} {first:>12.2} {:>12} {cached:>10.3} {:>22}",
             bytes as f64 / 1048576.0,
@@ -328,6 +347,10 @@ async fn crl_part(args: &Args, dir: &Path) -> Result<(), String> {
                 l[4] as f64 / 1000.0,
                 l[2] as f64 / 1000.0
             )),
+        );
+        println!(
+            "          one more revocation through the API, then a fetch: {after_one:.2} s (entries {:.2} s)",
+            after_log[2] as f64 / 1000.0
         );
         if !lat.is_empty() {
             println!(
