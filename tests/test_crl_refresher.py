@@ -235,3 +235,20 @@ def test_crl_after_changes_incremental_and_out_of_band(server_factory, tmp_path)
     assert abs(entry.revocation_date_utc.timestamp() * 1000 - old_ms) < 1000
     # the API's revocations extended the CRL; only the out-of-band row made it read everything
     assert srv.log().count("re-read in full") == 1, srv.log()
+
+
+def test_ocsp_concurrent_first_requests_for_a_new_ca(server_factory, tmp_path):
+    """Many requests naming a CA the responder has not indexed yet: every one is answered
+    (none unauthorized while one of them rebuilds the issuer index)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    srv = server_factory(name="ocspindex")
+    api = IApi(srv)
+    build_hier(api, tmp_path, "WARM", "ECC_256")  # the index now exists
+    for round_ in range(3):
+        h = build_hier(api, tmp_path, f"NEW{round_}", "ECC_256")
+        lf = leaf(api, h)
+        req = ocsp_request(h.sub, lf.cert)
+        with ThreadPoolExecutor(16) as pool:
+            statuses = list(pool.map(lambda _: load_ocsp(ocsp_post(srv, req)).response_status, range(32)))
+        assert set(statuses) == {ocsp.OCSPResponseStatus.SUCCESSFUL}, statuses

@@ -38,7 +38,7 @@ pub struct CrlConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OcspConfig {
-    /// Pre-signed answers kept in memory (about 0.5 KiB each; 0 turns the cache off).
+    /// Pre-signed answers kept in memory (0.3 to 1 KiB each with its key; 0 turns the cache off).
     pub cache_entries: usize,
 }
 

@@ -101,7 +101,7 @@ impl Default for ServiceConfig {
             root_certificate_quota: 1_000_000,
             sub_ca_initial_quota: 10_000,
             crl_refresh_interval_secs: None,
-            ocsp_cache_entries: 100_000,
+            ocsp_cache_entries: 50_000,
         }
     }
 }

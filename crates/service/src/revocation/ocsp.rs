@@ -203,7 +203,8 @@ impl Service {
         // added since, so requests naming foreign issuers cannot make it reload.
         let mark = self.store.issuing_ca_mark().await.map_err(internal)?;
         if cache.issuers.read().unwrap().mark == mark {
-            return Ok(None);
+            // current already, possibly rebuilt by a concurrent request since the miss above
+            return Ok(cache.lookup(id));
         }
         let cas = self.store.all_issuing_cas().await.map_err(internal)?;
         let by_hashes = blocking(move || {
