@@ -127,9 +127,16 @@ impl Service {
                 }
             }
         }
-        let rows = self.store.revoked_by_issuer(id).await?;
-        let tail = Tail::of(&rows);
-        let entries = blocking(move || encode(rows, Vec::new())).await?.map_err(internal)?;
+        // A million rows take seconds to convert, and that conversion runs wherever the
+        // query is polled: on the blocking pool it cannot hold up the async workers.
+        let (store, id) = (self.store.clone(), id.clone());
+        let runtime = tokio::runtime::Handle::current();
+        let (entries, tail) = blocking(move || -> Result<_> {
+            let rows = runtime.block_on(store.revoked_by_issuer(&id))?;
+            let tail = Tail::of(&rows);
+            Ok((encode(rows, Vec::new()).map_err(internal)?, tail))
+        })
+        .await??;
         Ok((entries, Some(tail)))
     }
 }
