@@ -23,6 +23,8 @@ pub struct FileConfig {
     pub limits: Limits,
     pub ca: CaConfig,
     pub warehouses: WarehouseConfig,
+    pub crl: CrlConfig,
+    pub ocsp: OcspConfig,
 }
 
 /// `[warehouses]`: how many certificate warehouses an account may hold.
@@ -41,6 +43,30 @@ impl Default for WarehouseConfig {
         Self {
             quota: d.warehouse_quota,
             contract_quota: d.contract_warehouse_quota,
+        }
+    }
+}
+
+/// `[crl]`: the background CRL refresher.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CrlConfig {
+    /// Re-sign each CRL at least this often; by default at half its lifetime.
+    pub refresh_interval_seconds: Option<i64>,
+}
+
+/// `[ocsp]`: the OCSP responder.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OcspConfig {
+    /// Pre-signed answers kept in memory (0.3 to 1 KiB each with its key; 0 turns the cache off).
+    pub cache_entries: usize,
+}
+
+impl Default for OcspConfig {
+    fn default() -> Self {
+        Self {
+            cache_entries: ServiceConfig::default().ocsp_cache_entries,
         }
     }
 }
@@ -90,6 +116,7 @@ pub struct ServeFlags {
     pub public_url: Option<String>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    pub crl_refresh_interval_seconds: Option<i64>,
 }
 
 impl ServeConfig {
@@ -123,12 +150,18 @@ impl ServeConfig {
         if file.warehouses.quota < 0 || file.warehouses.contract_quota < 0 {
             return Err("[warehouses] quotas cannot be negative".into());
         }
+        let crl_refresh = flags.crl_refresh_interval_seconds.or(file.crl.refresh_interval_seconds);
+        if crl_refresh.is_some_and(|s| s < 1) {
+            return Err("[crl] refresh_interval_seconds must be at least 1".into());
+        }
         let service = ServiceConfig {
             public_url: public_url.clone(),
             root_certificate_quota: file.ca.root_certificate_quota,
             sub_ca_initial_quota: file.ca.sub_ca_initial_quota,
             warehouse_quota: file.warehouses.quota,
             contract_warehouse_quota: file.warehouses.contract_quota,
+            crl_refresh_interval_secs: crl_refresh,
+            ocsp_cache_entries: file.ocsp.cache_entries,
         };
         Ok(Self {
             listen,
@@ -155,6 +188,7 @@ mod tests {
             public_url: None,
             tls_cert: None,
             tls_key: None,
+            crl_refresh_interval_seconds: None,
         }
     }
 
@@ -202,5 +236,37 @@ mod tests {
             ..flags()
         };
         assert!(ServeConfig::resolve(bad_listen, FileConfig::default()).is_err());
+        let zero_refresh = ServeFlags {
+            crl_refresh_interval_seconds: Some(0),
+            ..flags()
+        };
+        assert!(ServeConfig::resolve(zero_refresh, FileConfig::default()).is_err());
+    }
+
+    #[test]
+    fn crl_and_ocsp_settings() {
+        let c = ServeConfig::resolve(flags(), FileConfig::default()).unwrap();
+        assert_eq!(c.service.crl_refresh_interval_secs, None);
+        assert_eq!(
+            c.service.ocsp_cache_entries,
+            ServiceConfig::default().ocsp_cache_entries
+        );
+        let file: FileConfig =
+            toml::from_str("[crl]\nrefresh_interval_seconds = 30\n[ocsp]\ncache_entries = 7\n").unwrap();
+        let c = ServeConfig::resolve(flags(), file).unwrap();
+        assert_eq!(c.service.crl_refresh_interval_secs, Some(30));
+        assert_eq!(c.service.ocsp_cache_entries, 7);
+        let file: FileConfig = toml::from_str("[crl]\nrefresh_interval_seconds = 30\n").unwrap();
+        let flag = ServeFlags {
+            crl_refresh_interval_seconds: Some(5),
+            ..flags()
+        };
+        assert_eq!(
+            ServeConfig::resolve(flag, file)
+                .unwrap()
+                .service
+                .crl_refresh_interval_secs,
+            Some(5)
+        );
     }
 }

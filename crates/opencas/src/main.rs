@@ -43,6 +43,9 @@ enum Command {
         /// PEM private key for TLS.
         #[arg(long, env = "OPENCAS_TLS_KEY")]
         tls_key: Option<PathBuf>,
+        /// Re-sign every CRL at least this often, in seconds [default: half its lifetime].
+        #[arg(long, env = "OPENCAS_CRL_REFRESH_INTERVAL_SECONDS")]
+        crl_refresh_interval_seconds: Option<i64>,
     },
     /// Manage tenant accounts (works while the server runs).
     Account {
@@ -145,6 +148,7 @@ async fn run(command: Command) -> Result<(), String> {
             public_url,
             tls_cert,
             tls_key,
+            crl_refresh_interval_seconds,
         } => {
             let file = FileConfig::load(config.as_deref())?;
             let flags = ServeFlags {
@@ -153,6 +157,7 @@ async fn run(command: Command) -> Result<(), String> {
                 public_url,
                 tls_cert,
                 tls_key,
+                crl_refresh_interval_seconds,
             };
             serve::run(ServeConfig::resolve(flags, file)?).await
         }

@@ -13,6 +13,8 @@ pub async fn run(config: ServeConfig) -> Result<(), String> {
     if let Some(path) = datadir::ensure_initial_account(&service, &config.data_dir).await? {
         tracing::info!(path = %path.display(), "created the initial account; its credentials are in this file");
     }
+    let stop_refresher = std::sync::Arc::new(tokio::sync::Notify::new());
+    let refresher = tokio::spawn(refresh_crls(service.clone(), stop_refresher.clone()));
     let state = opencas_wire::AppState::new(service.clone(), config.wire);
     let app = opencas_wire::router(state);
     tracing::info!(listen = %config.listen, public_url = %config.public_url, tls = config.tls.is_some(), "serving");
@@ -44,10 +46,34 @@ pub async fn run(config: ServeConfig) -> Result<(), String> {
                 .map_err(|e| format!("cannot serve on {}: {e}", config.listen))?;
         }
     }
+    // Let a refresh in progress finish: stopped mid-way, it would leave its CRL claimed
+    // until the lease runs out.
+    stop_refresher.notify_one();
+    if tokio::time::timeout(DRAIN_TIMEOUT, refresher).await.is_err() {
+        tracing::warn!("the CRL refresher did not stop in time");
+    }
     tracing::info!("stopped accepting; closing the store");
     service.store().close().await;
     tracing::info!("shutdown complete");
     Ok(())
+}
+
+/// The background CRL refresher: re-signs CRLs before their nextUpdate. Its schedule lives
+/// in the store, so after a restart it resumes where it was, and replicas share the work.
+async fn refresh_crls(service: opencas_service::Service, stop: std::sync::Arc<tokio::sync::Notify>) {
+    let mut tick = tokio::time::interval(opencas_service::revocation::crl_refresh_tick(service.config()));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.notified() => return,
+        }
+        match service.refresh_due_crls().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(signed = n, "CRLs re-signed"),
+            Err(e) => tracing::warn!(error = %e, "CRL refresher"),
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -365,6 +365,27 @@ pub fn build_crl_from_encoded(
     )
 }
 
+/// The encoded revoked entries of a DER CRL (the content of its `revokedCertificates`,
+/// empty when it has none), in the form [`build_crl_from_encoded`] takes: re-signing an
+/// unchanged CRL need not read its entries from anywhere else. The signature is not checked.
+pub fn crl_encoded_entries(crl_der: &[u8]) -> Result<&[u8]> {
+    let bad = || Error::MalformedCrl("not a v2 CRL".into());
+    let (_, list, _) = split_tlv(crl_der).filter(|t| t.0 == 0x30).ok_or_else(bad)?;
+    let (_, tbs, _) = split_tlv(list).filter(|t| t.0 == 0x30).ok_or_else(bad)?;
+    // version, signature, issuer, thisUpdate, then nextUpdate when it is a time
+    let mut rest = tbs;
+    for _ in 0..4 {
+        rest = split_tlv(rest).ok_or_else(bad)?.2;
+    }
+    if let Some((0x17 | 0x18, _, after)) = split_tlv(rest) {
+        rest = after;
+    }
+    match split_tlv(rest) {
+        Some((0x30, entries, _)) => Ok(entries),
+        _ => Ok(&[]),
+    }
+}
+
 /// Splits one DER TLV off the front of `b`: (tag, content, rest).
 fn split_tlv(b: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     let (&tag, b) = b.split_first()?;

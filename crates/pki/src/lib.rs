@@ -77,7 +77,10 @@ pub use alg::{
 };
 pub use ca::{CaProfile, build_root_ca, build_sub_ca};
 pub use country::{ISO3166_ALPHA2, is_iso3166_alpha2};
-pub use crl::{CrlEntryInfo, CrlInfo, RevocationReason, RevokedEntry, build_crl, build_crl_from_encoded, parse_crl};
+pub use crl::{
+    CrlEntryInfo, CrlInfo, RevocationReason, RevokedEntry, build_crl, build_crl_from_encoded, crl_encoded_entries,
+    parse_crl,
+};
 pub use csr::{CsrPolicy, ParsedCsr, build_csr};
 pub use error::{Error, Result};
 pub use formats::{MAX_ALIAS_LEN, MAX_PASSWORD_LEN, pkcs12_read, to_jks, to_pkcs12, validate_password};

@@ -14,7 +14,7 @@ use crate::issue::{FixedProfile, ext};
 use crate::test_support::{Y2026, YEAR, ca_chain, keys, subject};
 use crate::{
     CertValidity, DerSignature, Error, KeyAlgorithm, KeySigner, KeyUsageFlags, LeafProfile, RevocationReason,
-    RevokedEntry, Sm2Id, build_crl, build_crl_from_encoded, build_leaf, os_rng, parse_crl,
+    RevokedEntry, Sm2Id, build_crl, build_crl_from_encoded, build_leaf, crl_encoded_entries, os_rng, parse_crl,
     verify_certificate_signature,
 };
 
@@ -265,6 +265,15 @@ fn many_entries_and_pre_encoded() {
     assert_eq!(crl, crl2);
     let empty = build_crl_from_encoded(&sub, key, &[], 8, Y2026, Y2026 + 86_400, Sm2Id::Standard).unwrap();
     assert!(parse_crl(&empty).unwrap().entries.is_empty());
+
+    // Re-signing from a CRL's own entries reproduces them byte for byte.
+    assert_eq!(crl_encoded_entries(&crl).unwrap(), &encoded[..]);
+    assert!(crl_encoded_entries(&empty).unwrap().is_empty());
+    let resigned = crl_encoded_entries(&crl).unwrap();
+    let crl3 = build_crl_from_encoded(&sub, key, resigned, 9, Y2050, Y2050 + 60, Sm2Id::Standard).unwrap();
+    assert_eq!(parse_crl(&crl3).unwrap().entries, info.entries);
+    assert!(crl_encoded_entries(&crl[..crl.len() / 2]).is_err());
+    assert!(crl_encoded_entries(b"\x02\x01\x01").is_err());
 }
 
 #[test]

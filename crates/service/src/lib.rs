@@ -94,6 +94,10 @@ pub struct ServiceConfig {
     pub warehouse_quota: i64,
     /// Contract signing warehouses (`Biz=contract`) an account may hold.
     pub contract_warehouse_quota: i64,
+    /// Re-sign every CRL at least this often (seconds); by default at half its lifetime.
+    pub crl_refresh_interval_secs: Option<i64>,
+    /// Pre-signed OCSP answers kept in memory (0: none).
+    pub ocsp_cache_entries: usize,
 }
 
 impl Default for ServiceConfig {
@@ -104,6 +108,8 @@ impl Default for ServiceConfig {
             sub_ca_initial_quota: 10_000,
             warehouse_quota: 20,
             contract_warehouse_quota: 20,
+            crl_refresh_interval_secs: None,
+            ocsp_cache_entries: 50_000,
         }
     }
 }

@@ -32,7 +32,7 @@ pub use certificates::{CertFilter, CertRecord};
 pub use csrs::{CsrFilter, CsrRow, NewCsr};
 pub use group::BoxFuture;
 pub use listing::{OrderFilter, OrderRow, Page};
-pub use revocation::{RevocationVersion, RevokedSerial, SerialStatus};
+pub use revocation::{RevocationVersion, RevokedSerial, SerialStatus, StoredCrlMeta};
 pub use search::{CertPage, CertQuery, Window};
 pub use tx::Tx;
 pub use uploads::EncryptionPair;

@@ -22,12 +22,48 @@ pub struct SerialStatus {
     pub reason: Option<String>,
 }
 
-/// Identifies the revocation state of one issuer: it changes whenever a certificate of
-/// that issuer is revoked, so a cached CRL can be checked cheaply.
+/// Identifies the revocation state of one issuer: it changes whenever a certificate or a
+/// sub CA of that issuer is revoked, so a cached CRL or OCSP answer can be checked with one
+/// indexed read instead of a count over the revoked rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RevocationVersion {
-    pub count: i64,
-    pub latest: i64,
+    /// `cas.revocation_seq`: certificate revocations.
+    pub seq: i64,
+    /// Revoked sub CAs, and the latest such revocation (unix ms).
+    pub revoked_subs: i64,
+    pub sub_latest: i64,
+}
+
+impl std::fmt::Display for RevocationVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:x}-{:x}-{:x}", self.seq, self.revoked_subs, self.sub_latest)
+    }
+}
+
+impl std::str::FromStr for RevocationVersion {
+    type Err = ();
+
+    fn from_str(s: &str) -> std::result::Result<Self, ()> {
+        let mut it = s.split('-').map(|p| i64::from_str_radix(p, 16).map_err(|_| ()));
+        let v = RevocationVersion {
+            seq: it.next().ok_or(())??,
+            revoked_subs: it.next().ok_or(())??,
+            sub_latest: it.next().ok_or(())??,
+        };
+        it.next().is_none().then_some(v).ok_or(())
+    }
+}
+
+/// A CRL as signed and persisted, times in unix seconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCrlMeta {
+    pub crl_number: i64,
+    pub this_update: i64,
+    pub next_update: i64,
+    pub refresh_at: i64,
+    pub version: Option<RevocationVersion>,
+    /// False for the placeholder row of a first CRL being signed under a claim.
+    pub signed: bool,
 }
 
 impl Tx {
@@ -50,7 +86,61 @@ impl Tx {
         .bind(identifier)
         .execute(self.conn())
         .await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "UPDATE cas SET revocation_seq = revocation_seq + 1 WHERE identifier = \
+             (SELECT issuer_identifier FROM certificates WHERE account_id = $1 AND identifier = $2)",
+        )
+        .bind(account_id)
+        .bind(identifier)
+        .execute(self.conn())
+        .await?;
+        Ok(true)
+    }
+
+    /// Claims the CRL refresh of the CA `identifier` when it is due at `now` (or was never
+    /// signed): moves its `refresh_at` to `lease_until` in one statement, so of several
+    /// workers exactly one gets `true`. A worker that dies holding the claim loses it when
+    /// the lease runs out.
+    pub async fn claim_crl_refresh(&mut self, identifier: &str, now: i64, lease_until: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO crls (issuer_identifier, crl_number, this_update, next_update, refresh_at, version, der) \
+             VALUES ($1, 0, 0, 0, $2, '', $3) \
+             ON CONFLICT (issuer_identifier) DO UPDATE SET refresh_at = excluded.refresh_at \
+             WHERE crls.refresh_at <= $4",
+        )
+        .bind(identifier)
+        .bind(lease_until)
+        .bind(Vec::<u8>::new())
+        .bind(now)
+        .execute(self.conn())
+        .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// Persists a newly signed CRL unless a higher-numbered one is already stored (two
+    /// signers racing: the later number wins whatever the commit order).
+    pub async fn save_crl(&mut self, identifier: &str, meta: &StoredCrlMeta, der: &[u8]) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO crls (issuer_identifier, crl_number, this_update, next_update, refresh_at, version, der) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (issuer_identifier) DO UPDATE SET crl_number = excluded.crl_number, \
+             this_update = excluded.this_update, next_update = excluded.next_update, \
+             refresh_at = excluded.refresh_at, version = excluded.version, der = excluded.der \
+             WHERE crls.crl_number < excluded.crl_number",
+        )
+        .bind(identifier)
+        .bind(meta.crl_number)
+        .bind(meta.this_update)
+        .bind(meta.next_update)
+        .bind(meta.refresh_at)
+        .bind(meta.version.map(|v| v.to_string()).unwrap_or_default())
+        .bind(der)
+        .execute(self.conn())
+        .await?;
+        Ok(())
     }
 
     /// The next CRL number of a CA (the previous one plus one), reserved durably.
@@ -65,16 +155,16 @@ impl Tx {
 }
 
 impl Store {
-    /// Every certificate issued by `issuer_identifier` and revoked, oldest first, plus the
-    /// sub CAs it issued that were revoked.
+    /// Every certificate issued by `issuer_identifier` and revoked, plus the sub CAs it
+    /// issued that were revoked. Unordered: a CRL needs no order, and sorting a million
+    /// rows would cost more than reading them.
     pub async fn revoked_by_issuer(&self, issuer_identifier: &str) -> Result<Vec<RevokedSerial>> {
         let rows = sqlx::query(
             "SELECT serial_no AS serial, revoked_at, revoke_reason AS reason FROM certificates \
              WHERE issuer_identifier = $1 AND revoked_at IS NOT NULL \
              UNION ALL \
              SELECT serial_number AS serial, status_changed_at AS revoked_at, NULL AS reason FROM cas \
-             WHERE issuer_identifier = $1 AND identifier <> $1 AND status = 'REVOKE' \
-             ORDER BY revoked_at",
+             WHERE issuer_identifier = $1 AND identifier <> $1 AND status = 'REVOKE'",
         )
         .bind(issuer_identifier)
         .fetch_all(&self.pool)
@@ -91,24 +181,129 @@ impl Store {
             .map_err(StoreError::from)
     }
 
-    pub async fn revocation_version(&self, issuer_identifier: &str) -> Result<RevocationVersion> {
+    /// The revoked certificates and sub CAs of `issuer_identifier` revoked after
+    /// `after_ms`, oldest first (through the `certificates_revoked` index).
+    pub async fn revoked_since(&self, issuer_identifier: &str, after_ms: i64) -> Result<Vec<RevokedSerial>> {
+        let rows = sqlx::query(
+            "SELECT serial_no AS serial, revoked_at, revoke_reason AS reason FROM certificates \
+             WHERE issuer_identifier = $1 AND revoked_at IS NOT NULL AND revoked_at > $2 \
+             UNION ALL \
+             SELECT serial_number AS serial, status_changed_at AS revoked_at, NULL AS reason FROM cas \
+             WHERE issuer_identifier = $1 AND identifier <> $1 AND status = 'REVOKE' \
+               AND COALESCE(status_changed_at, 0) > $2 \
+             ORDER BY revoked_at",
+        )
+        .bind(issuer_identifier)
+        .bind(after_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RevokedSerial {
+                    serial_hex: r.try_get("serial")?,
+                    revoked_at: r.try_get::<Option<i64>, _>("revoked_at")?.unwrap_or(0),
+                    reason: r.try_get("reason")?,
+                })
+            })
+            .collect::<std::result::Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// How many entries the CRL of `issuer_identifier` lists (an index-only count).
+    pub async fn revoked_count(&self, issuer_identifier: &str) -> Result<i64> {
         let row = sqlx::query(
             "SELECT (SELECT COUNT(*) FROM certificates WHERE issuer_identifier = $1 AND revoked_at IS NOT NULL) \
-                  + (SELECT COUNT(*) FROM cas WHERE issuer_identifier = $1 AND identifier <> $1 AND status = 'REVOKE') \
-                    AS n, \
-                    MAX(COALESCE((SELECT MAX(revoked_at) FROM certificates \
-                                  WHERE issuer_identifier = $1 AND revoked_at IS NOT NULL), 0), \
-                        COALESCE((SELECT MAX(status_changed_at) FROM cas \
-                                  WHERE issuer_identifier = $1 AND identifier <> $1 AND status = 'REVOKE'), 0)) \
-                    AS latest",
+                  + (SELECT COUNT(*) FROM cas WHERE issuer_identifier = $1 AND identifier <> $1 \
+                     AND status = 'REVOKE') AS n",
         )
         .bind(issuer_identifier)
         .fetch_one(&self.pool)
         .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    pub async fn revocation_version(&self, issuer_identifier: &str) -> Result<RevocationVersion> {
+        let row = sqlx::query(
+            "SELECT c.revocation_seq AS seq, \
+                    (SELECT COUNT(*) FROM cas s WHERE s.issuer_identifier = $1 AND s.identifier <> $1 \
+                       AND s.status = 'REVOKE') AS subs, \
+                    (SELECT COALESCE(MAX(s.status_changed_at), 0) FROM cas s WHERE s.issuer_identifier = $1 \
+                       AND s.identifier <> $1 AND s.status = 'REVOKE') AS latest \
+             FROM cas c WHERE c.identifier = $1",
+        )
+        .bind(issuer_identifier)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound)?;
         Ok(RevocationVersion {
-            count: row.try_get("n")?,
-            latest: row.try_get("latest")?,
+            seq: row.try_get("seq")?,
+            revoked_subs: row.try_get("subs")?,
+            sub_latest: row.try_get("latest")?,
         })
+    }
+
+    /// What is known of the last CRL the CA `identifier` signed, without its bytes.
+    pub async fn crl_meta(&self, identifier: &str) -> Result<Option<StoredCrlMeta>> {
+        let row = sqlx::query(
+            "SELECT crl_number, this_update, next_update, refresh_at, version, length(der) > 0 AS signed \
+             FROM crls WHERE issuer_identifier = $1",
+        )
+        .bind(identifier)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(StoredCrlMeta {
+                crl_number: r.try_get("crl_number")?,
+                this_update: r.try_get("this_update")?,
+                next_update: r.try_get("next_update")?,
+                refresh_at: r.try_get("refresh_at")?,
+                version: r.try_get::<String, _>("version")?.parse().ok(),
+                signed: r.try_get::<i64, _>("signed")? != 0,
+            })
+        })
+        .transpose()
+        .map_err(|e: sqlx::Error| StoreError::from(e))
+    }
+
+    /// The stored CRL of `identifier` when it is the one numbered `crl_number`.
+    pub async fn crl_der(&self, identifier: &str, crl_number: i64) -> Result<Option<Vec<u8>>> {
+        let row = sqlx::query("SELECT der FROM crls WHERE issuer_identifier = $1 AND crl_number = $2")
+            .bind(identifier)
+            .bind(crl_number)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row
+            .map(|r| r.try_get("der"))
+            .transpose()?
+            .filter(|d: &Vec<u8>| !d.is_empty()))
+    }
+
+    /// (count, highest id) of the CAs with a key here: changes whenever one is added.
+    pub async fn issuing_ca_mark(&self) -> Result<(i64, i64)> {
+        let row =
+            sqlx::query("SELECT COUNT(*) AS n, COALESCE(MAX(id), 0) AS top FROM cas WHERE key_sealed IS NOT NULL")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok((row.try_get("n")?, row.try_get("top")?))
+    }
+
+    /// CAs whose CRL is due for re-signing at `now` (unix seconds), or was never signed:
+    /// CRL-enabled, key held here, not expired.
+    pub async fn crls_due(&self, now: i64) -> Result<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT c.identifier FROM cas c LEFT JOIN crls r ON r.issuer_identifier = c.identifier \
+             WHERE c.enable_crl <> 0 AND c.issuer_type = 'local' AND c.key_sealed IS NOT NULL \
+               AND c.not_after > $1 AND (r.refresh_at IS NULL OR r.refresh_at <= $2) \
+             ORDER BY COALESCE(r.refresh_at, 0)",
+        )
+        .bind(now * 1000)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| r.try_get("identifier"))
+            .collect::<std::result::Result<_, _>>()?)
     }
 
     /// The status of the certificate `serial_hex` issued by `issuer_identifier` (a

@@ -62,6 +62,9 @@ CREATE TABLE cas (
     cert_issued_count   BIGINT NOT NULL CHECK (cert_issued_count >= 0),
     -- the number of the last CRL this CA signed (RFC 5280: monotonically increasing)
     crl_number          BIGINT NOT NULL DEFAULT 0,
+    -- bumped in the transaction that revokes a certificate of this CA: a cached CRL or
+    -- OCSP answer checks it instead of counting revoked rows
+    revocation_seq      BIGINT NOT NULL DEFAULT 0,
     resource_group_id   TEXT,
     status_changed_at   BIGINT,
     created_at          BIGINT NOT NULL,
@@ -263,3 +266,20 @@ CREATE TABLE certificate_shares (
     created_at            BIGINT NOT NULL,
     PRIMARY KEY (account_id, certificate_id, target_account_id)
 );
+
+-- The last CRL each CA signed: a restart serves the same CRL, and refresh_at is the durable
+-- schedule of the background refresher. A worker claims a due row by moving refresh_at
+-- ahead by a lease in one UPDATE, so replicas never re-sign the same CRL twice.
+CREATE TABLE crls (
+    issuer_identifier TEXT PRIMARY KEY,
+    crl_number        BIGINT NOT NULL,
+    -- unix seconds
+    this_update       BIGINT NOT NULL,
+    next_update       BIGINT NOT NULL,
+    refresh_at        BIGINT NOT NULL,
+    -- the revocation state it lists (see RevocationVersion)
+    version           TEXT NOT NULL,
+    -- empty while a first CRL is being signed under a claim
+    der               BLOB NOT NULL
+);
+CREATE INDEX crls_refresh ON crls (refresh_at);

@@ -1,0 +1,224 @@
+//! CRLs: one per CRL-enabled CA, persisted with its schedule (`crls` table) so a restart
+//! serves the same CRL and the background refresher resumes where it was.
+//!
+//! A CRL is re-signed when the CA's revocation state changed (checked with one indexed read
+//! per fetch, never a count over the revoked rows) or when the refresher finds it due: at
+//! half its lifetime, or sooner when `crl_refresh_interval_secs` says so. Re-signing an
+//! unchanged CRL reuses the encoded entries of the previous one, so a million entries cost
+//! one hash pass and one signature, not a table scan.
+
+use super::entries::Tail;
+use super::{DAY_SECS, sm2_id_of};
+use crate::{Result, Service, ServiceConfig, ServiceError, blocking};
+use opencas_pki::build_crl_from_encoded;
+use opencas_store::{CaRecord, RevocationVersion, StoredCrlMeta, now_millis};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a refresher's claim on a CRL lasts: a worker that dies while signing delays
+/// that CRL by this much, while a live one finishes long before.
+const CLAIM_LEASE_SECS: i64 = 300;
+/// The refresher looks for due CRLs at least this often.
+const MAX_TICK_SECS: i64 = 60;
+
+/// A CRL as served, with what it lists.
+#[derive(Clone)]
+pub(super) struct CachedCrl {
+    pub number: i64,
+    pub version: RevocationVersion,
+    pub next_update: i64,
+    pub der: Arc<Vec<u8>>,
+}
+
+#[derive(Default)]
+pub(super) struct CrlCache {
+    crls: Mutex<HashMap<String, CachedCrl>>,
+    /// Where the next change of each CA's entries can start from.
+    tails: Mutex<HashMap<String, Tail>>,
+    /// One signer per CA in this process: concurrent fetches after a revocation wait for
+    /// one new CRL instead of each signing their own.
+    signing: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl CrlCache {
+    pub(super) fn get(&self, identifier: &str) -> Option<CachedCrl> {
+        self.crls.lock().unwrap().get(identifier).cloned()
+    }
+
+    fn put(&self, identifier: &str, crl: CachedCrl) {
+        let mut crls = self.crls.lock().unwrap();
+        if crls.get(identifier).is_none_or(|c| c.number < crl.number) {
+            crls.insert(identifier.to_owned(), crl);
+        }
+    }
+
+    pub(super) fn tail(&self, identifier: &str) -> Option<Tail> {
+        self.tails.lock().unwrap().get(identifier).cloned()
+    }
+
+    fn put_tail(&self, identifier: &str, tail: Tail) {
+        self.tails.lock().unwrap().insert(identifier.to_owned(), tail);
+    }
+
+    fn signing_lock(&self, identifier: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.signing
+            .lock()
+            .unwrap()
+            .entry(identifier.to_owned())
+            .or_default()
+            .clone()
+    }
+}
+
+/// How often `opencas serve` should call [`Service::refresh_due_crls`].
+pub fn crl_refresh_tick(config: &ServiceConfig) -> Duration {
+    let secs = match config.crl_refresh_interval_secs {
+        Some(i) => (i / 2).clamp(1, MAX_TICK_SECS),
+        None => MAX_TICK_SECS,
+    };
+    Duration::from_secs(secs as u64)
+}
+
+fn now_secs() -> i64 {
+    now_millis() / 1000
+}
+
+impl Service {
+    /// (nextUpdate, when the refresher re-signs) of a CRL of `ca` signed at `this_update`.
+    fn crl_schedule(&self, ca: &CaRecord, this_update: i64) -> (i64, i64) {
+        let life = ca.crl_day.max(1) * DAY_SECS;
+        let mut wait = life / 2;
+        if let Some(i) = self.config.crl_refresh_interval_secs {
+            wait = wait.min(i.max(1));
+        }
+        (this_update + life, this_update + wait)
+    }
+
+    /// The CRL to serve for `ca`: the last one signed when it lists the current revocation
+    /// state and is still valid, else a new one.
+    pub(super) async fn current_crl(&self, ca: &CaRecord) -> Result<CachedCrl> {
+        let version = self.store.revocation_version(&ca.identifier).await?;
+        if let Some(c) = self.valid_crl(ca, version).await? {
+            return Ok(c);
+        }
+        let lock = self.pki.crls.signing_lock(&ca.identifier);
+        let _signer = lock.lock().await;
+        let version = self.store.revocation_version(&ca.identifier).await?;
+        if let Some(c) = self.valid_crl(ca, version).await? {
+            return Ok(c);
+        }
+        self.sign_crl(ca, version).await
+    }
+
+    /// The last CRL signed for `ca` (by any process), when it lists `version` and its
+    /// nextUpdate has not passed.
+    async fn valid_crl(&self, ca: &CaRecord, version: RevocationVersion) -> Result<Option<CachedCrl>> {
+        let Some(meta) = self.store.crl_meta(&ca.identifier).await? else {
+            return Ok(None);
+        };
+        if !meta.signed || meta.version != Some(version) || now_secs() >= meta.next_update {
+            return Ok(None);
+        }
+        self.load_crl(&ca.identifier, &meta).await
+    }
+
+    /// The CRL `meta` describes, from memory or else from the store.
+    pub(super) async fn load_crl(&self, identifier: &str, meta: &StoredCrlMeta) -> Result<Option<CachedCrl>> {
+        if let Some(c) = self.pki.crls.get(identifier)
+            && c.number == meta.crl_number
+        {
+            return Ok(Some(c));
+        }
+        let (Some(der), Some(version)) = (self.store.crl_der(identifier, meta.crl_number).await?, meta.version) else {
+            return Ok(None);
+        };
+        let crl = CachedCrl {
+            number: meta.crl_number,
+            version,
+            next_update: meta.next_update,
+            der: Arc::new(der),
+        };
+        self.pki.crls.put(identifier, crl.clone());
+        Ok(Some(crl))
+    }
+
+    /// Signs, persists and caches a new CRL of `ca` listing `version`. Callers hold the
+    /// CA's signing lock.
+    async fn sign_crl(&self, ca: &CaRecord, version: RevocationVersion) -> Result<CachedCrl> {
+        let started = Instant::now();
+        let (entries, tail) = self.crl_entries(ca, version).await?;
+        let entries_ms = started.elapsed().as_millis();
+        let mut tx = self.store.begin().await?;
+        let number = tx.next_crl_number(&ca.identifier).await?;
+        tx.commit().await?;
+        let key = self.ca_key(ca).await?;
+        let cert = ca.cert_der.clone();
+        let now = now_secs();
+        let (next_update, refresh_at) = self.crl_schedule(ca, now);
+        let sm2_id = sm2_id_of(ca);
+        // Signing a large CRL takes a while: keep it off the async workers so that other
+        // requests are not held up behind it.
+        let der =
+            blocking(move || build_crl_from_encoded(&cert, &key, &entries, number as u64, now, next_update, sm2_id))
+                .await?
+                .map_err(|e| ServiceError::Internal(format!("CRL: {e}")))?;
+        let signed_ms = started.elapsed().as_millis();
+        let meta = StoredCrlMeta {
+            crl_number: number,
+            this_update: now,
+            next_update,
+            refresh_at,
+            version: Some(version),
+            signed: true,
+        };
+        let mut tx = self.store.begin().await?;
+        tx.save_crl(&ca.identifier, &meta, &der).await?;
+        tx.commit().await?;
+        tracing::info!(
+            ca = %ca.identifier, number, bytes = der.len(), entries_ms, signed_ms,
+            total_ms = started.elapsed().as_millis(), "CRL signed"
+        );
+        let crl = CachedCrl {
+            number,
+            version,
+            next_update,
+            der: Arc::new(der),
+        };
+        self.pki.crls.put(&ca.identifier, crl.clone());
+        if let Some(tail) = tail {
+            self.pki.crls.put_tail(&ca.identifier, tail.listed_by(number));
+        }
+        Ok(crl)
+    }
+
+    /// Re-signs every CRL that is due (or was never signed), claiming each in the store
+    /// first so that no two workers sign the same one. Returns how many it signed; one
+    /// CA's failure is logged and does not stop the others.
+    pub async fn refresh_due_crls(&self) -> Result<usize> {
+        let now = now_secs();
+        let mut signed = 0;
+        for identifier in self.store.crls_due(now).await? {
+            let mut tx = self.store.begin().await?;
+            let claimed = tx.claim_crl_refresh(&identifier, now, now + CLAIM_LEASE_SECS).await?;
+            tx.commit().await?;
+            if !claimed {
+                continue;
+            }
+            let Some(ca) = self.store.find_ca_public(&identifier).await? else {
+                continue;
+            };
+            let lock = self.pki.crls.signing_lock(&identifier);
+            let _signer = lock.lock().await;
+            let result = match self.store.revocation_version(&identifier).await {
+                Ok(version) => self.sign_crl(&ca, version).await,
+                Err(e) => Err(e.into()),
+            };
+            match result {
+                Ok(_) => signed += 1,
+                Err(e) => tracing::warn!(ca = %identifier, error = %e, "CRL refresh failed"),
+            }
+        }
+        Ok(signed)
+    }
+}
