@@ -108,6 +108,7 @@ pub struct Service {
     config: std::sync::Arc<ServiceConfig>,
     pki: std::sync::Arc<revocation::PkiCache>,
     keygen: issuance::KeyGenerator,
+    op_keys: std::sync::Arc<cryptoops::KeyCache>,
 }
 
 impl Service {
@@ -117,6 +118,7 @@ impl Service {
             config: std::sync::Arc::new(config),
             pki: Default::default(),
             keygen: Default::default(),
+            op_keys: Default::default(),
         }
     }
 
