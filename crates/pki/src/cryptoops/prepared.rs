@@ -209,3 +209,61 @@ fn sign_sm2(signer: &sm2::dsa::SigningKey, input: SignInput<'_>) -> Result<Vec<u
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{encrypt, verify};
+    use super::*;
+
+    fn key(alg: KeyAlgorithm) -> PrivateKey {
+        PrivateKey::generate(alg, &mut crate::os_rng()).unwrap()
+    }
+
+    #[test]
+    fn one_prepared_key_serves_many_operations() {
+        for (alg, scheme) in [
+            (KeyAlgorithm::EcP256, SigningScheme::Sha256WithEcdsa),
+            (KeyAlgorithm::Rsa2048, SigningScheme::Sha256WithRsaPss),
+            (KeyAlgorithm::Sm2, SigningScheme::Sm3WithSm2),
+        ] {
+            let k = key(alg);
+            let op = OperationKey::new(&k);
+            for msg in [&b"first"[..], b"second", b""] {
+                let sig = op.sign(scheme, SignInput::Message(msg), None).unwrap();
+                assert!(verify(k.public_key_spki_der(), scheme, SignInput::Message(msg), &sig).unwrap());
+                assert!(!verify(k.public_key_spki_der(), scheme, SignInput::Message(b"other"), &sig).unwrap());
+            }
+        }
+        for (alg, enc) in [
+            (KeyAlgorithm::Rsa2048, EncryptionAlgorithm::RsaesOaepSha1),
+            (KeyAlgorithm::Sm2, EncryptionAlgorithm::Sm2Pke),
+        ] {
+            let k = key(alg);
+            let op = OperationKey::new(&k);
+            for msg in [&b"one"[..], b"two"] {
+                let ct = encrypt(k.public_key_spki_der(), enc, msg).unwrap();
+                assert_eq!(op.decrypt(enc, &ct).unwrap(), msg);
+            }
+        }
+    }
+
+    #[test]
+    fn keys_without_operations_are_refused_not_panicking() {
+        let op = OperationKey::new(&key(KeyAlgorithm::EcP384));
+        assert!(matches!(
+            op.sign(SigningScheme::Sha256WithEcdsa, SignInput::Message(b"m"), None),
+            Err(Error::AlgorithmMismatch(_))
+        ));
+        assert!(matches!(
+            op.decrypt(EncryptionAlgorithm::Sm2Pke, b"x"),
+            Err(Error::AlgorithmMismatch(_))
+        ));
+        // the CMS scheme needs the certificate the key was prepared with
+        let rsa = OperationKey::new(&key(KeyAlgorithm::Rsa2048));
+        assert!(rsa.cms_signer(0).is_none());
+        assert!(
+            rsa.sign(SigningScheme::Sha256WithRsaP7, SignInput::Message(b"m"), None)
+                .is_err()
+        );
+    }
+}
