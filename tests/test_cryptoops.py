@@ -9,6 +9,7 @@ import base64
 import hashlib
 import json
 import re
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +78,7 @@ class World:
     leaves: dict[str, Leaf]
     csr_leaf: str
     revoked: str
+    subs: dict[str, str]
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +108,7 @@ def world(server, tmp_path_factory) -> World:
     revoked = api("CreateClientCertificate", parent_identifier=parent, algorithm="ECC_256", days=30,
                   common_name="ops-revoked", immediately=1)["Identifier"]
     api("CreateRevokeClientCertificate", identifier=revoked)
-    return World(api, ops, tmp, leaves, from_csr["Identifier"], revoked)
+    return World(api, ops, tmp, leaves, from_csr["Identifier"], revoked, subs)
 
 
 def encrypt(w: World, leaf: Leaf, alg: str, data: bytes, **kw) -> bytes:
@@ -442,8 +444,22 @@ def test_key_lookup_refusals(world, server):
     stranger.error("Sign", 404, "NotFound.Certificate", custom_identifier=ecc.custom, **sign_args)
     stranger.error("Encrypt", 404, "NotFound.Certificate", cert_identifier=world.leaves["RSA_2048"].identifier,
                    algorithm="RSAES_OAEP_SHA_1", plaintext="x")
-    # An expired certificate cannot be made through the API (Days >= 1, BeforeTime/AfterTime are
-    # checked against now), so that refusal is covered only by the service's status check.
+
+
+def test_expired_certificate_is_refused(world):
+    # BeforeTime/AfterTime (unix seconds) make a certificate valid for a few seconds only
+    now = int(time.time())
+    body = world.api("CreateClientCertificate", parent_identifier=world.subs["ECC_256"], algorithm="ECC_256",
+                     common_name="ops-short-lived", before_time=now - 1, after_time=now + 3, immediately=1)
+    ident = body["Identifier"]
+    args = dict(cert_identifier=ident, signing_algorithm="SHA256withECDSA", message="m", message_type="RAW")
+    assert world.ops("Sign", **args)["Signature"]
+    time.sleep(max(0.0, now + 4.5 - time.time()))
+    world.ops.error("Sign", 400, "InvalidStatus.Certificate", **args)
+    world.ops.error("Verify", 400, "InvalidStatus.Certificate", cert_identifier=ident,
+                    signing_algorithm="SHA256withECDSA", message=b64(b"m"), signature_value=b64(b"s"))
+    world.ops.error("Encrypt", 400, "InvalidStatus.Certificate", cert_identifier=ident, algorithm="SM2PKE",
+                    plaintext="x")
 
 
 def test_sign_with_signature_v1(world, server):
@@ -454,3 +470,19 @@ def test_sign_with_signature_v1(world, server):
                                                 "MessageType": "RAW"}, method="POST")
     body = json.loads(client.do_action_with_exception(req))
     assert openssl_verifies(world, leaf, "SHA256withECDSA", b"v1 message", unb64(body["Signature"]))
+
+
+def test_cached_key_follows_revocation_and_deletion(world):
+    """The service caches parsed keys; revocation and deletion still take effect at once."""
+    ident = world.api("CreateClientCertificate", parent_identifier=world.subs["RSA_2048"], algorithm="RSA_2048",
+                      common_name="ops-cache", days=30, immediately=1)["Identifier"]
+    args = dict(cert_identifier=ident, signing_algorithm="SHA256withRSA", message="m", message_type="RAW")
+    assert world.ops("Sign", **args)["Signature"]
+    assert world.ops("Sign", **args)["Signature"]
+    world.api("CreateRevokeClientCertificate", identifier=ident)
+    world.ops.error("Sign", 400, "InvalidStatus.Certificate", **args)
+    # a certificate is deleted only once revoked
+    world.api("DeleteClientCertificate", identifier=ident)
+    world.ops.error("Sign", 404, "NotFound.Certificate", **args)
+    world.ops.error("Decrypt", 404, "NotFound.Certificate", cert_identifier=ident, algorithm="RSAES_OAEP_SHA_256",
+                    ciphertext_blob=b64(b"x" * 256))
