@@ -7,6 +7,7 @@
 //! (a fresh nonce and date on every request), as the official SDKs sign them.
 
 mod load;
+mod ops;
 mod search;
 mod servers;
 mod sign;
@@ -88,6 +89,10 @@ struct Args {
     /// certificates in one account, one size after the other (e.g. 10000,1000000).
     #[arg(long, value_delimiter = ',')]
     search: Option<Vec<u64>>,
+    /// Instead of issuance: Sign and Verify req/s per key family (ECC P-256, RSA-2048, SM2)
+    /// on --connections, beside `openssl speed`.
+    #[arg(long)]
+    ops: bool,
 }
 
 impl Args {
@@ -757,6 +762,26 @@ async fn run(args: Args) -> Result<(), String> {
         ecc_sub: String::new(),
         rsa_sub: None,
     };
+    if args.ops {
+        let mut opencas = opencas;
+        println!(
+            "opencas {} (sha256 {}) on {addr}, load average {}",
+            args.opencas_bin.display(),
+            &bin_sha[..16],
+            loadavg()
+        );
+        let res = ops::run(
+            Arc::new(ctx),
+            &opencas.server,
+            &args.connections,
+            Duration::from_secs_f64(args.warmup),
+            Duration::from_secs_f64(args.duration),
+        )
+        .await;
+        println!("\nload average at end {}", loadavg());
+        opencas.server.stop();
+        return res;
+    }
     ctx.ecc_sub = ctx.make_hierarchy("ECC_256", "ECC").await?;
     if args.paths.contains(&PathKind::RsaKey) || mixed.is_some() {
         ctx.rsa_sub = Some(ctx.make_hierarchy("RSA_2048", "RSA").await?);

@@ -5,16 +5,18 @@
 
 use aws_lc_rs::digest::{self as lc_digest, Digest};
 use aws_lc_rs::rsa::{
-    OAEP_SHA1_MGF1SHA1, OAEP_SHA256_MGF1SHA256, OaepAlgorithm, OaepPrivateDecryptingKey, OaepPublicEncryptingKey,
-    PrivateDecryptingKey, PublicEncryptingKey,
+    OAEP_SHA1_MGF1SHA1, OAEP_SHA256_MGF1SHA256, OaepAlgorithm, OaepPublicEncryptingKey, PublicEncryptingKey,
 };
-use aws_lc_rs::signature::{self as lc_sig, EcdsaKeyPair, RsaKeyPair, UnparsedPublicKey, VerificationAlgorithm};
+use aws_lc_rs::signature::{self as lc_sig, UnparsedPublicKey, VerificationAlgorithm};
 use der::Decode;
 use spki::SubjectPublicKeyInfoRef;
 
 use crate::alg::{KeyAlgorithm, KeyFamily, Sm2Id, describe_spki_ref};
 use crate::error::{Error, Result};
 use crate::keys::PrivateKey;
+
+mod prepared;
+pub use prepared::OperationKey;
 
 /// The most an SM2PKE plaintext may hold, as the CAS API documents it.
 pub const SM2PKE_MAX_PLAINTEXT: usize = 6047;
@@ -187,29 +189,7 @@ pub fn encrypt(spki_der: &[u8], alg: EncryptionAlgorithm, plaintext: &[u8]) -> R
 /// Decrypts `ciphertext` with `key`. Every failure after the key checks reads the same
 /// (`Error::CiphertextInvalid`), so the answer says nothing about the padding.
 pub fn decrypt(key: &PrivateKey, alg: EncryptionAlgorithm, ciphertext: &[u8]) -> Result<Vec<u8>> {
-    check_encryption_key(key.algorithm(), alg)?;
-    match alg {
-        EncryptionAlgorithm::Sm2Pke => {
-            let secret = key
-                .sm2_secret()
-                .ok_or_else(|| mismatch(alg.as_api(), key.algorithm()))?;
-            let dk = sm2::pke::DecryptingKey::new_with_mode(secret.to_nonzero_scalar(), sm2::pke::Mode::C1C3C2);
-            let uncompressed = sm2_ciphertext_with_point_prefix(ciphertext);
-            dk.decrypt(&uncompressed).map_err(|_| Error::CiphertextInvalid)
-        }
-        _ => {
-            let private = PrivateDecryptingKey::from_pkcs8(&key.to_pkcs8_der())
-                .map_err(|e| Error::MalformedKey(e.to_string()))?;
-            let oaep = OaepPrivateDecryptingKey::new(private).map_err(|_| Error::CiphertextInvalid)?;
-            let mut out = vec![0u8; oaep.min_output_size()];
-            let len = oaep
-                .decrypt(alg.oaep(), ciphertext, &mut out, None)
-                .map_err(|_| Error::CiphertextInvalid)?
-                .len();
-            out.truncate(len);
-            Ok(out)
-        }
-    }
+    OperationKey::new(key).decrypt(alg, ciphertext)
 }
 
 /// GM/T 0003 writes C1 as a full point (`04‖x‖y`); some libraries (gmssl) leave the `04` out.
@@ -253,11 +233,14 @@ fn sha256_digest(input: SignInput<'_>) -> Result<Digest> {
     }
 }
 
-/// The signer's certificate and the signing time (unix seconds) a CMS signature carries.
+/// The signer's certificate, the certificates above it and the signing time (unix seconds)
+/// a CMS signature carries.
 #[derive(Clone, Copy, Debug)]
 pub struct CmsSigner<'a> {
     /// The signer's certificate, DER.
     pub cert_der: &'a [u8],
+    /// Its issuers' certificates, DER, so that a verifier holding only the root can build the path.
+    pub chain_der: &'a [Vec<u8>],
     /// Unix seconds.
     pub signing_time: i64,
 }
@@ -270,61 +253,7 @@ pub fn sign(
     input: SignInput<'_>,
     cms: Option<CmsSigner<'_>>,
 ) -> Result<Vec<u8>> {
-    check_signing_key(key.algorithm(), scheme)?;
-    let fail = |_| Error::Signing(format!("{} signing failed", scheme.as_api()));
-    match scheme {
-        SigningScheme::Sm3WithSm2 => sign_sm2(key, input),
-        SigningScheme::Sha256WithEcdsa => {
-            let pair = EcdsaKeyPair::from_pkcs8(&lc_sig::ECDSA_P256_SHA256_ASN1_SIGNING, &key.to_pkcs8_der())
-                .map_err(|e| Error::MalformedKey(e.to_string()))?;
-            let sig = pair.sign_digest(&sha256_digest(input)?).map_err(fail)?;
-            Ok(sig.as_ref().to_vec())
-        }
-        SigningScheme::Sha256WithRsa | SigningScheme::Sha256WithRsaPss => {
-            let encoding: &'static dyn lc_sig::RsaEncoding = if scheme == SigningScheme::Sha256WithRsaPss {
-                &lc_sig::RSA_PSS_SHA256
-            } else {
-                &lc_sig::RSA_PKCS1_SHA256
-            };
-            rsa_sign_digest(key, encoding, &sha256_digest(input)?)
-        }
-        SigningScheme::Sha256WithRsaP7 => {
-            let cms = cms.ok_or_else(|| Error::Signing("a CMS signature needs the signer's certificate".into()))?;
-            let digest = sha256_digest(input)?;
-            crate::pkcs7::detached_signed_data(cms.cert_der, digest.as_ref(), cms.signing_time, |signed_attrs| {
-                rsa_sign_digest(
-                    key,
-                    &lc_sig::RSA_PKCS1_SHA256,
-                    &lc_digest::digest(&lc_digest::SHA256, signed_attrs),
-                )
-            })
-        }
-    }
-}
-
-fn rsa_sign_digest(key: &PrivateKey, encoding: &'static dyn lc_sig::RsaEncoding, digest: &Digest) -> Result<Vec<u8>> {
-    let pair = RsaKeyPair::from_pkcs8(&key.to_pkcs8_der()).map_err(|e| Error::MalformedKey(e.to_string()))?;
-    let mut sig = vec![0u8; pair.public_modulus_len()];
-    pair.sign_digest(encoding, digest, &mut sig)
-        .map_err(|_| Error::Signing("RSA signing failed".into()))?;
-    Ok(sig)
-}
-
-fn sign_sm2(key: &PrivateKey, input: SignInput<'_>) -> Result<Vec<u8>> {
-    use signature::hazmat::PrehashSigner;
-    let secret = key
-        .sm2_secret()
-        .ok_or_else(|| mismatch("SM3withSM2", key.algorithm()))?;
-    let signer =
-        sm2::dsa::SigningKey::new(Sm2Id::Standard.as_str(), secret).map_err(|e| Error::Signing(e.to_string()))?;
-    match input {
-        SignInput::Message(m) => crate::keys::sign_sm2(&signer, m),
-        SignInput::Digest(e) => {
-            check_sm3_len(e)?;
-            let sig: sm2::dsa::Signature = signer.sign_prehash(e).map_err(|e| Error::Signing(e.to_string()))?;
-            Ok(sig.to_der().to_vec())
-        }
-    }
+    OperationKey::new(key).sign(scheme, input, cms)
 }
 
 fn check_sm3_len(e: &[u8]) -> Result<()> {

@@ -29,9 +29,11 @@ fn attribute(oid: ObjectIdentifier, value: Any) -> Result<Attribute> {
 /// A DER `ContentInfo` holding a detached `SignedData` over content whose SHA-256 is
 /// `content_sha256`, signed by the holder of `signer_cert_der`'s key through `sign`, which
 /// gets the DER of the signed attributes (RFC 5652 §5.4: their explicit SET OF encoding) and
-/// returns the PKCS#1 v1.5 SHA-256 signature. `signing_time` is unix seconds.
+/// returns the PKCS#1 v1.5 SHA-256 signature. `signing_time` is unix seconds. The certificates
+/// of `chain_der` (the signer's issuers) travel along so a verifier needs only the root.
 pub(crate) fn detached_signed_data(
     signer_cert_der: &[u8],
+    chain_der: &[Vec<u8>],
     content_sha256: &[u8],
     signing_time: i64,
     sign: impl FnOnce(&[u8]) -> Result<Vec<u8>>,
@@ -64,6 +66,12 @@ pub(crate) fn detached_signed_data(
         signature: OctetString::new(signature)?,
         unsigned_attrs: None,
     };
+    let mut certificates = vec![CertificateChoices::Certificate(cert)];
+    for der in chain_der {
+        certificates.push(CertificateChoices::Certificate(
+            Certificate::from_der(der).map_err(Error::malformed_cert)?,
+        ));
+    }
     let signed_data = SignedData {
         version: CmsVersion::V1,
         digest_algorithms: SetOfVec::try_from(vec![sha256])?,
@@ -71,9 +79,7 @@ pub(crate) fn detached_signed_data(
             econtent_type: ID_DATA,
             econtent: None,
         },
-        certificates: Some(CertificateSet(SetOfVec::try_from(vec![
-            CertificateChoices::Certificate(cert),
-        ])?)),
+        certificates: Some(CertificateSet(SetOfVec::try_from(certificates)?)),
         crls: None,
         signer_infos: SignerInfos(SetOfVec::try_from(vec![signer])?),
     };

@@ -250,6 +250,7 @@ fn cms_detached_signature_verifies_with_openssl_cms() {
     std::fs::write(dir.path().join("msg"), msg).unwrap();
     let cms = CmsSigner {
         cert_der: &leaf,
+        chain_der: &[],
         signing_time: now(),
     };
     let digest = sha256(msg);

@@ -5,9 +5,39 @@
 
 use crate::{Caller, Result, Service, ServiceError, blocking, issuance};
 use opencas_pki::PrivateKey;
-use opencas_pki::cryptoops::{self, CmsSigner, EncryptionAlgorithm, SignInput, SigningScheme};
+use opencas_pki::cryptoops::{self, EncryptionAlgorithm, OperationKey, SignInput, SigningScheme};
 use opencas_store::{CertRecord, now_millis};
 use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Entries each cache holds before it starts afresh; a crude bound, enough for a working set.
+const CACHE_LIMIT: usize = 4096;
+
+type CacheKey = (i64, String);
+
+/// Parsed keys by (account, certificate identifier), so that Sign and Decrypt do not read,
+/// unseal and parse the key on every request (parsing an RSA or SM2 key costs about as much
+/// as the operation). A certificate's key never changes, so entries need no invalidation:
+/// every request still reads the certificate row and checks its status (revoked, expired,
+/// deleted) before a cached key is used.
+#[derive(Debug, Default)]
+pub(crate) struct KeyCache {
+    private: Mutex<HashMap<CacheKey, Arc<OperationKey>>>,
+    public: Mutex<HashMap<CacheKey, Arc<Vec<u8>>>>,
+}
+
+fn cache_get<V: Clone>(map: &Mutex<HashMap<CacheKey, V>>, key: &CacheKey) -> Option<V> {
+    map.lock().unwrap_or_else(|p| p.into_inner()).get(key).cloned()
+}
+
+fn cache_put<V>(map: &Mutex<HashMap<CacheKey, V>>, key: CacheKey, value: V) {
+    let mut map = map.lock().unwrap_or_else(|p| p.into_inner());
+    if map.len() >= CACHE_LIMIT {
+        map.clear();
+    }
+    map.insert(key, value);
+}
 
 /// Which certificate's key to use.
 #[derive(Debug, Clone, Default)]
@@ -119,7 +149,11 @@ impl Service {
         Ok(cert)
     }
 
-    async fn operation_key(&self, caller: Caller, cert: &CertRecord) -> Result<PrivateKey> {
+    async fn operation_key(&self, caller: Caller, cert: &CertRecord) -> Result<Arc<OperationKey>> {
+        let cache_key = (caller.account_id, cert.identifier.clone());
+        if let Some(hit) = cache_get(&self.op_keys.private, &cache_key) {
+            return Ok(hit);
+        }
         let der = self
             .store
             .certificate_private_key(caller.account_id, &cert.identifier)
@@ -128,13 +162,31 @@ impl Service {
                 code: "NotFound.PrivateKey",
                 message: format!("The service does not hold the private key of {}.", cert.identifier),
             })?;
-        PrivateKey::from_pkcs8_der(&der).map_err(|e| ServiceError::Internal(format!("stored key: {e}")))
+        let cert_der = cert.cert_der.clone();
+        let chain_pem = cert.chain_pem.clone();
+        let key = blocking(move || -> Result<OperationKey> {
+            let private =
+                PrivateKey::from_pkcs8_der(&der).map_err(|e| ServiceError::Internal(format!("stored key: {e}")))?;
+            let chain = opencas_pki::pem::certs_from_pem(&chain_pem)
+                .map_err(|e| ServiceError::Internal(format!("stored chain: {e}")))?;
+            Ok(OperationKey::with_certificate(&private, cert_der, chain))
+        })
+        .await??;
+        let key = Arc::new(key);
+        cache_put(&self.op_keys.private, cache_key, key.clone());
+        Ok(key)
     }
 
-    fn certificate_spki(cert: &CertRecord) -> Result<Vec<u8>> {
-        opencas_pki::CertInfo::parse(&cert.cert_der)
-            .map(|info| info.public_key_spki_der)
-            .map_err(|e| ServiceError::Internal(format!("stored certificate: {e}")))
+    fn certificate_spki(&self, caller: Caller, cert: &CertRecord) -> Result<Arc<Vec<u8>>> {
+        let cache_key = (caller.account_id, cert.identifier.clone());
+        if let Some(hit) = cache_get(&self.op_keys.public, &cache_key) {
+            return Ok(hit);
+        }
+        let spki = opencas_pki::CertInfo::parse(&cert.cert_der)
+            .map(|info| Arc::new(info.public_key_spki_der))
+            .map_err(|e| ServiceError::Internal(format!("stored certificate: {e}")))?;
+        cache_put(&self.op_keys.public, cache_key, spki.clone());
+        Ok(spki)
     }
 
     pub async fn encrypt(
@@ -145,7 +197,7 @@ impl Service {
         plaintext: Vec<u8>,
     ) -> Result<EncryptResponse> {
         let cert = self.operation_certificate(caller, &key).await?;
-        let spki = Self::certificate_spki(&cert)?;
+        let spki = self.certificate_spki(caller, &cert)?;
         let ciphertext = blocking(move || cryptoops::encrypt(&spki, algorithm, &plaintext))
             .await?
             .map_err(|e| ops_error(e, "Algorithm"))?;
@@ -166,7 +218,7 @@ impl Service {
     ) -> Result<DecryptResponse> {
         let cert = self.operation_certificate(caller, &key).await?;
         let private = self.operation_key(caller, &cert).await?;
-        let plaintext = blocking(move || cryptoops::decrypt(&private, algorithm, &ciphertext))
+        let plaintext = blocking(move || private.decrypt(algorithm, &ciphertext))
             .await?
             .map_err(|e| ops_error(e, "Algorithm"))?;
         let plaintext = if as_utf8 {
@@ -192,14 +244,13 @@ impl Service {
         let cert = self.operation_certificate(caller, &key).await?;
         let private = self.operation_key(caller, &cert).await?;
         let signing_time = now_millis() / 1000;
-        let signature = blocking(move || {
-            let cms = CmsSigner {
-                cert_der: &cert.cert_der,
-                signing_time,
-            };
-            cryptoops::sign(&private, scheme, data.input(), Some(cms))
-        })
-        .await?
+        let run = move || private.sign(scheme, data.input(), private.cms_signer(signing_time));
+        let signature = if scheme == SigningScheme::Sha256WithEcdsa {
+            // tens of microseconds: cheaper here than the hop to the blocking pool
+            run()
+        } else {
+            blocking(run).await?
+        }
         .map_err(|e| ops_error(e, "SigningAlgorithm"))?;
         Ok(SignResponse {
             signature: b64(&signature),
@@ -215,10 +266,15 @@ impl Service {
         signature: Vec<u8>,
     ) -> Result<VerifyResponse> {
         let cert = self.operation_certificate(caller, &key).await?;
-        let spki = Self::certificate_spki(&cert)?;
-        let valid = blocking(move || cryptoops::verify(&spki, scheme, data.input(), &signature))
-            .await?
-            .map_err(|e| ops_error(e, "SigningAlgorithm"))?;
+        let spki = self.certificate_spki(caller, &cert)?;
+        let run = move || cryptoops::verify(&spki, scheme, data.input(), &signature);
+        // RSA verification and ECDSA are cheap enough to run in place; SM2 (pure Rust) is not
+        let valid = if scheme == SigningScheme::Sm3WithSm2 {
+            blocking(run).await?
+        } else {
+            run()
+        }
+        .map_err(|e| ops_error(e, "SigningAlgorithm"))?;
         Ok(VerifyResponse { signature_valid: valid })
     }
 }

@@ -121,6 +121,7 @@ pub struct Service {
     config: std::sync::Arc<ServiceConfig>,
     pki: std::sync::Arc<revocation::PkiCache>,
     keygen: issuance::KeyGenerator,
+    op_keys: std::sync::Arc<cryptoops::KeyCache>,
 }
 
 impl Service {
@@ -130,6 +131,7 @@ impl Service {
             config: std::sync::Arc::new(config),
             pki: Default::default(),
             keygen: Default::default(),
+            op_keys: Default::default(),
         }
     }
 
