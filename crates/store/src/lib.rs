@@ -12,6 +12,7 @@ mod group;
 pub mod listing;
 pub mod revocation;
 pub mod sealing;
+pub mod tags;
 mod tx;
 
 use sealing::{MasterKey, Sealer};
@@ -28,6 +29,7 @@ pub use csrs::{CsrFilter, CsrRow, NewCsr};
 pub use group::BoxFuture;
 pub use listing::{OrderFilter, OrderRow, Page};
 pub use revocation::{RevocationVersion, RevokedSerial, SerialStatus};
+pub use tags::{TagKind, TagRow, TagRowFilter};
 pub use tx::Tx;
 
 #[derive(Debug, thiserror::Error)]

@@ -8,6 +8,7 @@ mod csr;
 mod issuance;
 mod orders;
 mod revocation;
+mod tags;
 
 use crate::registry::Registry;
 
@@ -20,5 +21,6 @@ pub fn registry() -> Registry {
     ca::register(&mut r);
     issuance::register(&mut r);
     revocation::register(&mut r);
+    tags::register(&mut r);
     r
 }
