@@ -243,6 +243,10 @@ def test_refusals(api, t06, t04):
                   resource_type="instance", resource_id=[ca])
     t06.tag_error(404, NF, "instance", [ca, "0" * 32], [("a", "b")])
     assert t06.of("instance", ca) == {}
+    # at most 50 resources a call
+    t06.tag_error(400, "InvalidParameter.ResourceId", "instance", [ca] * 51, [("a", "b")])
+    t06.tag("instance", [ca] * 50, [("a", "b")])
+    assert t06.of("instance", ca) == {"a": "b"}
     # 2020-04-07: ResourceId and Tag cannot both be empty
     t04.api.error("ListTagResources", 400, "MissingParameter.ResourceId", region_id="cn-hangzhou",
                   resource_type="CA")
