@@ -21,7 +21,7 @@ pub const STATUS_ISSUE: &str = "ISSUE";
 pub const STATUS_FORBIDDEN: &str = "FORBIDDEN";
 pub const STATUS_REVOKE: &str = "REVOKE";
 /// Resource type under which CA tags are stored.
-pub const TAG_RESOURCE_TYPE: &str = "CA";
+pub const TAG_RESOURCE_TYPE: &str = opencas_store::TagKind::Ca.tag_type();
 
 const MS_PER_DAY: i64 = 86_400_000;
 

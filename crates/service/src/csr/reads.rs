@@ -116,6 +116,14 @@ impl Service {
             StoreError::NotFound => csr_not_found(csr_id),
             other => other.into(),
         })?;
+        // SQLite may hand the id of the newest CSR to the next one: its tags must not carry over.
+        tx.remove_tags(
+            caller.account_id,
+            opencas_store::TagKind::Csr,
+            &csr_id.to_string(),
+            None,
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }

@@ -14,7 +14,7 @@ pub use reads::*;
 pub use validity::ValidityInput;
 
 /// Resource type under which certificate tags are stored.
-pub const TAG_RESOURCE_TYPE: &str = "CERT";
+pub const TAG_RESOURCE_TYPE: &str = opencas_store::TagKind::Certificate.tag_type();
 pub const STATUS_ISSUE: &str = "ISSUE";
 pub const STATUS_REVOKE: &str = "REVOKE";
 

@@ -189,6 +189,7 @@ CREATE TABLE csrs (
     key_sha256    TEXT NOT NULL,
     csr_der       BLOB NOT NULL,
     has_private_key BIGINT NOT NULL,
+    resource_group_id TEXT,
     created_at    BIGINT NOT NULL,
     -- PKCS#8 DER sealed under the record `csr:<account_id>:<id>`.
     key_sealed    BLOB

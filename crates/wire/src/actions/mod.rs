@@ -8,6 +8,7 @@ mod csr;
 mod issuance;
 mod orders;
 mod revocation;
+mod tags;
 mod warehouses;
 
 use crate::registry::Registry;
@@ -22,5 +23,6 @@ pub fn registry() -> Registry {
     issuance::register(&mut r);
     revocation::register(&mut r);
     warehouses::register(&mut r);
+    tags::register(&mut r);
     r
 }
