@@ -62,3 +62,28 @@ pub(crate) fn ca_chain(alg: KeyAlgorithm, sm2_id: crate::Sm2Id) -> (Vec<u8>, Vec
     .unwrap();
     (root, sub)
 }
+
+/// A leaf for `alg` under [`ca_chain`]: (leaf DER, sub DER, root DER, leaf key), the leaf
+/// named `cn` and valid for the year from `not_before`.
+pub(crate) fn leaf_chain(alg: KeyAlgorithm, cn: &str, not_before: i64) -> (Vec<u8>, Vec<u8>, Vec<u8>, PrivateKey) {
+    let (root, sub) = ca_chain(alg, crate::Sm2Id::Standard);
+    let mut rng = os_rng();
+    let key = PrivateKey::generate(alg, &mut rng).unwrap();
+    let validity = crate::CertValidity {
+        not_before,
+        not_after: Y2026 + YEAR,
+    };
+    let profile = crate::LeafProfile::default();
+    let leaf = crate::build_leaf(
+        &sub,
+        &keys(alg)[1],
+        key.public_key_spki_der(),
+        &subject(cn),
+        &[],
+        validity,
+        &profile,
+        &mut rng,
+    )
+    .unwrap();
+    (leaf, sub, root, key)
+}

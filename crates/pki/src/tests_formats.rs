@@ -11,8 +11,7 @@ use crate::formats::{
 };
 use crate::test_support::{Y2026, YEAR, keys, subject};
 use crate::{
-    CaProfile, CertValidity, Error, KeyAlgorithm, LeafProfile, PrivateKey, build_leaf, build_root_ca, build_sub_ca,
-    os_rng, pkcs12_read, to_jks, to_pkcs12,
+    CaProfile, CertValidity, Error, KeyAlgorithm, PrivateKey, build_root_ca, os_rng, pkcs12_read, to_jks, to_pkcs12,
 };
 
 const PW: &str = "Secret pw 123!";
@@ -25,39 +24,7 @@ struct Chain {
 }
 
 fn build_chain(alg: KeyAlgorithm) -> Chain {
-    let [root_key, sub_key] = keys(alg);
-    let mut rng = os_rng();
-    let validity = CertValidity {
-        not_before: Y2026,
-        not_after: Y2026 + 10 * YEAR,
-    };
-    let p = CaProfile::default();
-    let root = build_root_ca(root_key, &subject("Root"), validity, &p, &mut rng).unwrap();
-    let sub = build_sub_ca(
-        &root,
-        root_key,
-        sub_key.public_key_spki_der(),
-        &subject("Sub"),
-        validity,
-        &p,
-        &mut rng,
-    )
-    .unwrap();
-    let key = PrivateKey::generate(alg, &mut rng).unwrap();
-    let leaf = build_leaf(
-        &sub,
-        sub_key,
-        key.public_key_spki_der(),
-        &subject("Leaf"),
-        &[],
-        CertValidity {
-            not_before: Y2026 + 86_400,
-            not_after: Y2026 + YEAR,
-        },
-        &LeafProfile::default(),
-        &mut rng,
-    )
-    .unwrap();
+    let (leaf, sub, root, key) = crate::test_support::leaf_chain(alg, "Leaf", Y2026 + 86_400);
     Chain {
         leaf,
         chain: vec![sub, root],

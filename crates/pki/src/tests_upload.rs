@@ -1,48 +1,14 @@
 //! Uploaded certificates and keys: chains in order, key matching, every refusal.
 
 use crate::pem::{cert_der_to_pem, pem_chain};
-use crate::test_support::{Y2026, YEAR, keys, subject};
+use crate::test_support::{Y2026, keys};
 use crate::{
-    CaProfile, CertValidity, Error, KeyAlgorithm, LeafProfile, PrivateKey, build_leaf, build_root_ca, build_sub_ca,
-    chain_entries, check_key_matches, os_rng, parse_uploaded_chain, parse_uploaded_key,
+    Error, KeyAlgorithm, PrivateKey, chain_entries, check_key_matches, os_rng, parse_uploaded_chain, parse_uploaded_key,
 };
 
 /// (leaf, sub, root, leaf key) for `alg`.
 fn chain(alg: KeyAlgorithm) -> (Vec<u8>, Vec<u8>, Vec<u8>, PrivateKey) {
-    let [root_key, sub_key] = keys(alg);
-    let mut rng = os_rng();
-    let validity = CertValidity {
-        not_before: Y2026,
-        not_after: Y2026 + 10 * YEAR,
-    };
-    let p = CaProfile::default();
-    let root = build_root_ca(root_key, &subject("Root"), validity, &p, &mut rng).unwrap();
-    let sub = build_sub_ca(
-        &root,
-        root_key,
-        sub_key.public_key_spki_der(),
-        &subject("Sub"),
-        validity,
-        &p,
-        &mut rng,
-    )
-    .unwrap();
-    let key = PrivateKey::generate(alg, &mut rng).unwrap();
-    let leaf = build_leaf(
-        &sub,
-        sub_key,
-        key.public_key_spki_der(),
-        &subject("leaf.example.com"),
-        &[],
-        CertValidity {
-            not_before: Y2026,
-            not_after: Y2026 + YEAR,
-        },
-        &LeafProfile::default(),
-        &mut rng,
-    )
-    .unwrap();
-    (leaf, sub, root, key)
+    crate::test_support::leaf_chain(alg, "leaf.example.com", Y2026)
 }
 
 #[test]
