@@ -721,3 +721,41 @@ def test_sm2_crl_and_ocsp(server, api, hiers, tmp_path):
     assert resp.certificate_status == ocsp.OCSPCertStatus.REVOKED
     resp = load_ocsp(ocsp_post(server, ocsp_request(h.sub, good.cert)))
     assert resp.certificate_status == ocsp.OCSPCertStatus.GOOD
+
+
+# --------------------------------------------------------------------------
+# SM2 with the empty distinguishing ID: what stock OpenSSL 3 verifies with
+# --------------------------------------------------------------------------
+
+def test_sm2_openssl_compatible_id(server_factory, tmp_path):
+    from opencas_testlib import DEFAULT_TEST_CONFIG
+    srv = server_factory({**DEFAULT_TEST_CONFIG, "ca": {"sm2_distinguishing_id": ""}}, name="sm2-empty-id")
+    api = IApi(srv)
+    h = build_hier(api, tmp_path, "SM2", "SM2_256")
+    good, bad = leaf(api, h), leaf(api, h)
+    revoke(api, bad.identifier)
+    _, data = fetch_crl_url(srv, crl_urls(bad.cert)[0])
+    crl_der, crl_pem = write_crl(tmp_path, "sm2", data)
+    # no -vfyopt distid anywhere: the chain, the CRL and the OCSP answers all verify with OpenSSL's own ID
+    r = run(["openssl", "crl", "-inform", "DER", "-in", str(crl_der), "-CAfile", str(h.chain_pem), "-noout", "-verify"])
+    assert r.returncode == 0 and "verify OK" in out_of(r), f"openssl crl -verify:\n{out_of(r)}"
+    base = ["openssl", "verify", "-crl_check", "-CAfile", str(h.root_pem), "-untrusted", str(h.sub_pem),
+            "-CRLfile", str(crl_pem)]
+    r = run(base + [str(good.pem)])
+    assert r.returncode == 0 and f"{good.pem}: OK" in out_of(r), f"good leaf:\n{out_of(r)}"
+    r = run(base + [str(bad.pem)])
+    assert r.returncode != 0 and "certificate revoked" in out_of(r), f"revoked leaf:\n{out_of(r)}"
+    for lf, want in ((good, "good"), (bad, "revoked")):
+        r = run(["openssl", "ocsp", "-issuer", str(h.sub_pem), "-cert", str(lf.pem), "-url", f"{srv.base_url}/ocsp",
+                 "-CAfile", str(h.chain_pem)])
+        out = out_of(r)
+        assert r.returncode == 0 and "Response verify OK" in out, out
+        assert re.search(rf"{re.escape(str(lf.pem))}: {want}\b", out), f"want {want}:\n{out}"
+
+
+def test_sm2_distinguishing_id_setting_is_checked(tmp_path):
+    import subprocess
+    from opencas_testlib import DEFAULT_TEST_CONFIG, OpencasServer
+    bad = OpencasServer(tmp_path, {**DEFAULT_TEST_CONFIG, "ca": {"sm2_distinguishing_id": "alice"}})
+    proc = subprocess.run(bad.argv(), capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert proc.returncode != 0 and "sm2_distinguishing_id" in proc.stdout + proc.stderr, proc

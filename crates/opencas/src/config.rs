@@ -1,7 +1,7 @@
 //! Configuration: command-line flags, then `OPENCAS_*` environment variables (both via
 //! clap), then the TOML file given with `--config`, then the defaults.
 
-use opencas_service::ServiceConfig;
+use opencas_service::{ServiceConfig, Sm2Id};
 use opencas_wire::{Limits, RateLimitConfig, WireConfig};
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -77,6 +77,9 @@ impl Default for OcspConfig {
 pub struct CaConfig {
     pub root_certificate_quota: i64,
     pub sub_ca_initial_quota: i64,
+    /// The SM2 distinguishing ID new SM2 CAs sign with: "1234567812345678" (GM/T 0009, the
+    /// default) or "" (what stock OpenSSL 3 verifies chains, CRLs and OCSP responses with).
+    pub sm2_distinguishing_id: String,
 }
 
 impl Default for CaConfig {
@@ -85,6 +88,7 @@ impl Default for CaConfig {
         Self {
             root_certificate_quota: d.root_certificate_quota,
             sub_ca_initial_quota: d.sub_ca_initial_quota,
+            sm2_distinguishing_id: d.sm2_id.as_str().to_owned(),
         }
     }
 }
@@ -147,6 +151,16 @@ impl ServeConfig {
         if file.ca.root_certificate_quota < 0 || file.ca.sub_ca_initial_quota < 0 {
             return Err("[ca] quotas cannot be negative".into());
         }
+        let sm2_id = match file.ca.sm2_distinguishing_id.as_str() {
+            Sm2Id::STANDARD_ID => Sm2Id::Standard,
+            "" => Sm2Id::Empty,
+            other => {
+                return Err(format!(
+                    "[ca] sm2_distinguishing_id must be \"{}\" or \"\", not {other:?}",
+                    Sm2Id::STANDARD_ID
+                ));
+            }
+        };
         if file.warehouses.quota < 0 || file.warehouses.contract_quota < 0 {
             return Err("[warehouses] quotas cannot be negative".into());
         }
@@ -162,6 +176,7 @@ impl ServeConfig {
             contract_warehouse_quota: file.warehouses.contract_quota,
             crl_refresh_interval_secs: crl_refresh,
             ocsp_cache_entries: file.ocsp.cache_entries,
+            sm2_id,
         };
         Ok(Self {
             listen,

@@ -13,6 +13,7 @@ pub mod revocation;
 pub mod tags;
 pub mod warehouses;
 
+pub use opencas_pki::Sm2Id;
 pub use opencas_store as store;
 pub use paging::Paging;
 
@@ -98,6 +99,10 @@ pub struct ServiceConfig {
     pub crl_refresh_interval_secs: Option<i64>,
     /// Pre-signed OCSP answers kept in memory (0: none).
     pub ocsp_cache_entries: usize,
+    /// The SM2 distinguishing ID new SM2 CAs sign with: the GM/T 0009 default, or the empty
+    /// ID that stock OpenSSL 3 verifies with (`openssl verify`, `crl`, `ocsp` cannot be given
+    /// another ID for intermediates and CRLs).
+    pub sm2_id: opencas_pki::Sm2Id,
 }
 
 impl Default for ServiceConfig {
@@ -110,6 +115,7 @@ impl Default for ServiceConfig {
             contract_warehouse_quota: 20,
             crl_refresh_interval_secs: None,
             ocsp_cache_entries: 50_000,
+            sm2_id: opencas_pki::Sm2Id::Standard,
         }
     }
 }

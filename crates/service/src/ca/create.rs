@@ -2,9 +2,10 @@
 //! then one transaction that stores the CA, its log entry, its tags and its ClientToken.
 
 use super::{ROOT, STATUS_ISSUE, SUB_ROOT, TAG_RESOURCE_TYPE, add_years, ca_not_found, day, ensure_usable};
+use crate::revocation::sm2_id_of;
 use crate::{Caller, Result, Service, ServiceError, blocking, new_identifier, tags};
 use opencas_pki::{
-    CaProfile, CertInfo, CertValidity, ExtKeyUsage, KeyAlgorithm, PrivateKey, Sm2Id, SubjectFields, build_root_ca,
+    CaProfile, CertInfo, CertValidity, ExtKeyUsage, KeyAlgorithm, PrivateKey, SubjectFields, build_root_ca,
     build_sub_ca, os_rng, pem,
 };
 use opencas_store::{CaRecord, NewCa, StoreError, now_millis};
@@ -155,9 +156,13 @@ impl Service {
             not_after: add_years(now, req.years)?,
         };
         let algorithm = req.algorithm;
+        let root_profile = CaProfile {
+            sm2_id: self.config.sm2_id,
+            ..CaProfile::default()
+        };
         let (key_der, cert_der) = blocking(move || -> opencas_pki::Result<_> {
             let key = PrivateKey::generate(algorithm, &mut os_rng())?;
-            let cert = build_root_ca(&key, &fields, validity, &CaProfile::default(), &mut os_rng())?;
+            let cert = build_root_ca(&key, &fields, validity, &root_profile, &mut os_rng())?;
             Ok((key.to_pkcs8_der().to_vec(), cert))
         })
         .await?
@@ -262,7 +267,8 @@ impl Service {
             extended_key_usages: req.extended_key_usages.clone(),
             crl_distribution_point: Some(format!("{public_url}/crl/{}.crl", parent.identifier)),
             ca_issuers_uri: Some(format!("{public_url}/ca/{}.crt", parent.identifier)),
-            sm2_id: Sm2Id::Standard,
+            // the parent signs the sub CA with the ID it was made with
+            sm2_id: sm2_id_of(&parent),
             ..CaProfile::default()
         };
         let parent_key = self.store.ca_private_key(caller.account_id, &parent.identifier).await?;
@@ -412,7 +418,7 @@ impl Service {
             key_algorithm: algorithm.as_api().into(),
             key_size: i64::from(info.key_size_bits),
             sign_algorithm: info.signature_algorithm,
-            sm2_id: (algorithm.family() == opencas_pki::KeyFamily::Sm2).then(|| Sm2Id::Standard.as_str().to_owned()),
+            sm2_id: (algorithm.family() == opencas_pki::KeyFamily::Sm2).then(|| self.config.sm2_id.as_str().to_owned()),
             serial_number: info.serial_hex,
             not_before: info.not_before_ms,
             not_after: info.not_after_ms,

@@ -6,8 +6,8 @@ use super::create::pki_error;
 use super::{ROOT, STATUS_ISSUE, SUB_ROOT, add_years, ca_not_found, day, ensure_usable};
 use crate::{Caller, Result, Service, ServiceError, blocking, new_identifier, tags};
 use opencas_pki::{
-    CaProfile, CertInfo, CertValidity, CsrPolicy, ExtKeyUsage, ParsedCsr, PrivateKey, Sm2Id, SubjectFields,
-    build_sub_ca, os_rng, pem,
+    CaProfile, CertInfo, CertValidity, CsrPolicy, ExtKeyUsage, ParsedCsr, PrivateKey, SubjectFields, build_sub_ca,
+    os_rng, pem,
 };
 use opencas_store::{CaRecord, now_millis};
 
@@ -146,7 +146,7 @@ impl Service {
             extended_key_usages: req.extended_key_usages.clone().unwrap_or_default(),
             crl_distribution_point: Some(self.crl_url(&root.identifier)),
             ca_issuers_uri: Some(format!("{public_url}/ca/{}.crt", root.identifier)),
-            sm2_id: Sm2Id::Standard,
+            sm2_id: crate::revocation::sm2_id_of(&root),
             ..CaProfile::default()
         };
         let root_key = self.store.ca_private_key(caller.account_id, &root.identifier).await?;

@@ -417,6 +417,7 @@ impl Service {
             extra_subject_attributes: custom.map(|c| c.extra_subject_attributes.clone()).unwrap_or_default(),
             custom_serial: custom.and_then(|c| c.serial),
             criticals,
+            sm2_id: crate::revocation::sm2_id_of(&ca),
             ..LeafProfile::new(kind)
         };
         let issuer_key = self.ca_key(&ca).await.map_err(|e| match e {
