@@ -473,3 +473,31 @@ def test_upload_pca_cert_and_delete(server, api, bundles):
     api.error("DeletePCACert", 404, NF, identifier=ident)
     api("DeletePCACert", identifier=bare)
     api("DeleteWarehouse", warehouse_instance_id=wh_instance)
+
+
+def test_uploaded_certificate_converts_through_download(server, api, bundles, tmp_path):
+    """The console's format conversion for an uploaded certificate: PEM in, PFX / PKCS#8 / DER out."""
+    from cryptography.hazmat.primitives.serialization import pkcs12
+    from opencas_testlib import download_v3
+    b = bundles("RSA")
+    name = f"conv-{uuid.uuid4().hex[:6]}"
+    api("UploadUserCertificate", name=name, cert=b.cert_field, key=b.key_as("pkcs1"))
+    ident = api("ListCert", key_word=name)["CertList"][0]["Identifier"]
+    pw = "Convert-pw.1"
+    r = download_v3(server, server.creds, ident, {"format": "pfx", "password": pw})
+    assert r.status_code == 200, r.text
+    key, cert, extra = pkcs12.load_key_and_certificates(r.content, pw.encode())
+    assert cert.public_bytes(serialization.Encoding.PEM).decode() == b.leaf_pem
+    assert [c.public_bytes(serialization.Encoding.PEM).decode() for c in extra] == b.chain_pems
+    assert key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo) \
+        == b.x509.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    p12 = tmp_path / "c.pfx"
+    p12.write_bytes(r.content)
+    out = run("openssl", "pkcs12", "-in", str(p12), "-passin", f"pass:{pw}", "-nodes", "-info").decode(errors="replace")
+    assert "BEGIN PRIVATE KEY" in out and out.count("BEGIN CERTIFICATE") == 3, out
+    r = download_v3(server, server.creds, ident, {"format": "der"})
+    assert r.status_code == 200 and x509.load_der_x509_certificate(r.content) == b.x509
+    r = download_v3(server, server.creds, ident, {"format": "pkcs8", "password": pw})
+    assert r.status_code == 200, r.text
+    assert serialization.load_pem_private_key(r.content, pw.encode()).public_key().public_numbers() \
+        == b.x509.public_key().public_numbers()
