@@ -83,6 +83,9 @@ impl WireError {
             c if c.starts_with("MissingParameter") || c.starts_with("InvalidParameter") => {
                 "Check the parameter against the API reference of this action and version."
             }
+            c if c.starts_with("NotFound") => "Check the identifier: it must name a resource of this account.",
+            // refusals that a retry cannot change (state, quota, conflicts)
+            _ if self.status.is_client_error() => "Read the Message: the request cannot succeed as it is.",
             _ => "Retry later; if the error persists, report the RequestId to the operator.",
         }
     }
@@ -106,6 +109,18 @@ impl From<ServiceError> for WireError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_transient_errors_recommend_a_retry() {
+        let refused = WireError::new(StatusCode::BAD_REQUEST, "InvalidStatus.Certificate", "revoked");
+        let missing = WireError::new(StatusCode::NOT_FOUND, "NotFound.Certificate", "gone");
+        for permanent in [&refused, &missing] {
+            assert!(!permanent.recommend().contains("Retry"), "{}", permanent.code);
+        }
+        assert!(WireError::internal().recommend().starts_with("Retry later"));
+        let throttled = WireError::new(StatusCode::TOO_MANY_REQUESTS, "Throttling.User", "slow down");
+        assert!(throttled.recommend().contains("retry"));
+    }
 
     #[test]
     fn service_errors_map_to_cas_codes_and_statuses() {
