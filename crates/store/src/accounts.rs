@@ -135,10 +135,7 @@ impl Store {
             .bind(account_id)
             .execute(&self.pool)
             .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        crate::one_row(done)
     }
 
     /// Replaces every active access key and the API key of an account, atomically.

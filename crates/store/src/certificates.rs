@@ -202,10 +202,7 @@ impl Tx {
         .bind(identifier)
         .execute(self.conn())
         .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        crate::one_row(done)
     }
 }
 

@@ -109,10 +109,7 @@ impl Tx {
                 .bind(id)
                 .execute(self.conn())
                 .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        crate::one_row(done)
     }
 
     pub async fn delete_csr(&mut self, account_id: i64, id: i64) -> Result<()> {
@@ -121,10 +118,7 @@ impl Tx {
             .bind(id)
             .execute(self.conn())
             .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        crate::one_row(done)
     }
 }
 

@@ -128,6 +128,15 @@ pub fn now_millis() -> i64 {
         .unwrap_or(0)
 }
 
+/// `NotFound` when a write that names one row by its key touched none (not the caller's, or gone).
+pub(crate) fn one_row(done: sqlx::any::AnyQueryResult) -> Result<()> {
+    if done.rows_affected() == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
 /// Maps a unique-constraint violation to `Conflict(what)`, anything else to `Database`.
 pub(crate) fn conflict_or(err: sqlx::Error, what: &'static str) -> StoreError {
     match &err {

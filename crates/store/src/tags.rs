@@ -339,10 +339,7 @@ impl Tx {
             .bind(resource_key)
             .execute(self.conn())
             .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        crate::one_row(done)
     }
 }
 

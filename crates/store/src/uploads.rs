@@ -74,10 +74,7 @@ impl Tx {
         .bind(identifier)
         .execute(self.conn())
         .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        crate::one_row(done)
     }
 
     /// Takes a certificate out of the certificate store without deleting it (a private CA's
@@ -91,10 +88,7 @@ impl Tx {
         .bind(id)
         .execute(self.conn())
         .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        crate::one_row(done)
     }
 
     /// A live certificate of the certificate store, read inside the transaction.

@@ -2,7 +2,7 @@
 
 use crate::listing::{Arg, Page, Where, bind_all};
 use crate::search::Window;
-use crate::{Result, Store, StoreError, Tx, conflict_or};
+use crate::{Result, Store, Tx, conflict_or};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -101,10 +101,7 @@ impl Tx {
             .bind(id)
             .execute(self.conn())
             .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        crate::one_row(done)
     }
 }
 
@@ -195,6 +192,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::StoreError;
     use crate::search::tests::{cert, insert, test_store};
 
     async fn create(s: &Store, account: i64, name: &str, kind: &str) -> i64 {
