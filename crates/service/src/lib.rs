@@ -36,6 +36,9 @@ pub enum ServiceError {
     NotFound { code: &'static str, message: String },
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// The resource is in a state that forbids the operation (HTTP 403).
+    #[error("{message}")]
+    Forbidden { code: &'static str, message: String },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -103,6 +106,8 @@ pub struct ServiceConfig {
     /// ID that stock OpenSSL 3 verifies with (`openssl verify`, `crl`, `ocsp` cannot be given
     /// another ID for intermediates and CRLs).
     pub sm2_id: opencas_pki::Sm2Id,
+    /// DV orders: validation schedule and issuers.
+    pub orders: orders::OrdersConfig,
 }
 
 impl Default for ServiceConfig {
@@ -116,6 +121,7 @@ impl Default for ServiceConfig {
             crl_refresh_interval_secs: None,
             ocsp_cache_entries: 50_000,
             sm2_id: opencas_pki::Sm2Id::Standard,
+            orders: Default::default(),
         }
     }
 }
@@ -128,6 +134,7 @@ pub struct Service {
     pki: std::sync::Arc<revocation::PkiCache>,
     keygen: issuance::KeyGenerator,
     op_keys: std::sync::Arc<cryptoops::KeyCache>,
+    order_backends: std::sync::Arc<orders::OrderBackends>,
 }
 
 impl Service {
@@ -138,7 +145,14 @@ impl Service {
             pki: Default::default(),
             keygen: Default::default(),
             op_keys: Default::default(),
+            order_backends: Default::default(),
         }
+    }
+
+    /// The domain validator and ACME upstreams the order pipeline uses.
+    pub fn with_order_backends(mut self, backends: orders::OrderBackends) -> Self {
+        self.order_backends = std::sync::Arc::new(backends);
+        self
     }
 
     pub fn config(&self) -> &ServiceConfig {

@@ -105,6 +105,7 @@ impl Store {
             "SELECT a.id, a.name, a.status, a.created_at, k.access_key_id \
              FROM accounts a LEFT JOIN access_keys k \
                ON k.account_id = a.id AND k.status = 'Active' \
+             WHERE a.id <> 0 \
              ORDER BY a.created_at, a.id, k.created_at",
         )
         .fetch_all(&self.pool)

@@ -170,6 +170,7 @@ pub struct OrderRow {
     pub resource_group_id: Option<String>,
     pub certificate_id: Option<i64>,
     pub buy_date: i64,
+    pub instance_id: Option<String>,
 }
 
 fn order_row(r: &AnyRow) -> std::result::Result<OrderRow, sqlx::Error> {
@@ -186,18 +187,20 @@ fn order_row(r: &AnyRow) -> std::result::Result<OrderRow, sqlx::Error> {
         resource_group_id: r.try_get("resource_group_id")?,
         certificate_id: r.try_get("certificate_id")?,
         buy_date: r.try_get("buy_date")?,
+        instance_id: r.try_get("instance_id")?,
     })
 }
 
 impl Store {
     pub async fn list_orders(&self, account_id: i64, f: &OrderFilter, page: Page) -> Result<(Vec<OrderRow>, i64)> {
         let mut w = Where::for_account(account_id);
+        w.is_null("deleted_at");
         w.eq_text("order_type", f.order_type.as_deref());
         w.eq_text("status", f.status.as_deref());
         w.eq_text("resource_group_id", f.resource_group_id.as_deref());
         w.contains_any(&["domain"], f.keyword.as_deref());
         let columns = "id, order_type, status, product_code, cert_type, algorithm, domain, \
-                       domain_count, domain_type, resource_group_id, certificate_id, buy_date";
+                       domain_count, domain_type, resource_group_id, certificate_id, buy_date, instance_id";
         self.page_of("orders", columns, w, page, order_row).await
     }
 }

@@ -211,9 +211,87 @@ CREATE TABLE orders (
     resource_group_id TEXT,
     certificate_id    BIGINT,
     buy_date          BIGINT NOT NULL,
-    created_at        BIGINT NOT NULL
+    created_at        BIGINT NOT NULL,
+    -- DV order pipeline (CPACK orders from a package)
+    instance_id       TEXT,
+    validate_type     TEXT,
+    username          TEXT,
+    email             TEXT,
+    phone             TEXT,
+    province          TEXT,
+    city              TEXT,
+    -- 'builtin' or the name of an ACME upstream
+    issuer            TEXT,
+    -- the request the certificate is issued for; key_sealed only when the service made it,
+    -- sealed under the record `order:<account_id>:<id>`
+    csr_der           BLOB,
+    key_sealed        BLOB,
+    acme_order_url    TEXT,
+    fail_reason       TEXT,
+    certificate_identifier TEXT,
+    cert_not_after    BIGINT,
+    -- 1 while the order holds a unit of its package (DeleteCertificateRequest gives it back)
+    counted           BIGINT NOT NULL DEFAULT 0,
+    -- the order this one renews
+    renewed_from      BIGINT,
+    deleted_at        BIGINT
 );
 CREATE INDEX orders_account_created ON orders (account_id, created_at);
+CREATE UNIQUE INDEX orders_instance ON orders (instance_id) WHERE instance_id IS NOT NULL;
+
+-- Certificate packages an operator granted (`opencas package grant`). UsedCount counts every
+-- request made against the package, issued or not; IssuedCount the certificates issued.
+CREATE TABLE packages (
+    account_id    BIGINT NOT NULL REFERENCES accounts (id),
+    product_code  TEXT NOT NULL,
+    total_count   BIGINT NOT NULL,
+    used_count    BIGINT NOT NULL DEFAULT 0,
+    issued_count  BIGINT NOT NULL DEFAULT 0,
+    created_at    BIGINT NOT NULL,
+    CHECK (used_count <= total_count),
+    PRIMARY KEY (account_id, product_code)
+);
+
+-- What each domain of an order must publish: DNS (record_name TXT = value) or FILE
+-- (http://<domain><record_name> serving value).
+CREATE TABLE order_challenges (
+    account_id   BIGINT NOT NULL REFERENCES accounts (id),
+    order_id     BIGINT NOT NULL,
+    position     BIGINT NOT NULL,
+    domain       TEXT NOT NULL,
+    kind         TEXT NOT NULL CHECK (kind IN ('DNS', 'FILE')),
+    record_name  TEXT NOT NULL,
+    value        TEXT NOT NULL,
+    validated_at BIGINT,
+    PRIMARY KEY (order_id, position)
+);
+
+-- Durable background work (domain validation and issuance of orders, ...). A worker claims a
+-- due row by setting its lease in one UPDATE, so a restart resumes the work and replicas
+-- never run one job at the same time; `step` records how far a multi-step job got.
+CREATE TABLE jobs (
+    id           INTEGER PRIMARY KEY,
+    kind         TEXT NOT NULL,
+    account_id   BIGINT NOT NULL,
+    subject_id   BIGINT NOT NULL,
+    state        TEXT NOT NULL CHECK (state IN ('pending', 'done', 'failed', 'cancelled')),
+    step         TEXT NOT NULL,
+    attempts     BIGINT NOT NULL DEFAULT 0,
+    next_run_at  BIGINT NOT NULL,
+    deadline     BIGINT NOT NULL,
+    last_error   TEXT,
+    lease_owner  TEXT,
+    lease_until  BIGINT NOT NULL DEFAULT 0,
+    created_at   BIGINT NOT NULL,
+    UNIQUE (kind, subject_id)
+);
+CREATE INDEX jobs_due ON jobs (next_run_at) WHERE state = 'pending';
+
+-- The account that owns opencas's built-in public issuer (a root and a DV intermediate in
+-- `cas`): it has no access key, so no tenant can act as it, and its CAs are reachable only
+-- through the public CRL, OCSP and CA certificate endpoints.
+INSERT INTO accounts (id, name, status, api_key_hash, created_at)
+    VALUES (0, '__opencas_public_issuer', 'Disabled', '-', 0);
 
 -- ListCert orders by id (immutable, increasing) so NextToken pages stay put while
 -- certificates are added; this index serves that order within one account. Partial: every

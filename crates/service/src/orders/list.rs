@@ -1,5 +1,5 @@
-//! Certificate orders. `ListUserCertificateOrder` also shows the store's certificates
-//! (`OrderType` CERT / UPLOAD), as the real service does.
+//! `ListUserCertificateOrder`: the CPACK / BUY views list orders; CERT / UPLOAD the
+//! store's certificates, as the real service does.
 
 use crate::certstore::iso_date;
 use crate::{Caller, Paging, Result, Service};
@@ -125,7 +125,7 @@ pub struct OrderListItem {
 fn order_item(r: OrderRow) -> OrderListItem {
     OrderListItem {
         order_id: Some(r.id),
-        instance_id: Some(format!("cas-ivauto-{}", r.id)),
+        instance_id: Some(r.instance_id.unwrap_or_else(|| format!("cas-ivauto-{}", r.id))),
         product_code: Some(r.product_code),
         cert_type: Some(r.cert_type),
         algorithm: Some(r.algorithm),

@@ -1,0 +1,197 @@
+//! The built-in public issuer: a root and a DV intermediate that opencas creates on first
+//! start and keeps (sealed) under a reserved account no tenant can act as. Its CRLs, OCSP
+//! answers and CA certificates come from the same public endpoints as every private CA's.
+
+use crate::ca::{CreateRootRequest, CreateSubRequest, SUB_ROOT, SubjectInput};
+use crate::{Caller, Result, Service, ServiceError, blocking};
+use opencas_pki::{
+    CertInfo, CertValidity, ExtKeyUsage, KeyAlgorithm, KeyFamily, KeyUsageFlags, LeafKind, LeafProfile, ParsedCsr, San,
+    SubjectFields, build_leaf, os_rng, pem,
+};
+use opencas_store::{CaFilter, CaRecord, CertRecord, Page, now_millis};
+
+/// The account the built-in issuer's CAs belong to (created by the migration, disabled,
+/// without access keys).
+pub const BUILTIN_ISSUER_ACCOUNT: i64 = 0;
+const ISSUER: Caller = Caller {
+    account_id: BUILTIN_ISSUER_ACCOUNT,
+};
+/// CA/Browser Forum baseline requirements: at most 398 days; the seed says 397.
+pub const MAX_DV_DAYS: i64 = 397;
+
+fn subject(cn: &str) -> SubjectInput {
+    SubjectInput {
+        common_name: cn.into(),
+        organization: "opencas".into(),
+        organization_unit: "Public Issuer".into(),
+        locality: "Internet".into(),
+        state: "Internet".into(),
+        country_code: None,
+    }
+}
+
+impl Service {
+    /// The DV intermediate of the built-in issuer, created (with its root) when missing.
+    pub async fn builtin_issuer(&self) -> Result<CaRecord> {
+        if let Some(ca) = self.find_builtin_intermediate().await? {
+            return Ok(ca);
+        }
+        let root = self
+            .create_root_ca(
+                ISSUER,
+                CreateRootRequest {
+                    subject: subject("opencas Public Root CA"),
+                    algorithm: KeyAlgorithm::EcP384,
+                    years: 20,
+                    client_token: Some("builtin-public-root".into()),
+                    resource_group_id: None,
+                    tags: Vec::new(),
+                },
+            )
+            .await?;
+        self.create_sub_ca(
+            ISSUER,
+            CreateSubRequest {
+                parent_identifier: Some(root.identifier),
+                subject: subject("opencas DV Issuing CA"),
+                algorithm: KeyAlgorithm::EcP256,
+                years: 10,
+                path_len: 0,
+                extended_key_usages: vec![ExtKeyUsage::ServerAuth, ExtKeyUsage::ClientAuth],
+                cert_max_time_days: Some(MAX_DV_DAYS),
+                enable_crl: true,
+                crl_day: 7,
+                client_token: Some("builtin-public-dv".into()),
+                resource_group_id: None,
+                tags: Vec::new(),
+            },
+        )
+        .await?;
+        self.find_builtin_intermediate()
+            .await?
+            .ok_or_else(|| ServiceError::Internal("the built-in issuer was not created".into()))
+    }
+
+    async fn find_builtin_intermediate(&self) -> Result<Option<CaRecord>> {
+        let filter = CaFilter {
+            certificate_type: Some(SUB_ROOT.into()),
+            ..Default::default()
+        };
+        let (cas, _) = self
+            .store
+            .list_cas(BUILTIN_ISSUER_ACCOUNT, &filter, Page { offset: 0, limit: 1 })
+            .await?;
+        Ok(cas.into_iter().next())
+    }
+
+    /// The built-in issuer's root certificate (PEM), for relying parties to trust.
+    pub async fn builtin_root_pem(&self) -> Result<String> {
+        let sub = self.builtin_issuer().await?;
+        let root = sub
+            .parent_identifier
+            .as_deref()
+            .ok_or_else(|| ServiceError::Internal("the built-in intermediate has no parent".into()))?;
+        let root = self.ca_or_404(ISSUER, root).await?;
+        Ok(pem::cert_der_to_pem(&root.cert_der))
+    }
+
+    /// Signs a DV certificate for `csr_der` naming `domains`, with the baseline profile:
+    /// CN the first domain, SANs every domain, serverAuth + clientAuth, digitalSignature
+    /// (+ keyEncipherment for RSA), AKI/SKI, AIA (caIssuers, OCSP) and a CRL DP here.
+    /// Returns the record to store in the tenant's account.
+    pub(crate) async fn builtin_sign(&self, account_id: i64, csr_der: &[u8], domains: &[String]) -> Result<CertRecord> {
+        let ca = self.builtin_issuer().await?;
+        let csr = ParsedCsr::from_der(csr_der, Default::default())
+            .map_err(|e| ServiceError::Internal(format!("stored CSR: {e}")))?;
+        let mut ku = KeyUsageFlags::DIGITAL_SIGNATURE;
+        if csr.key_algorithm.family() == KeyFamily::Rsa {
+            ku |= KeyUsageFlags::KEY_ENCIPHERMENT;
+        }
+        let public_url = &self.config.public_url;
+        let profile = LeafProfile {
+            crl_distribution_point: Some(self.crl_url(&ca.identifier)),
+            ca_issuers_uri: Some(format!("{public_url}/ca/{}.crt", ca.identifier)),
+            ocsp_uri: Some(format!("{public_url}/ocsp")),
+            ..LeafProfile::new(LeafKind::Custom {
+                key_usage: ku,
+                extended_key_usages: vec![ExtKeyUsage::ServerAuth, ExtKeyUsage::ClientAuth],
+            })
+        };
+        let now = now_millis() / 1000;
+        let days = self.config.orders.builtin_validity_days.clamp(1, MAX_DV_DAYS);
+        let not_after = (now + days * 86_400 - 1).min(ca.not_after / 1000);
+        let validity = CertValidity {
+            not_before: now,
+            not_after,
+        };
+        let subject = SubjectFields {
+            common_name: domains[0].clone(),
+            ..Default::default()
+        };
+        let sans: Vec<San> = domains.iter().map(|d| San::Dns(d.clone())).collect();
+        let key = self.ca_key(&ca).await?;
+        let ca_cert = ca.cert_der.clone();
+        let spki = csr.public_key_spki_der.clone();
+        let der = blocking(move || {
+            build_leaf(
+                &ca_cert,
+                &key,
+                &spki,
+                &subject,
+                &sans,
+                validity,
+                &profile,
+                &mut os_rng(),
+            )
+        })
+        .await?
+        .map_err(|e| ServiceError::Internal(format!("DV certificate: {e}")))?;
+        let chain = format!("{}{}", pem::cert_der_to_pem(&ca.cert_der), ca.chain_pem);
+        let mut record = cert_record(account_id, &der, chain, &ca.common_name)?;
+        record.issuer_identifier = Some(ca.identifier.clone());
+        record.days = days;
+        Ok(record)
+    }
+}
+
+/// A stored certificate for a DV certificate issued to `account_id` (`SourceType` aliyun).
+pub(crate) fn cert_record(account_id: i64, der: &[u8], chain_pem: String, issuer: &str) -> Result<CertRecord> {
+    let info = CertInfo::parse(der).map_err(|e| ServiceError::Internal(format!("issued certificate: {e}")))?;
+    Ok(CertRecord {
+        account_id,
+        identifier: crate::new_identifier(),
+        name: info.subject.common_name.clone(),
+        source_type: "aliyun".into(),
+        cert_type: "CERT".into(),
+        certificate_type: Some("SERVER".into()),
+        status: crate::issuance::STATUS_ISSUE.into(),
+        common_name: info.subject.common_name.clone(),
+        sans: info.sans.iter().map(San::value).collect::<Vec<_>>().join(","),
+        subject_dn: info.subject_dn.clone(),
+        issuer: if issuer.is_empty() {
+            info.issuer_dn.clone()
+        } else {
+            issuer.to_owned()
+        },
+        organization: info.subject.organization.clone(),
+        organization_unit: info.subject.organizational_unit.clone(),
+        country: info.subject.country_code.clone(),
+        province: info.subject.state.clone(),
+        city: info.subject.locality.clone(),
+        algorithm: info.key_family.map(|f| f.as_api().to_owned()).unwrap_or_default(),
+        key_algorithm: info.key_algorithm.map(|a| a.as_api().to_owned()).unwrap_or_default(),
+        key_size: i64::from(info.key_size_bits),
+        sign_algorithm: info.signature_algorithm.clone(),
+        serial_no: info.serial_hex.clone(),
+        fingerprint_md5: info.fingerprints.md5_hex(),
+        fingerprint_sha1: info.fingerprints.sha1_hex(),
+        fingerprint_sha256: info.fingerprints.sha256_hex(),
+        not_before: info.not_before_ms,
+        not_after: info.not_after_ms,
+        days: (info.not_after_ms - info.not_before_ms) / 86_400_000,
+        cert_der: der.to_vec(),
+        chain_pem,
+        created_at: now_millis(),
+        ..Default::default()
+    })
+}
