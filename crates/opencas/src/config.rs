@@ -177,6 +177,7 @@ impl ServeConfig {
             crl_refresh_interval_secs: crl_refresh,
             ocsp_cache_entries: file.ocsp.cache_entries,
             sm2_id,
+            orders: Default::default(),
         };
         Ok(Self {
             listen,

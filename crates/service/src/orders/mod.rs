@@ -16,6 +16,7 @@ mod worker;
 
 pub use builtin::BUILTIN_ISSUER_ACCOUNT;
 pub use create::{CreateOrderRequest, CreateOrderResponse, OrderKeySource};
+pub use domains::ValidateType;
 pub use legacy::{CreateDvOrderAuditRequest, DescribeDvOrderResultResponse, DescribeOrderInstanceListResponse};
 pub use list::*;
 pub use packages::{DescribePackageStateResponse, PackageCountResponse};

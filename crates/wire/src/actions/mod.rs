@@ -7,6 +7,7 @@ mod cryptoops;
 mod csr;
 mod issuance;
 mod orders;
+mod orders_dv;
 mod revocation;
 mod tags;
 mod warehouses;
@@ -19,6 +20,7 @@ pub fn registry() -> Registry {
     cryptoops::register(&mut r);
     csr::register(&mut r);
     orders::register(&mut r);
+    orders_dv::register(&mut r);
     ca::register(&mut r);
     issuance::register(&mut r);
     revocation::register(&mut r);
