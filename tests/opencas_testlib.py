@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -326,14 +327,19 @@ def toml_value(v) -> str:
     return json.dumps(str(v))
 
 
+def toml_key(k: str) -> str:
+    """Bare when TOML allows it, quoted otherwise (domain names as keys hold dots)."""
+    return k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else json.dumps(k)
+
+
 def to_toml(cfg: Mapping, prefix: str = "") -> str:
     """Minimal TOML writer for nested dicts of scalars."""
     lines, tables = [], []
     for k, v in cfg.items():
         if isinstance(v, Mapping):
-            tables.append((k, v))
+            tables.append((toml_key(k), v))
         else:
-            lines.append(f"{k} = {toml_value(v)}")
+            lines.append(f"{toml_key(k)} = {toml_value(v)}")
     out = "\n".join(lines) + ("\n" if lines else "")
     for k, v in tables:
         name = f"{prefix}.{k}" if prefix else k

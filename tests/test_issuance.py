@@ -99,8 +99,8 @@ class IApi(Api):
         assert resp.status_code == 200, (action, resp.status_code)
         body = resp.body.to_map()
         text = json.dumps(body, ensure_ascii=False)
-        if action in ("DescribeCertificatePrivateKey", "ListCert"):
-            # the one action that returns a key (encrypted only), and one with an ExistPrivateKey flag
+        if action in ("DescribeCertificatePrivateKey", "ListCert", "ListCertificates"):
+            # the one action that returns a key (encrypted only), and two with an ExistPrivateKey flag
             assert "BEGIN PRIVATE KEY" not in text and "BEGIN EC PRIVATE KEY" not in text \
                 and "BEGIN RSA PRIVATE KEY" not in text, f"cleartext key in {action}: {text[:300]}"
         else:

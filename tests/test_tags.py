@@ -307,6 +307,23 @@ def test_move_resource_group_then_filter(api, api04, t06, t04, sub_ca):
     assert c3 not in {x["Identifier"] for x in listed}
 
 
+def test_list_certificates_filters_by_resource_group(api, api04, t04, sub_ca):
+    """ListCertificates (2020-04-07) honours ResourceGroupId over the certificate store."""
+    rg = f"rg-{uid()}"
+    (c1, c1_id), (c2, c2_id) = new_cert(api, sub_ca), new_cert(api, sub_ca)
+    api("UploadPcaCertToCas", ids=f"{c1},{c2}")
+
+    def store_ids(**kw) -> set[int]:
+        rows = api04("ListCertificates", show_size=100, **kw)["CertificateList"]
+        return {r["CertificateId"] for r in rows}
+
+    assert {c1_id, c2_id} <= store_ids()
+    assert store_ids(resource_group_id=rg) == set()
+    t04.move("Certificate", c1_id, rg)
+    assert store_ids(resource_group_id=rg) == {c1_id}
+    assert store_ids(resource_group_id=rg, keyword=f"cas-pca-{c2}") == set()
+
+
 def test_list_tag_keys(api04, t04):
     rg = f"rg-{uid()}"
     prefix = f"lk{uid()}"

@@ -1,6 +1,7 @@
 //! Configuration: command-line flags, then `OPENCAS_*` environment variables (both via
 //! clap), then the TOML file given with `--config`, then the defaults.
 
+use crate::validation::ValidationConfig;
 use opencas_service::{ServiceConfig, Sm2Id};
 use opencas_wire::{Limits, RateLimitConfig, WireConfig};
 use serde::Deserialize;
@@ -25,6 +26,7 @@ pub struct FileConfig {
     pub warehouses: WarehouseConfig,
     pub crl: CrlConfig,
     pub ocsp: OcspConfig,
+    pub validation: ValidationConfig,
 }
 
 /// `[warehouses]`: how many certificate warehouses an account may hold.
@@ -112,6 +114,7 @@ pub struct ServeConfig {
     pub tls: Option<(PathBuf, PathBuf)>,
     pub wire: WireConfig,
     pub service: ServiceConfig,
+    pub validation: opencas_va::VaConfig,
 }
 
 pub struct ServeFlags {
@@ -189,6 +192,7 @@ impl ServeConfig {
                 limits: file.limits,
             },
             service,
+            validation: file.validation.resolve()?,
         })
     }
 }

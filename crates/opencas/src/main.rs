@@ -4,6 +4,7 @@
 mod config;
 mod datadir;
 mod serve;
+mod validation;
 
 use clap::{Parser, Subcommand};
 use config::{FileConfig, ServeConfig, ServeFlags};

@@ -9,6 +9,9 @@ use std::time::Duration;
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 
 pub async fn run(config: ServeConfig) -> Result<(), String> {
+    // Built before anything else so a bad resolver setting stops the start, not the first order.
+    // TODO(orders): hand it to the order worker as the service's domain validator.
+    let _domain_validator = opencas_va::Validator::new(config.validation.clone())?;
     let service = datadir::open(&config.data_dir, config.service.clone()).await?;
     if let Some(path) = datadir::ensure_initial_account(&service, &config.data_dir).await? {
         tracing::info!(path = %path.display(), "created the initial account; its credentials are in this file");
