@@ -26,6 +26,8 @@ pub struct FileConfig {
     pub warehouses: WarehouseConfig,
     pub crl: CrlConfig,
     pub ocsp: OcspConfig,
+    pub orders: crate::orders_config::OrdersFileConfig,
+    pub acme: std::collections::BTreeMap<String, crate::orders_config::AcmeUpstreamConfig>,
     pub validation: ValidationConfig,
 }
 
@@ -115,6 +117,7 @@ pub struct ServeConfig {
     pub wire: WireConfig,
     pub service: ServiceConfig,
     pub validation: opencas_va::VaConfig,
+    pub acme: std::collections::BTreeMap<String, crate::orders_config::AcmeUpstreamConfig>,
 }
 
 pub struct ServeFlags {
@@ -180,7 +183,7 @@ impl ServeConfig {
             crl_refresh_interval_secs: crl_refresh,
             ocsp_cache_entries: file.ocsp.cache_entries,
             sm2_id,
-            orders: Default::default(),
+            orders: file.orders.resolve(&file.acme)?,
         };
         Ok(Self {
             listen,
@@ -193,6 +196,7 @@ impl ServeConfig {
             },
             service,
             validation: file.validation.resolve()?,
+            acme: file.acme,
         })
     }
 }

@@ -3,6 +3,9 @@
 
 mod config;
 mod datadir;
+mod domain_validator;
+mod orders_cli;
+mod orders_config;
 mod serve;
 mod validation;
 
@@ -57,6 +60,16 @@ enum Command {
     Cert {
         #[command(subcommand)]
         command: CertCommand,
+    },
+    /// Grant and list DV certificate packages.
+    Package {
+        #[command(subcommand)]
+        command: orders_cli::PackageCommand,
+    },
+    /// The built-in public DV issuer.
+    Issuer {
+        #[command(subcommand)]
+        command: orders_cli::IssuerCommand,
     },
 }
 
@@ -164,6 +177,8 @@ async fn run(command: Command) -> Result<(), String> {
         }
         Command::Account { command } => account(command).await,
         Command::Cert { command } => cert(command).await,
+        Command::Package { command } => orders_cli::package(command).await,
+        Command::Issuer { command } => orders_cli::issuer(command).await,
     }
 }
 

@@ -10,14 +10,32 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 
 pub async fn run(config: ServeConfig) -> Result<(), String> {
     // Built before anything else so a bad resolver setting stops the start, not the first order.
-    // TODO(orders): hand it to the order worker as the service's domain validator.
-    let _domain_validator = opencas_va::Validator::new(config.validation.clone())?;
-    let service = datadir::open(&config.data_dir, config.service.clone()).await?;
+    let domain_validator = opencas_va::Validator::new(config.validation.clone())?;
+    if !config.acme.is_empty() {
+        // TODO(acme): build an upstream per [acme.<name>] over the opencas-acme crate.
+        tracing::warn!(upstreams = ?config.acme.keys().collect::<Vec<_>>(), "ACME upstreams are configured but not yet supported; their orders wait");
+    }
+    let backends = opencas_service::orders::OrderBackends {
+        validator: Some(std::sync::Arc::new(crate::domain_validator::VaDomainValidator(
+            domain_validator,
+        ))),
+        acme: Default::default(),
+    };
+    let service = datadir::open(&config.data_dir, config.service.clone())
+        .await?
+        .with_order_backends(backends);
+    // The built-in issuer's hierarchy exists from the first start on, not from the first order.
+    service
+        .builtin_issuer()
+        .await
+        .map_err(|e| format!("built-in issuer: {e}"))?;
     if let Some(path) = datadir::ensure_initial_account(&service, &config.data_dir).await? {
         tracing::info!(path = %path.display(), "created the initial account; its credentials are in this file");
     }
     let stop_refresher = std::sync::Arc::new(tokio::sync::Notify::new());
     let refresher = tokio::spawn(refresh_crls(service.clone(), stop_refresher.clone()));
+    let stop_orders = std::sync::Arc::new(tokio::sync::Notify::new());
+    let order_worker = tokio::spawn(run_order_jobs(service.clone(), stop_orders.clone()));
     let state = opencas_wire::AppState::new(service.clone(), config.wire);
     let app = opencas_wire::router(state);
     tracing::info!(listen = %config.listen, public_url = %config.public_url, tls = config.tls.is_some(), "serving");
@@ -55,6 +73,10 @@ pub async fn run(config: ServeConfig) -> Result<(), String> {
     if tokio::time::timeout(DRAIN_TIMEOUT, refresher).await.is_err() {
         tracing::warn!("the CRL refresher did not stop in time");
     }
+    stop_orders.notify_one();
+    if tokio::time::timeout(DRAIN_TIMEOUT, order_worker).await.is_err() {
+        tracing::warn!("the order worker did not stop in time");
+    }
     tracing::info!("stopped accepting; closing the store");
     service.store().close().await;
     tracing::info!("shutdown complete");
@@ -75,6 +97,30 @@ async fn refresh_crls(service: opencas_service::Service, stop: std::sync::Arc<to
             Ok(0) => {}
             Ok(n) => tracing::info!(signed = n, "CRLs re-signed"),
             Err(e) => tracing::warn!(error = %e, "CRL refresher"),
+        }
+    }
+}
+
+/// The DV order worker: claims due order jobs (validation, issuance) by lease, so a restart
+/// resumes them and replicas never run the same one.
+async fn run_order_jobs(service: opencas_service::Service, stop: std::sync::Arc<tokio::sync::Notify>) {
+    let owner = format!(
+        "opencas-{}-{}",
+        std::process::id(),
+        opencas_service::orders::worker_nonce()
+    );
+    let period = Duration::from_millis(service.config().orders.poll_interval_ms.max(10));
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.notified() => return,
+        }
+        match service.run_due_order_jobs(&owner, 16).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(ran = n, "order jobs"),
+            Err(e) => tracing::warn!(error = %e, "order worker"),
         }
     }
 }

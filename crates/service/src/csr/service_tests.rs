@@ -44,7 +44,9 @@ fn code(e: crate::ServiceError) -> String {
     match e {
         crate::ServiceError::InvalidParameter { name, .. } => format!("InvalidParameter.{name}"),
         crate::ServiceError::MissingParameter(name) => format!("MissingParameter.{name}"),
-        crate::ServiceError::NotFound { code, .. } | crate::ServiceError::Conflict { code, .. } => code.into(),
+        crate::ServiceError::NotFound { code, .. }
+        | crate::ServiceError::Conflict { code, .. }
+        | crate::ServiceError::Forbidden { code, .. } => code.into(),
         crate::ServiceError::Internal(m) => panic!("internal: {m}"),
     }
 }

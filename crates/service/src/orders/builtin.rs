@@ -42,7 +42,7 @@ impl Service {
                 CreateRootRequest {
                     subject: subject("opencas Public Root CA"),
                     algorithm: KeyAlgorithm::EcP384,
-                    years: 20,
+                    years: 10,
                     client_token: Some("builtin-public-root".into()),
                     resource_group_id: None,
                     tags: Vec::new(),
@@ -55,7 +55,7 @@ impl Service {
                 parent_identifier: Some(root.identifier),
                 subject: subject("opencas DV Issuing CA"),
                 algorithm: KeyAlgorithm::EcP256,
-                years: 10,
+                years: 5,
                 path_len: 0,
                 extended_key_usages: vec![ExtKeyUsage::ServerAuth, ExtKeyUsage::ClientAuth],
                 cert_max_time_days: Some(MAX_DV_DAYS),

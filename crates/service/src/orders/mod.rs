@@ -14,7 +14,7 @@ mod tests;
 mod upstream;
 mod worker;
 
-pub use builtin::BUILTIN_ISSUER_ACCOUNT;
+pub use builtin::{BUILTIN_ISSUER_ACCOUNT, MAX_DV_DAYS};
 pub use create::{CreateOrderRequest, CreateOrderResponse, OrderKeySource};
 pub use domains::ValidateType;
 pub use legacy::{CreateDvOrderAuditRequest, DescribeDvOrderResultResponse, DescribeOrderInstanceListResponse};
@@ -24,7 +24,7 @@ pub use state::DescribeCertificateStateResponse;
 pub use upstream::{
     AcmeChallengeKind, AcmeNewOrder, AcmeOrderState, AcmeUpstream, DomainChallenge, DomainValidator, ValidationFailure,
 };
-pub use worker::JOB_KIND;
+pub use worker::{JOB_KIND, worker_nonce};
 
 use crate::ServiceError;
 use std::collections::BTreeMap;

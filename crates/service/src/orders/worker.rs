@@ -27,6 +27,11 @@ pub(crate) fn first_step(order: &DvOrder) -> &'static str {
     }
 }
 
+/// A random tag that tells this process's leases from those of another with the same pid.
+pub fn worker_nonce() -> String {
+    super::domains::token(8)
+}
+
 /// What one turn decided.
 enum Advance {
     /// Not finished: run `step` again later; `reason` says what is awaited.

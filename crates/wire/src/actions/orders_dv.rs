@@ -3,11 +3,15 @@
 use crate::error::WireError;
 use crate::params::Params;
 use crate::registry::{Body, Registry, to_body};
-use opencas_service::orders::{CreateDvOrderAuditRequest, CreateOrderRequest, OrderKeySource, ValidateType, product_codes};
+use opencas_service::orders::{
+    CreateDvOrderAuditRequest, CreateOrderRequest, OrderKeySource, ValidateType, product_codes,
+};
 use opencas_service::{Caller, Service};
 
 pub fn register(r: &mut Registry) {
-    r.add("2020-04-07", "DescribePackageState", |s, c, p| Box::pin(describe_package_state(s, c, p)));
+    r.add("2020-04-07", "DescribePackageState", |s, c, p| {
+        Box::pin(describe_package_state(s, c, p))
+    });
     r.add("2020-04-07", "GetCertificatePackageCount", |s, c, _| {
         Box::pin(async move { to_body(s.get_certificate_package_count(c).await?) })
     });
@@ -56,10 +60,15 @@ pub fn register(r: &mut Registry) {
     r.add("2020-04-07", "RenewCertificateOrderForPackageRequest", |s, c, p| {
         Box::pin(async move {
             let csr = p.opt_str_max("Csr", 64 * 1024)?;
-            to_body(s.renew_certificate_order(c, order_id(&p)?, csr, p.tags("Tags")?).await?)
+            to_body(
+                s.renew_certificate_order(c, order_id(&p)?, csr, p.tags("Tags")?)
+                    .await?,
+            )
         })
     });
-    r.add("2018-07-13", "CreateDVOrderAudit", |s, c, p| Box::pin(create_dv_order_audit(s, c, p)));
+    r.add("2018-07-13", "CreateDVOrderAudit", |s, c, p| {
+        Box::pin(create_dv_order_audit(s, c, p))
+    });
     r.add("2018-07-13", "DescribeDVOrderResult", |s, c, p| {
         Box::pin(async move { to_body(s.describe_dv_order_result(c, &instance_id(&p)?).await?) })
     });
@@ -79,7 +88,10 @@ fn order_id(p: &Params) -> Result<i64, WireError> {
 fn instance_id(p: &Params) -> Result<String, WireError> {
     let id = p.req_str("InstanceId")?;
     if id.chars().count() > 128 {
-        return Err(WireError::invalid("InstanceId", "InstanceId must be at most 128 characters."));
+        return Err(WireError::invalid(
+            "InstanceId",
+            "InstanceId must be at most 128 characters.",
+        ));
     }
     Ok(id)
 }
