@@ -58,13 +58,15 @@ pub struct DvOrder {
     pub cert_not_after: Option<i64>,
     pub counted: bool,
     pub renewed_from: Option<i64>,
+    pub instance_name: Option<String>,
+    pub auto_reissue: bool,
 }
 
 const ORDER_COLUMNS: &str = "id, account_id, order_type, status, product_code, cert_type, algorithm, domain, \
     domain_count, domain_type, resource_group_id, certificate_id, buy_date, created_at, instance_id, \
     validate_type, username, email, phone, province, city, issuer, csr_der, \
     (key_sealed IS NOT NULL) AS has_key, acme_order_url, fail_reason, certificate_identifier, cert_not_after, \
-    counted, renewed_from";
+    counted, renewed_from, instance_name, auto_reissue";
 
 fn order_row(r: &AnyRow) -> std::result::Result<DvOrder, sqlx::Error> {
     Ok(DvOrder {
@@ -98,6 +100,8 @@ fn order_row(r: &AnyRow) -> std::result::Result<DvOrder, sqlx::Error> {
         cert_not_after: r.try_get("cert_not_after")?,
         counted: r.try_get::<i64, _>("counted")? != 0,
         renewed_from: r.try_get("renewed_from")?,
+        instance_name: r.try_get("instance_name")?,
+        auto_reissue: r.try_get::<i64, _>("auto_reissue")? != 0,
     })
 }
 
@@ -329,6 +333,42 @@ impl Tx {
         .bind(not_after)
         .bind(account_id)
         .bind(id)
+        .execute(self.conn())
+        .await?;
+        one_row(done)
+    }
+
+    /// `UpdateInstance`: the instance's name and managed-renewal switch.
+    pub async fn set_instance_settings(
+        &mut self,
+        account_id: i64,
+        id: i64,
+        name: Option<&str>,
+        auto_reissue: bool,
+    ) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE orders SET instance_name = $1, auto_reissue = $2 \
+             WHERE account_id = $3 AND id = $4 AND deleted_at IS NULL",
+        )
+        .bind(name)
+        .bind(auto_reissue as i64)
+        .bind(account_id)
+        .bind(id)
+        .execute(self.conn())
+        .await?;
+        one_row(done)
+    }
+
+    /// A refunded unit leaves the package: the total shrinks, and the used count with it
+    /// when the order held the unit.
+    pub async fn refund_package_unit(&mut self, account_id: i64, product_code: &str, counted: bool) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE packages SET total_count = total_count - 1, used_count = used_count - $1 \
+             WHERE account_id = $2 AND product_code = $3 AND total_count >= 1 AND used_count >= $1",
+        )
+        .bind(counted as i64)
+        .bind(account_id)
+        .bind(product_code)
         .execute(self.conn())
         .await?;
         one_row(done)

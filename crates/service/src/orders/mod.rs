@@ -5,6 +5,7 @@
 mod builtin;
 mod create;
 mod domains;
+mod instances;
 mod legacy;
 mod list;
 mod packages;
@@ -17,6 +18,10 @@ mod worker;
 pub use builtin::{BUILTIN_ISSUER_ACCOUNT, MAX_DV_DAYS};
 pub use create::{CreateOrderRequest, CreateOrderResponse, OrderKeySource};
 pub use domains::ValidateType;
+pub use instances::{
+    CERTIFICATE_STATUSES, INSTANCE_STATUSES, InstanceDetailResponse, InstanceSummaryResponse, ListInstancesRequest,
+    ListInstancesResponse, UpdateInstanceRequest,
+};
 pub use legacy::{CreateDvOrderAuditRequest, DescribeDvOrderResultResponse, DescribeOrderInstanceListResponse};
 pub use list::*;
 pub use packages::{DescribePackageStateResponse, PackageCountResponse};

@@ -234,6 +234,9 @@ CREATE TABLE orders (
     counted           BIGINT NOT NULL DEFAULT 0,
     -- the order this one renews
     renewed_from      BIGINT,
+    -- instance settings (UpdateInstance)
+    instance_name     TEXT,
+    auto_reissue      BIGINT NOT NULL DEFAULT 0,
     deleted_at        BIGINT
 );
 CREATE INDEX orders_account_created ON orders (account_id, created_at);

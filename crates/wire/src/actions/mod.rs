@@ -8,6 +8,7 @@ mod csr;
 mod issuance;
 mod orders;
 mod orders_dv;
+mod orders_instances;
 mod revocation;
 mod tags;
 mod warehouses;
@@ -21,6 +22,7 @@ pub fn registry() -> Registry {
     csr::register(&mut r);
     orders::register(&mut r);
     orders_dv::register(&mut r);
+    orders_instances::register(&mut r);
     ca::register(&mut r);
     issuance::register(&mut r);
     revocation::register(&mut r);
