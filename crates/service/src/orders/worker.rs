@@ -70,10 +70,19 @@ impl Service {
         };
         let advance = match self.advance(job, owner, &order).await {
             Ok(a) => a,
-            Err(e) => Advance::Wait {
-                step: step_name(&job.step),
-                reason: e.to_string(),
-            },
+            Err(e) => {
+                // Resume at the step this turn reached (saved as each one completed), not
+                // the one it was claimed at: a finalized ACME order must not be finalized again.
+                let reached = self
+                    .store
+                    .find_job(JOB_KIND, job.account_id, job.subject_id)
+                    .await?
+                    .map_or_else(|| job.step.clone(), |j| j.step);
+                Advance::Wait {
+                    step: step_name(&reached),
+                    reason: e.to_string(),
+                }
+            }
         };
         let now = now_millis();
         let outcome = match advance {
