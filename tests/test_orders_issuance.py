@@ -5,8 +5,11 @@ root` prints; a wrong value retries until the deadline and ends in verify_fail w
 reason; a restart mid-validation resumes the job."""
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import time
+
+import requests
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -105,6 +108,19 @@ def test_dns_and_file_orders_are_issued_by_the_builtin_issuer(server_factory, tm
         assert isinstance(key, rsa.RSAPrivateKey) and key.key_size >= 2048
         assert key.public_key().public_numbers() == leaf.public_key().public_numbers()
         assert dv.package(MULTI) == (5, 1, 1)
+        # the certificate joined the account's store, as an aliyun-sourced one
+        from alibabacloud_cas20200407 import models
+        detail = dv.client.get_user_certificate_detail(
+            models.GetUserCertificateDetailRequest(cert_id=int(done["CertId"]))).body.to_map()
+        assert detail["Common"] == "a.example.test" and detail["Sans"] == "a.example.test,www.a.example.test", detail
+        listed = dv.listing(order_type="CERT", keyword="a.example.test")["CertificateOrderList"]
+        assert [c for c in listed if c.get("CertificateId") == int(done["CertId"])], listed
+        # its CRL distribution point is served by this opencas
+        dp = leaf.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+        url = dp[0].full_name[0].value
+        assert url.startswith(srv.base_url), url
+        crl = x509.load_der_x509_crl(requests.get(url, timeout=10).content)
+        assert crl.issuer == leaf.issuer
 
         # FILE, with the user's own CSR: no private key comes back
         csr = csr_pem("file.example.test")
@@ -128,6 +144,17 @@ def test_dns_and_file_orders_are_issued_by_the_builtin_issuer(server_factory, tm
         dv.error("CancelCertificateForPackageRequest", 403, "OrderStateError", order_id=dns_order)
         # not within 30 days of its end yet
         dv.error("RenewCertificateOrderForPackageRequest", 403, "OrderStateError", order_id=dns_order)
+        # 20 days before its end it renews: a new order for the same names, counted anew
+        db = sqlite3.connect(srv.data_dir / "opencas.db", timeout=10)
+        with db:
+            db.execute("UPDATE orders SET cert_not_after = ? WHERE id = ?",
+                       (int(time.time() * 1000) + 20 * 86_400_000, dns_order))
+        db.close()
+        renewed = dv("RenewCertificateOrderForPackageRequest", order_id=dns_order)["OrderId"]
+        assert renewed != dns_order
+        st = dv.state(renewed)
+        assert st["Type"] == "domain_verify" and st["RecordDomain"] == "_dnsauth.a.example.test", st
+        assert dv.package(MULTI) == (5, 2, 1)
 
 
 def test_wrong_value_retries_then_fails_with_a_reason_and_delete_gives_the_unit_back(server_factory):
