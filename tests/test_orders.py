@@ -340,3 +340,19 @@ def test_legacy_2018_dv_actions(server, creds, dv):
     body = json.loads(acs_client(server, creds).do_action_with_exception(
         common_request("DescribeDVOrderResult", V_2018, {"InstanceId": iid})))
     assert body["OrderStatus"] == "checking"
+
+
+def test_issuer_configuration(server_factory):
+    """A product mapped to an ACME upstream that is not available is refused, not queued;
+    an [orders.issuers] entry naming no [acme.<name>] stops the start."""
+    from opencas_testlib import DEFAULT_TEST_CONFIG
+    cfg = {**DEFAULT_TEST_CONFIG, "orders": {"issuers": {MULTI: "pebble"}},
+           "acme": {"pebble": {"directory_url": "https://127.0.0.1:14000/dir"}}}
+    srv = server_factory(cfg)
+    dv = Dv(srv)
+    grant(srv, account_id(srv.creds), MULTI, 1)
+    dv.error("CreateCertificateRequest", 403, "CreateCertificateRequestFailed", product_code=MULTI,
+             domain="acme.example.com", validate_type="DNS", username="A", email="a@example.com", phone="1")
+    assert dv.package(MULTI) == (1, 0, 0)
+    with pytest.raises(RuntimeError, match="orders.issuers"):
+        server_factory({**DEFAULT_TEST_CONFIG, "orders": {"issuers": {MULTI: "nowhere"}}})
