@@ -63,6 +63,9 @@ def test_list_detail_summary(server, inst):
     assert after["CertificateCount"] == before["CertificateCount"] - 3
     total, used, _ = inst.package(FREE)
     assert after["CertificateCount"] == total - used
+    test = inst("GetInstanceSummary", instance_type="TEST")
+    assert (test["TotalCount"], test["CertificateCount"]) == (0, 0), test
+    inst.error("GetInstanceSummary", 400, "InvalidParameter.InstanceType", instance_type="FREE")
 
     seen = []
     for page in (1, 2):

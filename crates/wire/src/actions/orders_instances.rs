@@ -16,8 +16,8 @@ pub fn register(r: &mut Registry) {
     });
     r.add("2020-04-07", "GetInstanceSummary", |s, c, p| {
         Box::pin(async move {
-            p.opt_enum("InstanceType", &["BUY", "TEST"])?;
-            to_body(s.get_instance_summary(c).await?)
+            let test_only = p.opt_enum("InstanceType", &["BUY", "TEST"])?.as_deref() == Some("TEST");
+            to_body(s.get_instance_summary(c, test_only).await?)
         })
     });
     r.add("2020-04-07", "UpdateInstance", |s, c, p| Box::pin(update(s, c, p)));
