@@ -159,7 +159,7 @@ def test_dns_and_file_orders_are_issued_by_the_builtin_issuer(server_factory, tm
 
 def test_wrong_value_retries_then_fails_with_a_reason_and_delete_gives_the_unit_back(server_factory):
     with DnsResponder() as dns:
-        srv = server_factory(config(dns, deadline=4, retry=1))
+        srv = server_factory(config(dns, deadline=6, retry=1))
         dv = Dv(srv)
         grant(srv, account_id(srv.creds), FREE, 1)
         oid = dv.order("wrong.example.test")

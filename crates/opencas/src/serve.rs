@@ -7,6 +7,8 @@ use std::time::Duration;
 
 /// How long in-flight requests may take to finish after a shutdown signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
+/// Order workers per process.
+const ORDER_WORKERS: usize = 4;
 
 pub async fn run(config: ServeConfig) -> Result<(), String> {
     // Built before anything else so a bad resolver setting stops the start, not the first order.
@@ -34,8 +36,14 @@ pub async fn run(config: ServeConfig) -> Result<(), String> {
     }
     let stop_refresher = std::sync::Arc::new(tokio::sync::Notify::new());
     let refresher = tokio::spawn(refresh_crls(service.clone(), stop_refresher.clone()));
-    let stop_orders = std::sync::Arc::new(tokio::sync::Notify::new());
-    let order_worker = tokio::spawn(run_order_jobs(service.clone(), stop_orders.clone()));
+    let (stop_orders, orders_stopped) = tokio::sync::watch::channel(false);
+    let nonce = opencas_service::orders::worker_nonce();
+    let order_workers: Vec<_> = (0..ORDER_WORKERS)
+        .map(|i| {
+            let owner = format!("opencas-{}-{nonce}-{i}", std::process::id());
+            tokio::spawn(run_order_jobs(service.clone(), owner, orders_stopped.clone()))
+        })
+        .collect();
     let state = opencas_wire::AppState::new(service.clone(), config.wire);
     let app = opencas_wire::router(state);
     tracing::info!(listen = %config.listen, public_url = %config.public_url, tls = config.tls.is_some(), "serving");
@@ -73,9 +81,12 @@ pub async fn run(config: ServeConfig) -> Result<(), String> {
     if tokio::time::timeout(DRAIN_TIMEOUT, refresher).await.is_err() {
         tracing::warn!("the CRL refresher did not stop in time");
     }
-    stop_orders.notify_one();
-    if tokio::time::timeout(DRAIN_TIMEOUT, order_worker).await.is_err() {
-        tracing::warn!("the order worker did not stop in time");
+    let _ = stop_orders.send(true);
+    if tokio::time::timeout(DRAIN_TIMEOUT, futures_join(order_workers))
+        .await
+        .is_err()
+    {
+        tracing::warn!("the order workers did not stop in time");
     }
     tracing::info!("stopped accepting; closing the store");
     service.store().close().await;
@@ -101,27 +112,36 @@ async fn refresh_crls(service: opencas_service::Service, stop: std::sync::Arc<to
     }
 }
 
-/// The DV order worker: claims due order jobs (validation, issuance) by lease, so a restart
-/// resumes them and replicas never run the same one.
-async fn run_order_jobs(service: opencas_service::Service, stop: std::sync::Arc<tokio::sync::Notify>) {
-    let owner = format!(
-        "opencas-{}-{}",
-        std::process::id(),
-        opencas_service::orders::worker_nonce()
-    );
+/// A DV order worker: claims due order jobs (validation, issuance) by lease, so a restart
+/// resumes them and replicas never run the same one. Several run side by side so one slow
+/// domain check does not hold up every other order.
+async fn run_order_jobs(
+    service: opencas_service::Service,
+    owner: String,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     let period = Duration::from_millis(service.config().orders.poll_interval_ms.max(10));
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = tick.tick() => {}
-            _ = stop.notified() => return,
+            _ = stop.changed() => return,
+        }
+        if *stop.borrow() {
+            return;
         }
         match service.run_due_order_jobs(&owner, 16).await {
             Ok(0) => {}
             Ok(n) => tracing::debug!(ran = n, "order jobs"),
             Err(e) => tracing::warn!(error = %e, "order worker"),
         }
+    }
+}
+
+async fn futures_join(handles: Vec<tokio::task::JoinHandle<()>>) {
+    for h in handles {
+        let _ = h.await;
     }
 }
 
