@@ -121,6 +121,14 @@ def test_dns_and_file_orders_are_issued_by_the_builtin_issuer(server_factory, tm
         assert url.startswith(srv.base_url), url
         crl = x509.load_der_x509_crl(requests.get(url, timeout=10).content)
         assert crl.issuer == leaf.issuer
+        # and its OCSP responder answers "good" for it
+        aia = leaf.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+        ocsp_url = [d.access_location.value for d in aia if d.access_method._name == "OCSP"][0]
+        r = subprocess.run(["openssl", "ocsp", "-issuer", str(tmp_path / "dns-chain.pem"),
+                            "-cert", str(tmp_path / "dns-leaf.pem"), "-url", ocsp_url,
+                            "-CAfile", str(tmp_path / "dns-root.pem"), "-no_nonce"],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0 and "dns-leaf.pem: good" in r.stdout, r.stdout + r.stderr
 
         # FILE, with the user's own CSR: no private key comes back
         csr = csr_pem("file.example.test")
