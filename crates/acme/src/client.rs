@@ -106,11 +106,13 @@ impl AcmeClient {
         let mut authorizations = order.authorizations();
         while let Some(authz) = authorizations.next().await {
             let authz = authz?;
+            // A reused, already valid authorization needs nothing published.
+            if authz.status == AuthorizationStatus::Valid {
+                continue;
+            }
             let domain = authz.identifier().to_string();
             match authz.challenges.iter().find(|c| c.r#type == kind.acme_type()) {
                 Some(c) => challenges.push((domain.clone(), domain_challenge(kind, &domain, &c.token, &thumbprint))),
-                // A reused, already valid authorization needs nothing published.
-                None if authz.status == AuthorizationStatus::Valid => {}
                 None => {
                     return Err(AcmeError::Refused {
                         problem_type: None,
@@ -263,9 +265,7 @@ async fn reopen(
 /// challenge errors, as the CA worded them.
 async fn failure_reason(order: &mut Order) -> String {
     let mut reasons = Vec::new();
-    if let Some(problem) = &order.state().error {
-        reasons.push(describe(problem));
-    }
+    let order_problem = order.state().error.as_ref().map(describe);
     let mut authorizations = order.authorizations();
     while let Some(authz) = authorizations.next().await {
         let authz = match authz {
@@ -291,9 +291,34 @@ async fn failure_reason(order: &mut Order) -> String {
             reasons.push(format!("{domain}: {}", failed.join("; ")));
         }
     }
+    // CAs often copy the failed challenge's problem onto the order; the per-domain copy says more.
+    if let Some(problem) = order_problem
+        && !reasons.iter().any(|r| r.ends_with(&problem))
+    {
+        reasons.insert(0, problem);
+    }
     if reasons.is_empty() {
         "the ACME CA marked the order invalid without giving a reason".into()
     } else {
         reasons.join("; ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The orders service drives the client from a spawned worker through boxed `Send` futures.
+    #[allow(dead_code, clippy::let_underscore_future)]
+    fn operations_are_send(client: &AcmeClient) {
+        fn send<T: Send + Sync + 'static>(_: &T) {}
+        fn send_future<F: std::future::Future + Send>(_: F) {}
+        send(client);
+        send_future(AcmeClient::connect("https://x.test/dir", None, None, None));
+        send_future(client.new_order(&[], AcmeChallengeKind::Dns01));
+        send_future(client.ready("https://x.test/o#dns-01"));
+        send_future(client.poll("https://x.test/o"));
+        send_future(client.finalize("https://x.test/o", &[]));
+        send_future(client.certificate_chain("https://x.test/o"));
     }
 }
