@@ -136,4 +136,36 @@ mod tests {
         let public = root_store(None).unwrap().len();
         assert!(public > 100, "webpki roots missing: {public}");
     }
+
+    /// A CA that accepts the connection and then says nothing (not even a TLS hello) must not hang
+    /// the worker: the exchange deadline ends it.
+    #[tokio::test]
+    async fn a_silent_server_hits_the_exchange_deadline() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let silent = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((sock, _)) = listener.accept().await {
+                held.push(sock);
+            }
+        });
+        let http = AcmeHttp::new(
+            None,
+            Timeouts {
+                connect: Duration::from_secs(5),
+                exchange: Duration::from_millis(300),
+            },
+        )
+        .unwrap();
+        let req = Request::get(format!("https://127.0.0.1:{port}/dir"))
+            .body(BodyWrapper::default())
+            .unwrap();
+        let err = AcmeError::from(http.request(req).await.err().expect("a silent server answered"));
+        assert!(
+            matches!(err, AcmeError::Transport(ref m) if m.contains("no complete answer within")),
+            "{err:?}"
+        );
+        assert!(err.is_transient());
+        silent.abort();
+    }
 }
