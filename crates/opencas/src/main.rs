@@ -1,6 +1,7 @@
 //! `opencas`: a self-hosted certificate management service speaking the Alibaba Cloud
 //! CAS API. This binary wires the layers together and offers the operator's CLI.
 
+mod cert_cli;
 mod config;
 mod datadir;
 mod domain_validator;
@@ -59,7 +60,7 @@ enum Command {
     /// Work with an account's certificates.
     Cert {
         #[command(subcommand)]
-        command: CertCommand,
+        command: cert_cli::CertCommand,
     },
     /// Grant and list DV certificate packages.
     Package {
@@ -70,29 +71,6 @@ enum Command {
     Issuer {
         #[command(subcommand)]
         command: orders_cli::IssuerCommand,
-    },
-}
-
-#[derive(Subcommand)]
-enum CertCommand {
-    /// Write a certificate (with its chain, and its key when held) to a file.
-    Download {
-        #[arg(long, env = "OPENCAS_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
-        data_dir: PathBuf,
-        #[arg(long)]
-        account_id: i64,
-        /// The certificate's (or CA's) Identifier.
-        #[arg(long)]
-        identifier: String,
-        /// pem, der, pkcs8, pfx or jks.
-        #[arg(long, default_value = "pem")]
-        format: String,
-        /// Protects the private key (required for pkcs8, pfx and jks). Also OPENCAS_CERT_PASSWORD.
-        #[arg(long, env = "OPENCAS_CERT_PASSWORD", hide_env_values = true)]
-        password: Option<String>,
-        /// Output file; `-` for standard output.
-        #[arg(long)]
-        out: PathBuf,
     },
 }
 
@@ -176,40 +154,10 @@ async fn run(command: Command) -> Result<(), String> {
             serve::run(ServeConfig::resolve(flags, file)?).await
         }
         Command::Account { command } => account(command).await,
-        Command::Cert { command } => cert(command).await,
+        Command::Cert { command } => cert_cli::run(command).await,
         Command::Package { command } => orders_cli::package(command).await,
         Command::Issuer { command } => orders_cli::issuer(command).await,
     }
-}
-
-async fn cert(command: CertCommand) -> Result<(), String> {
-    use opencas_service::issuance::DownloadFormat;
-    let CertCommand::Download {
-        data_dir,
-        account_id,
-        identifier,
-        format,
-        password,
-        out,
-    } = command;
-    let format = DownloadFormat::from_api(&format)
-        .ok_or_else(|| format!("--format must be one of {}", DownloadFormat::API_VALUES.join(", ")))?;
-    let service = datadir::open(&data_dir, Default::default()).await?;
-    let caller = opencas_service::Caller { account_id };
-    let file = service
-        .download_certificate(caller, &identifier, format, password)
-        .await
-        .map_err(|e| e.to_string());
-    service.store().close().await;
-    let file = file?;
-    if out.as_os_str() == "-" {
-        use std::io::Write;
-        std::io::stdout().write_all(&file.body).map_err(|e| e.to_string())?;
-    } else {
-        std::fs::write(&out, &file.body).map_err(|e| format!("{}: {e}", out.display()))?;
-        eprintln!("wrote {} ({} bytes)", out.display(), file.body.len());
-    }
-    Ok(())
 }
 
 fn print_json<T: serde::Serialize>(value: &T) {

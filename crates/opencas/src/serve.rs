@@ -15,7 +15,7 @@ pub async fn run(config: ServeConfig) -> Result<(), String> {
     let domain_validator = opencas_va::Validator::new(config.validation.clone())?;
     if !config.acme.is_empty() {
         // TODO(acme): build an upstream per [acme.<name>] over the opencas-acme crate.
-        tracing::warn!(upstreams = ?config.acme.keys().collect::<Vec<_>>(), "ACME upstreams are configured but not yet supported; their orders wait");
+        tracing::warn!(upstreams = ?config.acme.keys().collect::<Vec<_>>(), "ACME upstreams are configured but not wired in yet; orders of products mapped to them are refused");
     }
     let backends = opencas_service::orders::OrderBackends {
         validator: Some(std::sync::Arc::new(crate::domain_validator::VaDomainValidator(

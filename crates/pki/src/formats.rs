@@ -191,9 +191,14 @@ pub fn pkcs12_read(der: &[u8], password: &str) -> Result<(Vec<Vec<u8>>, Option<P
         None => None,
     };
     let ders: Vec<Vec<u8>> = archive.certs.iter().map(|c| c.cert.as_der().to_vec()).collect();
-    let parsed = ders.iter().map(|d| parse_cert(d)).collect::<Result<Vec<_>>>()?;
+    Ok((leaf_first(ders, key.as_ref())?, key))
+}
 
-    let leaf = match &key {
+/// `ders` reordered leaf first, then its issuers: the leaf is the certificate of `key`, or without
+/// a key the one no other certificate was issued by. A key that matches none is an error.
+fn leaf_first(ders: Vec<Vec<u8>>, key: Option<&PrivateKey>) -> Result<Vec<Vec<u8>>> {
+    let parsed = ders.iter().map(|d| parse_cert(d)).collect::<Result<Vec<_>>>()?;
+    let leaf = match key {
         Some(key) => {
             let mut found = None;
             for (i, c) in parsed.iter().enumerate() {
@@ -215,8 +220,10 @@ pub fn pkcs12_read(der: &[u8], password: &str) -> Result<(Vec<Vec<u8>>, Option<P
                 .any(|(j, c)| j != i && c.tbs_certificate().issuer() == parsed[i].tbs_certificate().subject())
         }),
     };
-    let order = chain_order(&parsed, leaf);
-    Ok((order.into_iter().map(|i| ders[i].clone()).collect(), key))
+    Ok(chain_order(&parsed, leaf)
+        .into_iter()
+        .map(|i| ders[i].clone())
+        .collect())
 }
 
 /// Indices of `certs`: `leaf`, its issuers by name while found, then the rest in order.
@@ -397,6 +404,131 @@ pub fn to_jks(
     let digest = jks_digest(password, &out);
     out.extend_from_slice(&digest);
     Ok(out)
+}
+
+/// Reads a Java KeyStore (JKS version 2, as `keytool` writes it): its certificates, leaf first
+/// then its issuers, and the private key of its one `PrivateKeyEntry`, if any. The key must be
+/// protected with the store password (keytool's default).
+///
+/// Errors: [`Error::DecryptionFailed`] for a wrong password (the store digest or the key's check
+/// value does not match), [`Error::MalformedKeyStore`] for anything that is not such a file,
+/// [`Error::UnsupportedKey`] for more than one private key, [`Error::KeyMismatch`].
+pub fn jks_read(data: &[u8], password: &str) -> Result<(Vec<Vec<u8>>, Option<PrivateKey>)> {
+    let bad = |why: &str| Error::MalformedKeyStore(format!("JKS: {why}"));
+    let Some(body_len) = data.len().checked_sub(20) else {
+        return Err(bad("too short"));
+    };
+    let (body, digest) = data.split_at(body_len);
+    let mut r = JksReader { data: body, pos: 0 };
+    if r.u32()? != JKS_MAGIC {
+        return Err(bad("not a Java KeyStore"));
+    }
+    if r.u32()? != JKS_VERSION {
+        return Err(bad("only version 2 is read"));
+    }
+    if jks_digest(password, body) != digest {
+        return Err(Error::DecryptionFailed);
+    }
+    let mut certs = Vec::new();
+    let mut protected_keys = Vec::new();
+    for _ in 0..r.u32()? {
+        let tag = r.u32()?;
+        r.utf_skip()?; // alias
+        r.take(8)?; // creation date
+        match tag {
+            JKS_TAG_PRIVATE_KEY => {
+                let len = r.u32()? as usize;
+                protected_keys.push(r.take(len)?.to_vec());
+                for _ in 0..r.u32()? {
+                    certs.push(r.cert()?);
+                }
+            }
+            JKS_TAG_TRUSTED_CERT => certs.push(r.cert()?),
+            _ => return Err(bad("unknown entry type")),
+        }
+    }
+    if r.pos != body.len() {
+        return Err(bad("trailing data"));
+    }
+    if protected_keys.len() > 1 {
+        return Err(Error::UnsupportedKey(format!(
+            "the JKS file holds {} private keys; only one is supported",
+            protected_keys.len()
+        )));
+    }
+    // A certificate may sit both in a key entry's chain and as a trusted entry: keep it once.
+    let mut seen = std::collections::HashSet::new();
+    certs.retain(|c| seen.insert(c.clone()));
+    let key = protected_keys.first().map(|p| sun_unprotect(p, password)).transpose()?;
+    Ok((leaf_first(certs, key.as_ref())?, key))
+}
+
+/// Sun `KeyProtector.recover`: the inverse of [`sun_protect`], checking its SHA-1 check value.
+fn sun_unprotect(protected: &[u8], password: &str) -> Result<PrivateKey> {
+    let info = SunEncryptedKey::from_der(protected).map_err(Error::malformed_key)?;
+    if info.algorithm.oid != SUN_KEY_PROTECTOR {
+        return Err(Error::UnsupportedKey(format!(
+            "JKS key protected with {}; only Sun's KeyProtector is read",
+            info.algorithm.oid
+        )));
+    }
+    let data = info.encrypted_data.as_bytes();
+    if data.len() < SALT_LEN + 20 {
+        return Err(Error::MalformedKeyStore("JKS: protected key too short".into()));
+    }
+    let (salt, rest) = data.split_at(SALT_LEN);
+    let (encrypted, check) = rest.split_at(rest.len() - 20);
+    let pw = zeroize::Zeroizing::new(utf16be(password));
+    let pkcs8 = zeroize::Zeroizing::new(sun_xor(&pw, salt, encrypted));
+    if Sha1::new()
+        .chain_update(&*pw)
+        .chain_update(&*pkcs8)
+        .finalize()
+        .as_slice()
+        != check
+    {
+        return Err(Error::DecryptionFailed);
+    }
+    PrivateKey::from_pkcs8_der(&pkcs8)
+}
+
+/// Bounds-checked reads of Java's `DataInputStream` encoding.
+struct JksReader<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl JksReader<'_> {
+    fn take(&mut self, n: usize) -> Result<&[u8]> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.data.len())
+            .ok_or_else(|| Error::MalformedKeyStore("JKS: truncated".into()))?;
+        let out = &self.data[self.pos..end];
+        self.pos = end;
+        Ok(out)
+    }
+
+    fn u32(&mut self) -> Result<u32> {
+        Ok(u32::from_be_bytes(self.take(4)?.try_into().expect("4 bytes")))
+    }
+
+    fn utf_skip(&mut self) -> Result<()> {
+        let len = u16::from_be_bytes(self.take(2)?.try_into().expect("2 bytes"));
+        self.take(len as usize).map(drop)
+    }
+
+    fn cert(&mut self) -> Result<Vec<u8>> {
+        let len = u16::from_be_bytes(self.take(2)?.try_into().expect("2 bytes"));
+        if self.take(len as usize)? != b"X.509" {
+            return Err(Error::MalformedKeyStore("JKS: a certificate that is not X.509".into()));
+        }
+        let len = self.u32()? as usize;
+        let der = self.take(len)?.to_vec();
+        parse_cert(&der)?;
+        Ok(der)
+    }
 }
 
 /// The JKS integrity digest: SHA-1(password UTF-16BE ‖ "Mighty Aphrodite" ‖ data).

@@ -83,7 +83,7 @@ pub use crl::{
 };
 pub use csr::{CsrPolicy, ParsedCsr, build_csr};
 pub use error::{Error, Result};
-pub use formats::{MAX_ALIAS_LEN, MAX_PASSWORD_LEN, pkcs12_read, to_jks, to_pkcs12, validate_password};
+pub use formats::{MAX_ALIAS_LEN, MAX_PASSWORD_LEN, jks_read, pkcs12_read, to_jks, to_pkcs12, validate_password};
 pub use inspect::{CertInfo, Fingerprints};
 pub use issue::{CertValidity, Serial, key_identifier};
 pub use key_match::key_matches_spki;

@@ -11,7 +11,8 @@ use crate::formats::{
 };
 use crate::test_support::{Y2026, YEAR, keys, subject};
 use crate::{
-    CaProfile, CertValidity, Error, KeyAlgorithm, PrivateKey, build_root_ca, os_rng, pkcs12_read, to_jks, to_pkcs12,
+    CaProfile, CertValidity, Error, KeyAlgorithm, PrivateKey, build_root_ca, jks_read, os_rng, pkcs12_read, to_jks,
+    to_pkcs12,
 };
 
 const PW: &str = "Secret pw 123!";
@@ -376,4 +377,37 @@ fn jks_trusted_entries_and_unicode_alias() {
         ]
     );
     assert!(read_jks(&jks, "x").is_err());
+}
+
+#[test]
+fn jks_read_round_trips_and_refuses() {
+    for alg in [KeyAlgorithm::Rsa2048, KeyAlgorithm::EcP256] {
+        let c = chain(alg);
+        let all = vec![c.leaf.clone(), c.chain[0].clone(), c.chain[1].clone()];
+        let jks = to_jks(&c.leaf, &c.chain, Some(&c.key), "k", PW).unwrap();
+        let (certs, key) = jks_read(&jks, PW).unwrap();
+        assert_eq!(certs, all, "{alg:?}");
+        assert_eq!(key.unwrap().to_pkcs8_der().to_vec(), c.key.to_pkcs8_der().to_vec());
+        assert_eq!(jks_read(&jks, "wrong").unwrap_err(), Error::DecryptionFailed);
+        // trusted entries only: leaf found as the certificate nothing else was issued by
+        let trust = to_jks(&c.chain[1], &[c.leaf.clone(), c.chain[0].clone()], None, "t", PW).unwrap();
+        let (certs, key) = jks_read(&trust, PW).unwrap();
+        assert_eq!((certs, key.is_none()), (all, true));
+        // every truncation is refused, never a panic
+        for cut in 0..jks.len() {
+            assert!(jks_read(&jks[..cut], PW).is_err(), "cut at {cut}");
+        }
+    }
+    // a tampered key whose store digest is recomputed fails the key's own check value
+    let c = chain(KeyAlgorithm::EcP256);
+    let mut jks = to_jks(&c.leaf, &c.chain, Some(&c.key), "k", PW).unwrap();
+    let body_len = jks.len() - 20;
+    jks[4 + 4 + 4 + 4 + 2 + 1 + 8 + 4 + 40] ^= 1;
+    let digest = jks_digest(PW, &jks[..body_len]);
+    jks[body_len..].copy_from_slice(&digest);
+    assert_eq!(jks_read(&jks, PW).unwrap_err(), Error::DecryptionFailed);
+    assert!(matches!(
+        jks_read(b"not a key store at all, really", PW),
+        Err(Error::MalformedKeyStore(_))
+    ));
 }

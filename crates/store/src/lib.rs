@@ -5,6 +5,7 @@
 //! driver; the DDL lives per backend under `migrations/`.
 
 pub mod accounts;
+pub mod acme_accounts;
 pub mod assets;
 pub mod cas;
 pub mod certificates;

@@ -2,6 +2,7 @@
 //! `listing` answers the list views; uploads, details and deletion live beside it.
 
 pub mod assets;
+pub mod convert;
 mod delete;
 pub mod details;
 pub mod list_certificates;

@@ -74,84 +74,127 @@ impl Service {
                 (ca.cert_der, ca.chain_pem, None, ca.common_name)
             }
         };
-        if let Some(p) = &password {
-            check_password(p)?;
-        }
-        let needs_password = matches!(
-            format,
-            DownloadFormat::Pkcs8 | DownloadFormat::Pfx | DownloadFormat::Jks
-        );
-        if needs_password && password.is_none() {
-            return Err(ServiceError::MissingParameter("password"));
-        }
-        let no_key = || ServiceError::NotFound {
-            code: "NotFound.PrivateKey",
-            message: format!("No private key of {identifier} is held here."),
-        };
-        let mut chain_der =
+        let chain_der =
             pem::certs_from_pem(&chain_pem).map_err(|e| ServiceError::Internal(format!("stored chain: {e}")))?;
-        // A root is its own chain: hand it over once.
-        chain_der.retain(|c| *c != cert_der);
-        let chain_pem: String = chain_der.iter().map(|c| pem::cert_der_to_pem(c)).collect();
-        let file = |ext: &str| format!("{identifier}.{ext}");
-        let cert_pem = pem::cert_der_to_pem(&cert_der);
-        let out = match format {
-            DownloadFormat::Der => Download {
-                content_type: "application/pkix-cert",
-                file_name: file("cer"),
-                body: cert_der,
-            },
-            DownloadFormat::Pem => {
-                let mut text = format!("{cert_pem}{chain_pem}");
-                if let (Some(key), Some(password)) = (key, password) {
-                    text.push_str(&encrypt_key(key, password).await?);
-                }
-                Download {
-                    content_type: "application/x-pem-file",
-                    file_name: file("pem"),
-                    body: text.into_bytes(),
-                }
-            }
-            DownloadFormat::Pkcs8 => {
-                let key = key.ok_or_else(no_key)?;
-                let text = encrypt_key(key, password.unwrap_or_default()).await?;
-                Download {
-                    content_type: "application/x-pem-file",
-                    file_name: file("key"),
-                    body: text.into_bytes(),
-                }
-            }
-            DownloadFormat::Pfx | DownloadFormat::Jks => {
-                let password = password.unwrap_or_default();
-                let jks = format == DownloadFormat::Jks;
-                let body = blocking(move || -> opencas_pki::Result<Vec<u8>> {
-                    let key = key.as_deref().map(PrivateKey::from_pkcs8_der).transpose()?;
-                    if jks {
-                        opencas_pki::formats::to_jks(&cert_der, &chain_der, key.as_ref(), &name, &password)
-                    } else {
-                        opencas_pki::formats::to_pkcs12(&cert_der, &chain_der, key.as_ref(), &name, &password)
-                    }
-                })
-                .await?
-                .map_err(|e| match e {
-                    opencas_pki::Error::UnsupportedKey(m) => ServiceError::invalid("format", m),
-                    opencas_pki::Error::InvalidPassword(m) => ServiceError::invalid("password", m),
-                    other => ServiceError::Internal(format!("pki: {other}")),
-                })?;
-                let (content_type, ext) = if jks {
-                    ("application/x-java-keystore", "jks")
-                } else {
-                    ("application/x-pkcs12", "pfx")
-                };
-                Download {
-                    content_type,
-                    file_name: file(ext),
-                    body,
-                }
-            }
-        };
-        Ok(out)
+        let stem = identifier.to_owned();
+        let no_key = format!("No private key of {identifier} is held here.");
+        blocking(move || {
+            let key = key
+                .map(|k| PrivateKey::from_pkcs8_der(&k))
+                .transpose()
+                .map_err(pki_error)?;
+            let bundle = Bundle {
+                stem,
+                name,
+                cert_der,
+                chain_der,
+                key,
+            };
+            render(bundle, format, password, &no_key)
+        })
+        .await?
     }
+}
+
+/// A certificate with its chain (issuer first) and perhaps its key, to be written out as a file.
+pub struct Bundle {
+    /// The file name without its extension.
+    pub stem: String,
+    /// The PKCS#12 friendly name / JKS alias.
+    pub name: String,
+    pub cert_der: Vec<u8>,
+    pub chain_der: Vec<Vec<u8>>,
+    pub key: Option<PrivateKey>,
+}
+
+/// `bundle` in `format`; a private key only ever leaves encrypted under `password`.
+/// CPU-bound (key encryption, PKCS#12 key derivation): call it from a blocking task.
+pub fn render(bundle: Bundle, format: DownloadFormat, password: Option<String>, no_key: &str) -> Result<Download> {
+    if let Some(p) = &password {
+        check_password(p)?;
+    }
+    let needs_password = matches!(
+        format,
+        DownloadFormat::Pkcs8 | DownloadFormat::Pfx | DownloadFormat::Jks
+    );
+    if needs_password && password.is_none() {
+        return Err(ServiceError::MissingParameter("password"));
+    }
+    let Bundle {
+        stem,
+        name,
+        cert_der,
+        mut chain_der,
+        key,
+    } = bundle;
+    // A root is its own chain: hand it over once.
+    chain_der.retain(|c| *c != cert_der);
+    let file = |ext: &str| format!("{stem}.{ext}");
+    let encrypt = |key: &PrivateKey, password: &str| -> Result<String> {
+        Ok(key
+            .to_encrypted_pkcs8_pem(password.as_bytes(), &mut os_rng())
+            .map_err(pki_error)?
+            .to_string())
+    };
+    let out = match format {
+        DownloadFormat::Der => Download {
+            content_type: "application/pkix-cert",
+            file_name: file("cer"),
+            body: cert_der,
+        },
+        DownloadFormat::Pem => {
+            let mut text = pem::cert_der_to_pem(&cert_der);
+            text.extend(chain_der.iter().map(|c| pem::cert_der_to_pem(c)));
+            if let (Some(key), Some(password)) = (&key, &password) {
+                text.push_str(&encrypt(key, password)?);
+            }
+            Download {
+                content_type: "application/x-pem-file",
+                file_name: file("pem"),
+                body: text.into_bytes(),
+            }
+        }
+        DownloadFormat::Pkcs8 => {
+            let key = key.ok_or_else(|| ServiceError::NotFound {
+                code: "NotFound.PrivateKey",
+                message: no_key.to_owned(),
+            })?;
+            Download {
+                content_type: "application/x-pem-file",
+                file_name: file("key"),
+                body: encrypt(&key, &password.unwrap_or_default())?.into_bytes(),
+            }
+        }
+        DownloadFormat::Pfx | DownloadFormat::Jks => {
+            let password = password.unwrap_or_default();
+            let jks = format == DownloadFormat::Jks;
+            let body = if jks {
+                opencas_pki::formats::to_jks(&cert_der, &chain_der, key.as_ref(), &name, &password)
+            } else {
+                opencas_pki::formats::to_pkcs12(&cert_der, &chain_der, key.as_ref(), &name, &password)
+            }
+            .map_err(|e| match e {
+                opencas_pki::Error::UnsupportedKey(m) => ServiceError::invalid("format", m),
+                opencas_pki::Error::InvalidPassword(m) => ServiceError::invalid("password", m),
+                other => pki_error(other),
+            })?;
+            let (content_type, ext) = if jks {
+                ("application/x-java-keystore", "jks")
+            } else {
+                ("application/x-pkcs12", "pfx")
+            };
+            Download {
+                content_type,
+                file_name: file(ext),
+                body,
+            }
+        }
+    };
+    Ok(out)
+}
+
+fn pki_error(e: opencas_pki::Error) -> ServiceError {
+    ServiceError::Internal(format!("pki: {e}"))
 }
 
 /// `key` (PKCS#8 DER) as encrypted PKCS#8 PEM under `password`.

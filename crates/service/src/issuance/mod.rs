@@ -7,7 +7,7 @@ mod keygen;
 mod reads;
 pub(crate) mod validity;
 
-pub use download::{Download, DownloadFormat};
+pub use download::{Bundle, Download, DownloadFormat, render};
 pub use issue::{CustomProfile, IssueRequest, IssueResponse, KeySource, LeafSubjectInput, SanInput, WhIssueResponse};
 pub use keygen::KeyGenerator;
 pub use reads::*;

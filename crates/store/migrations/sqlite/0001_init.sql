@@ -365,3 +365,12 @@ CREATE TABLE crls (
     der               BLOB NOT NULL
 );
 CREATE INDEX crls_refresh ON crls (refresh_at);
+
+-- The account opencas holds at each configured ACME CA (`[acme.<name>]`): the serialised
+-- account credentials hold its private key, so they are sealed like every key.
+CREATE TABLE acme_accounts (
+    name               TEXT PRIMARY KEY,
+    directory_url      TEXT NOT NULL,
+    credentials_sealed BLOB NOT NULL,
+    updated_at         BIGINT NOT NULL
+);
