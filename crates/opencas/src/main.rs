@@ -1,6 +1,7 @@
 //! `opencas`: a self-hosted certificate management service speaking the Alibaba Cloud
 //! CAS API. This binary wires the layers together and offers the operator's CLI.
 
+mod acme_upstream;
 mod cert_cli;
 mod config;
 mod datadir;

@@ -13,19 +13,20 @@ const ORDER_WORKERS: usize = 4;
 pub async fn run(config: ServeConfig) -> Result<(), String> {
     // Built before anything else so a bad resolver setting stops the start, not the first order.
     let domain_validator = opencas_va::Validator::new(config.validation.clone())?;
-    if !config.acme.is_empty() {
-        // TODO(acme): build an upstream per [acme.<name>] over the opencas-acme crate.
-        tracing::warn!(upstreams = ?config.acme.keys().collect::<Vec<_>>(), "ACME upstreams are configured but not wired in yet; orders of products mapped to them are refused");
+    let service = datadir::open(&config.data_dir, config.service.clone()).await?;
+    let mut acme: std::collections::BTreeMap<String, std::sync::Arc<dyn opencas_service::orders::AcmeUpstream>> =
+        Default::default();
+    for (name, upstream) in &config.acme {
+        let client = crate::acme_upstream::AcmeUpstreamClient::new(name, upstream, service.store().clone())?;
+        acme.insert(name.clone(), std::sync::Arc::new(client));
     }
     let backends = opencas_service::orders::OrderBackends {
         validator: Some(std::sync::Arc::new(crate::domain_validator::VaDomainValidator(
             domain_validator,
         ))),
-        acme: Default::default(),
+        acme,
     };
-    let service = datadir::open(&config.data_dir, config.service.clone())
-        .await?
-        .with_order_backends(backends);
+    let service = service.with_order_backends(backends);
     // The built-in issuer's hierarchy exists from the first start on, not from the first order.
     service
         .builtin_issuer()
