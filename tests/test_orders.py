@@ -34,6 +34,7 @@ METHODS = {
     "CancelOrderRequest": "cancel_order_request",
     "CancelPendingCertificate": "cancel_pending_certificate",
     "ApplyCertificate": "apply_certificate",
+    "RevokeCertificate": "revoke_certificate",
     "RenewCertificateOrderForPackageRequest": "renew_certificate_order_for_package_request",
     "ListUserCertificateOrder": "list_user_certificate_order",
 }

@@ -207,3 +207,55 @@ def test_restart_mid_validation_resumes(server_factory):
         done = wait_state(dv, oid, {"certificate", "verify_fail"})
         assert done["Type"] == "certificate", done
         assert dv.package(FREE) == (2, 1, 1)
+
+
+def test_revoke_certificate_of_an_instance_reaches_crl_and_ocsp(server_factory, tmp_path):
+    with DnsResponder() as dns:
+        srv = server_factory(config(dns))
+        dv = Dv(srv)
+        grant(srv, account_id(srv.creds), FREE, 3)
+        oid = dv.order("revoke.example.test")
+        pending = dv.order("pending.example.test")
+        st = dv.state(oid)
+        dns.set_txt(st["RecordDomain"], st["RecordValue"])
+        done = wait_state(dv, oid, {"certificate", "verify_fail"})
+        assert done["Type"] == "certificate", done
+        leaf = verify_chain(tmp_path, srv, done["Certificate"], "rv")
+        rows = dv.listing(keyword="example.test")["CertificateOrderList"]
+        instance = {o["OrderId"]: o["InstanceId"] for o in rows}
+
+        # refusals first: nothing issued yet, a wrong certificate, an upload, unknown, another account
+        dv.error("RevokeCertificate", 403, "OrderStateError", instance_id=instance[pending])
+        dv.error("RevokeCertificate", 400, "InvalidParameter.CertificateId", instance_id=instance[oid],
+                 certificate_id=int(done["CertId"]) + 1000)
+        dv.error("RevokeCertificate", 400, "InvalidParameter.InstanceId", instance_id="cas-upload-" + "a" * 32)
+        dv.error("RevokeCertificate", 404, "NotFound.Instance", instance_id="cas-ivauto-000000000000")
+        dv.error("RevokeCertificate", 400, "MissingParameter.InstanceId")
+        other = srv.create_account("other-revoker")
+        Dv(srv, other).error("RevokeCertificate", 404, "NotFound.Instance", instance_id=instance[oid])
+
+        dv("RevokeCertificate", instance_id=instance[oid], certificate_id=int(done["CertId"]))
+        dv("RevokeCertificate", instance_id=instance[oid])  # idempotent
+        # on the built-in issuer's CRL (as openssl checks it) and revoked over OCSP
+        dp = leaf.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+        crl_der = requests.get(dp[0].full_name[0].value, timeout=10).content
+        crl = x509.load_der_x509_crl(crl_der)
+        assert crl.get_revoked_certificate_by_serial_number(leaf.serial_number) is not None
+        (tmp_path / "rv.crl").write_bytes(crl_der)
+        r = subprocess.run(["openssl", "verify", "-crl_check", "-CAfile", str(tmp_path / "rv-root.pem"),
+                            "-untrusted", str(tmp_path / "rv-chain.pem"), "-CRLfile", str(tmp_path / "rv.crl"),
+                            str(tmp_path / "rv-leaf.pem")], capture_output=True, text=True)
+        assert r.returncode != 0 and "revoked" in (r.stdout + r.stderr), r.stdout + r.stderr
+        aia = leaf.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+        ocsp_url = [d.access_location.value for d in aia if d.access_method._name == "OCSP"][0]
+        r = subprocess.run(["openssl", "ocsp", "-issuer", str(tmp_path / "rv-chain.pem"),
+                            "-cert", str(tmp_path / "rv-leaf.pem"), "-url", ocsp_url,
+                            "-CAfile", str(tmp_path / "rv-root.pem")], capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0 and "rv-leaf.pem: revoked" in r.stdout, r.stdout + r.stderr
+        # and the store shows it revoked
+        from alibabacloud_cas20200407 import models
+        detail = dv.client.get_user_certificate_detail(
+            models.GetUserCertificateDetailRequest(cert_id=int(done["CertId"]))).body.to_map()
+        assert detail["Expired"] is False
+        listed = dv.client.list_cert(models.ListCertRequest(key_word="revoke.example.test")).body.to_map()
+        assert [c["Status"] for c in listed["CertList"]] == ["REVOKE"], listed

@@ -273,3 +273,44 @@ impl Service {
         Ok(())
     }
 }
+
+impl Service {
+    /// `RevokeCertificate`: revokes the certificate an order instance received. One from the
+    /// built-in issuer is on its CRL and OCSP answers at once, like any revocation here.
+    pub async fn revoke_instance_certificate(
+        &self,
+        caller: Caller,
+        instance_id: &str,
+        certificate_id: Option<i64>,
+    ) -> Result<()> {
+        if instance_id.starts_with("cas-upload-") {
+            return Err(ServiceError::invalid(
+                "InstanceId",
+                "An uploaded certificate cannot be revoked: it was not issued here.",
+            ));
+        }
+        let order = self.instance_or_404(caller, instance_id).await?;
+        let (Some(identifier), Some(issued_id)) = (&order.certificate_identifier, order.certificate_id) else {
+            return Err(order_state_error(format!(
+                "The instance {instance_id} holds no issued certificate; it is {}.",
+                order.status
+            )));
+        };
+        if certificate_id.is_some_and(|id| id != issued_id) {
+            return Err(ServiceError::invalid(
+                "CertificateId",
+                format!("The certificate is not the one of instance {instance_id}."),
+            ));
+        }
+        if order.issuer.as_deref().unwrap_or(BUILTIN_ISSUER) != BUILTIN_ISSUER {
+            return Err(ServiceError::Forbidden {
+                code: "OperationDenied.UpstreamCertificate",
+                message: format!(
+                    "The certificate of {instance_id} was issued by the ACME CA '{}'; revoke it there.",
+                    order.issuer.as_deref().unwrap_or_default()
+                ),
+            });
+        }
+        self.revoke_certificate(caller, identifier).await
+    }
+}

@@ -51,6 +51,14 @@ pub fn register(r: &mut Registry) {
             Ok(Body::new())
         })
     });
+    r.add("2020-04-07", "RevokeCertificate", |s, c, p| {
+        Box::pin(async move {
+            let certificate_id = p.opt_i64("CertificateId", 1..=i64::MAX)?;
+            s.revoke_instance_certificate(c, &instance_id(&p)?, certificate_id)
+                .await?;
+            Ok(Body::new())
+        })
+    });
     r.add("2020-04-07", "ApplyCertificate", |s, c, p| {
         Box::pin(async move {
             s.apply_certificate(c, &instance_id(&p)?).await?;
