@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import subprocess
 
 import pytest
@@ -344,16 +345,25 @@ def test_legacy_2018_dv_actions(server, creds, dv):
 
 
 def test_issuer_configuration(server_factory):
-    """A product mapped to an ACME upstream that is not available is refused, not queued;
-    an [orders.issuers] entry naming no [acme.<name>] stops the start."""
-    from opencas_testlib import DEFAULT_TEST_CONFIG
-    cfg = {**DEFAULT_TEST_CONFIG, "orders": {"issuers": {MULTI: "pebble"}},
-           "acme": {"pebble": {"directory_url": "https://127.0.0.1:14000/dir"}}}
+    """A product mapped to an ACME upstream that cannot be reached is accepted and retried
+    until its deadline, then fails with the reason; an [orders.issuers] entry naming no
+    [acme.<name>] stops the start."""
+    from opencas_testlib import DEFAULT_TEST_CONFIG, V_2020_04, assert_ok, poll, v3_request
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    cfg = {**DEFAULT_TEST_CONFIG,
+           "orders": {"issuers": {MULTI: "pebble"}, "validation_deadline_seconds": 3, "retry_initial_seconds": 1,
+                      "retry_max_seconds": 1, "poll_interval_ms": 100},
+           "acme": {"pebble": {"directory_url": f"https://127.0.0.1:{dead}/dir"}}}
     srv = server_factory(cfg)
     dv = Dv(srv)
     grant(srv, account_id(srv.creds), MULTI, 1)
-    dv.error("CreateCertificateRequest", 403, "CreateCertificateRequestFailed", product_code=MULTI,
-             domain="acme.example.com", validate_type="DNS", username="A", email="a@example.com", phone="1")
-    assert dv.package(MULTI) == (1, 0, 0)
+    oid = dv.order("acme.example.com", MULTI)
+    assert dv.state(oid)["Type"] == "process"
+    assert poll(lambda: dv.state(oid)["Type"] == "verify_fail", 60, 0.2), dv.state(oid)
+    raw = assert_ok(v3_request(srv, srv.creds, "DescribeCertificateState", V_2020_04, {"OrderId": str(oid)}))
+    assert "pebble" in raw["FailReason"], raw
+    assert dv.package(MULTI) == (1, 1, 0)
     with pytest.raises(RuntimeError, match="orders.issuers"):
         server_factory({**DEFAULT_TEST_CONFIG, "orders": {"issuers": {MULTI: "nowhere"}}})
