@@ -395,13 +395,15 @@ impl Store {
     }
 
     pub async fn find_ca(&self, account_id: i64, identifier: &str) -> Result<Option<CaRecord>> {
-        let row = q(format!(
-            "SELECT {CA_COLUMNS} FROM cas WHERE account_id = $1 AND identifier = $2"
-        ))
-        .bind(account_id)
-        .bind(identifier)
-        .fetch_optional(&self.pool)
-        .await?;
+        let sql = format!("SELECT {CA_COLUMNS} FROM cas WHERE account_id = $1 AND identifier = $2");
+        if let Some(fast) = &self.fast {
+            return fast.optional(&sql, (account_id, identifier), crate::fastread::ca_row);
+        }
+        let row = q(sql)
+            .bind(account_id)
+            .bind(identifier)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(row.as_ref().map(ca_row).transpose()?)
     }
 

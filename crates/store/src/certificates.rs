@@ -211,6 +211,9 @@ impl Store {
         let sql = format!(
             "SELECT {CERT_COLUMNS} FROM certificates WHERE account_id = $1 AND {column} = $2 AND deleted_at IS NULL"
         );
+        if let Some(fast) = &self.fast {
+            return fast.optional(&sql, (account_id, value), crate::fastread::cert_row);
+        }
         let row = q(sql).bind(account_id).bind(value).fetch_optional(&self.pool).await?;
         Ok(row.as_ref().map(cert_row).transpose()?)
     }

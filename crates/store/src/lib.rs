@@ -9,6 +9,7 @@ pub mod assets;
 pub mod cas;
 pub mod certificates;
 pub mod csrs;
+mod fastread;
 mod group;
 pub mod listing;
 pub mod revocation;
@@ -48,6 +49,9 @@ pub enum StoreError {
     NotFound,
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// From the direct SQLite readers (`fastread`).
+    #[error("database: {0}")]
+    Read(#[from] rusqlite::Error),
     #[error("migration: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error(transparent)]
@@ -72,6 +76,8 @@ pub struct Store {
     /// One writer at a time (see `Store::begin`).
     writer: std::sync::Arc<tokio::sync::Mutex<()>>,
     group: group::GroupQueue,
+    /// Point reads without sqlx's worker-thread hop; `None` on backends without one.
+    fast: Option<std::sync::Arc<fastread::Readers>>,
 }
 
 impl Store {
@@ -100,12 +106,14 @@ impl Store {
         SQLITE_MIGRATIONS.run(&pool).await?;
         let keys = Sealer::new(master, "private-key");
         let writer = std::sync::Arc::default();
+        let fast = Some(std::sync::Arc::new(fastread::Readers::open(path)?));
         Ok(Self {
             group: group::GroupQueue::start(pool.clone(), keys.clone(), std::sync::Arc::clone(&writer)),
             pool,
             secrets: Sealer::new(master, "access-key-secret"),
             keys,
             writer,
+            fast,
         })
     }
 

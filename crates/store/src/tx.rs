@@ -139,15 +139,19 @@ impl Store {
         resource_type: &str,
         resource_id: &str,
     ) -> Result<Vec<(String, String)>> {
-        let rows = sqlx::query(
-            "SELECT tag_key, tag_value FROM tags \
-             WHERE account_id = $1 AND resource_type = $2 AND resource_id = $3 ORDER BY tag_key",
-        )
-        .bind(account_id)
-        .bind(resource_type)
-        .bind(resource_id)
-        .fetch_all(&self.pool)
-        .await?;
+        const SQL: &str = "SELECT tag_key, tag_value FROM tags \
+             WHERE account_id = $1 AND resource_type = $2 AND resource_id = $3 ORDER BY tag_key";
+        if let Some(fast) = &self.fast {
+            return fast.all(SQL, (account_id, resource_type, resource_id), |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            });
+        }
+        let rows = sqlx::query(SQL)
+            .bind(account_id)
+            .bind(resource_type)
+            .bind(resource_id)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|r| Ok((r.try_get("tag_key")?, r.try_get("tag_value")?)))
             .collect::<std::result::Result<_, sqlx::Error>>()
