@@ -10,6 +10,7 @@ pub mod cas;
 pub mod certificates;
 pub mod csrs;
 mod fastread;
+mod fastwrite;
 mod group;
 pub mod listing;
 pub mod revocation;
@@ -32,6 +33,7 @@ pub use assets::{CertClassCounts, CertCounts};
 pub use cas::{CaFilter, CaLogRow, CaRecord, NewCa};
 pub use certificates::{CertFilter, CertRecord};
 pub use csrs::{CsrFilter, CsrRow, NewCsr};
+pub use fastwrite::IssuedWrite;
 pub use group::BoxFuture;
 pub use listing::{OrderFilter, OrderRow, Page};
 pub use revocation::{RevocationVersion, RevokedSerial, SerialStatus, StoredCrlMeta};
@@ -49,7 +51,7 @@ pub enum StoreError {
     NotFound,
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
-    /// From the direct SQLite readers (`fastread`).
+    /// From the direct SQLite connections (`fastread`, `fastwrite`).
     #[error("database: {0}")]
     Read(#[from] rusqlite::Error),
     #[error("migration: {0}")]
@@ -78,6 +80,8 @@ pub struct Store {
     group: group::GroupQueue,
     /// Point reads without sqlx's worker-thread hop; `None` on backends without one.
     fast: Option<std::sync::Arc<fastread::Readers>>,
+    /// The issuance writer without sqlx; `None` on backends without one.
+    issued: Option<fastwrite::IssuedWriter>,
 }
 
 impl Store {
@@ -107,6 +111,7 @@ impl Store {
         let keys = Sealer::new(master, "private-key");
         let writer = std::sync::Arc::default();
         let fast = Some(std::sync::Arc::new(fastread::Readers::open(path)?));
+        let issued = Some(fastwrite::IssuedWriter::start(path, std::sync::Arc::clone(&writer))?);
         Ok(Self {
             group: group::GroupQueue::start(pool.clone(), keys.clone(), std::sync::Arc::clone(&writer)),
             pool,
@@ -114,6 +119,7 @@ impl Store {
             keys,
             writer,
             fast,
+            issued,
         })
     }
 

@@ -7,6 +7,11 @@ use sqlx::{Any, AnyConnection, AnyPool, Executor, Row};
 use std::sync::Arc;
 use tokio::sync::Mutex;
 
+pub(crate) const INSERT_IDEMPOTENCY: &str =
+    "INSERT INTO idempotency (account_id, action, token, resource_id, created_at) VALUES ($1, $2, $3, $4, $5)";
+pub(crate) const INSERT_TAG: &str =
+    "INSERT INTO tags (account_id, resource_type, resource_id, tag_key, tag_value) VALUES ($1, $2, $3, $4, $5)";
+
 pub struct Tx {
     inner: sqlx::Transaction<'static, Any>,
     pub(crate) keys: Sealer,
@@ -62,18 +67,15 @@ impl Tx {
         resource_id: &str,
         now: i64,
     ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO idempotency (account_id, action, token, resource_id, created_at) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(account_id)
-        .bind(action)
-        .bind(token)
-        .bind(resource_id)
-        .bind(now)
-        .execute(self.conn())
-        .await
-        .map_err(|e| conflict_or(e, "idempotency token"))?;
+        sqlx::query(INSERT_IDEMPOTENCY)
+            .bind(account_id)
+            .bind(action)
+            .bind(token)
+            .bind(resource_id)
+            .bind(now)
+            .execute(self.conn())
+            .await
+            .map_err(|e| conflict_or(e, "idempotency token"))?;
         Ok(())
     }
 
@@ -86,18 +88,15 @@ impl Tx {
         tags: &[(String, String)],
     ) -> Result<()> {
         for (key, value) in tags {
-            sqlx::query(
-                "INSERT INTO tags (account_id, resource_type, resource_id, tag_key, tag_value) \
-                 VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(account_id)
-            .bind(resource_type)
-            .bind(resource_id)
-            .bind(key)
-            .bind(value)
-            .execute(self.conn())
-            .await
-            .map_err(|e| conflict_or(e, "tag"))?;
+            sqlx::query(INSERT_TAG)
+                .bind(account_id)
+                .bind(resource_type)
+                .bind(resource_id)
+                .bind(key)
+                .bind(value)
+                .execute(self.conn())
+                .await
+                .map_err(|e| conflict_or(e, "tag"))?;
         }
         Ok(())
     }
