@@ -17,7 +17,9 @@
 //! place a backend-specific read path lives.
 
 use crate::{CaRecord, CertRecord, Result};
+use rusqlite::types::FromSql;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row};
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
@@ -103,90 +105,117 @@ impl Readers {
     }
 }
 
+/// Reads a row's columns in the order its SELECT lists them (`CERT_COLUMNS`, `CA_COLUMNS`),
+/// by position: a lookup by name scans the column names for every field. Unit tests check
+/// each name as well.
+struct Cols<'r, 's> {
+    row: &'r Row<'s>,
+    next: Cell<usize>,
+}
+
+impl<'r, 's> Cols<'r, 's> {
+    fn new(row: &'r Row<'s>) -> Self {
+        Self {
+            row,
+            next: Cell::new(0),
+        }
+    }
+
+    fn get<T: FromSql>(&self, name: &str) -> rusqlite::Result<T> {
+        let i = self.next.replace(self.next.get() + 1);
+        if cfg!(test) {
+            assert_eq!(self.row.as_ref().column_name(i)?, name, "column {i}");
+        }
+        self.row.get(i)
+    }
+}
+
 pub(crate) fn cert_row(r: &Row<'_>) -> rusqlite::Result<CertRecord> {
+    let c = Cols::new(r);
     Ok(CertRecord {
-        id: r.get("id")?,
-        account_id: r.get("account_id")?,
-        identifier: r.get("identifier")?,
-        name: r.get("name")?,
-        source_type: r.get("source_type")?,
-        cert_type: r.get("cert_type")?,
-        certificate_type: r.get("certificate_type")?,
-        status: r.get("status")?,
-        issuer_identifier: r.get("issuer_identifier")?,
-        custom_identifier: r.get("custom_identifier")?,
-        common_name: r.get("common_name")?,
-        sans: r.get("sans")?,
-        subject_dn: r.get("subject_dn")?,
-        issuer: r.get("issuer")?,
-        organization: r.get("organization")?,
-        organization_unit: r.get("organization_unit")?,
-        country: r.get("country")?,
-        province: r.get("province")?,
-        city: r.get("city")?,
-        algorithm: r.get("algorithm")?,
-        key_algorithm: r.get("key_algorithm")?,
-        key_size: r.get("key_size")?,
-        sign_algorithm: r.get("sign_algorithm")?,
-        serial_no: r.get("serial_no")?,
-        fingerprint_md5: r.get("fingerprint_md5")?,
-        fingerprint_sha1: r.get("fingerprint_sha1")?,
-        fingerprint_sha256: r.get("fingerprint_sha256")?,
-        not_before: r.get("not_before")?,
-        not_after: r.get("not_after")?,
-        days: r.get("days")?,
-        warehouse_id: r.get("warehouse_id")?,
-        resource_group_id: r.get("resource_group_id")?,
-        has_private_key: r.get::<_, i64>("has_private_key")? != 0,
-        cert_der: r.get("cert_der")?,
-        chain_pem: r.get("chain_pem")?,
-        revoked_at: r.get("revoked_at")?,
-        revoke_reason: r.get("revoke_reason")?,
-        created_at: r.get("created_at")?,
+        id: c.get("id")?,
+        account_id: c.get("account_id")?,
+        identifier: c.get("identifier")?,
+        name: c.get("name")?,
+        source_type: c.get("source_type")?,
+        cert_type: c.get("cert_type")?,
+        certificate_type: c.get("certificate_type")?,
+        status: c.get("status")?,
+        issuer_identifier: c.get("issuer_identifier")?,
+        custom_identifier: c.get("custom_identifier")?,
+        common_name: c.get("common_name")?,
+        sans: c.get("sans")?,
+        subject_dn: c.get("subject_dn")?,
+        issuer: c.get("issuer")?,
+        organization: c.get("organization")?,
+        organization_unit: c.get("organization_unit")?,
+        country: c.get("country")?,
+        province: c.get("province")?,
+        city: c.get("city")?,
+        algorithm: c.get("algorithm")?,
+        key_algorithm: c.get("key_algorithm")?,
+        key_size: c.get("key_size")?,
+        sign_algorithm: c.get("sign_algorithm")?,
+        serial_no: c.get("serial_no")?,
+        fingerprint_md5: c.get("fingerprint_md5")?,
+        fingerprint_sha1: c.get("fingerprint_sha1")?,
+        fingerprint_sha256: c.get("fingerprint_sha256")?,
+        not_before: c.get("not_before")?,
+        not_after: c.get("not_after")?,
+        days: c.get("days")?,
+        warehouse_id: c.get("warehouse_id")?,
+        resource_group_id: c.get("resource_group_id")?,
+        has_private_key: c.get::<i64>("has_private_key")? != 0,
+        cert_der: c.get("cert_der")?,
+        chain_pem: c.get("chain_pem")?,
+        revoked_at: c.get("revoked_at")?,
+        revoke_reason: c.get("revoke_reason")?,
+        created_at: c.get("created_at")?,
     })
 }
 
 pub(crate) fn ca_row(r: &Row<'_>) -> rusqlite::Result<CaRecord> {
+    let c = Cols::new(r);
     Ok(CaRecord {
-        id: r.get("id")?,
-        account_id: r.get("account_id")?,
-        identifier: r.get("identifier")?,
-        parent_identifier: r.get("parent_identifier")?,
-        issuer_identifier: r.get("issuer_identifier")?,
-        certificate_type: r.get("certificate_type")?,
-        issuer_type: r.get("issuer_type")?,
-        status: r.get("status")?,
-        alias: r.get("alias")?,
-        common_name: r.get("common_name")?,
-        organization: r.get("organization")?,
-        organization_unit: r.get("organization_unit")?,
-        locality: r.get("locality")?,
-        state: r.get("state")?,
-        country_code: r.get("country_code")?,
-        subject_dn: r.get("subject_dn")?,
-        algorithm: r.get("algorithm")?,
-        key_algorithm: r.get("key_algorithm")?,
-        key_size: r.get("key_size")?,
-        sign_algorithm: r.get("sign_algorithm")?,
-        sm2_id: r.get("sm2_id")?,
-        serial_number: r.get("serial_number")?,
-        not_before: r.get("not_before")?,
-        not_after: r.get("not_after")?,
-        years: r.get("years")?,
-        path_len: r.get("path_len")?,
-        ext_key_usages: r.get("ext_key_usages")?,
-        cert_max_time_days: r.get("cert_max_time_days")?,
-        enable_crl: r.get::<_, i64>("enable_crl")? != 0,
-        crl_day: r.get("crl_day")?,
-        md5: r.get("md5")?,
-        sha256: r.get("sha256")?,
-        cert_der: r.get("cert_der")?,
-        chain_pem: r.get("chain_pem")?,
-        cert_total_count: r.get("cert_total_count")?,
-        cert_issued_count: r.get("cert_issued_count")?,
-        resource_group_id: r.get("resource_group_id")?,
-        status_changed_at: r.get("status_changed_at")?,
-        created_at: r.get("created_at")?,
+        id: c.get("id")?,
+        account_id: c.get("account_id")?,
+        identifier: c.get("identifier")?,
+        parent_identifier: c.get("parent_identifier")?,
+        issuer_identifier: c.get("issuer_identifier")?,
+        certificate_type: c.get("certificate_type")?,
+        issuer_type: c.get("issuer_type")?,
+        status: c.get("status")?,
+        alias: c.get("alias")?,
+        common_name: c.get("common_name")?,
+        organization: c.get("organization")?,
+        organization_unit: c.get("organization_unit")?,
+        locality: c.get("locality")?,
+        state: c.get("state")?,
+        country_code: c.get("country_code")?,
+        subject_dn: c.get("subject_dn")?,
+        algorithm: c.get("algorithm")?,
+        key_algorithm: c.get("key_algorithm")?,
+        key_size: c.get("key_size")?,
+        sign_algorithm: c.get("sign_algorithm")?,
+        sm2_id: c.get("sm2_id")?,
+        serial_number: c.get("serial_number")?,
+        not_before: c.get("not_before")?,
+        not_after: c.get("not_after")?,
+        years: c.get("years")?,
+        path_len: c.get("path_len")?,
+        ext_key_usages: c.get("ext_key_usages")?,
+        cert_max_time_days: c.get("cert_max_time_days")?,
+        enable_crl: c.get::<i64>("enable_crl")? != 0,
+        crl_day: c.get("crl_day")?,
+        md5: c.get("md5")?,
+        sha256: c.get("sha256")?,
+        cert_der: c.get("cert_der")?,
+        chain_pem: c.get("chain_pem")?,
+        cert_total_count: c.get("cert_total_count")?,
+        cert_issued_count: c.get("cert_issued_count")?,
+        resource_group_id: c.get("resource_group_id")?,
+        status_changed_at: c.get("status_changed_at")?,
+        created_at: c.get("created_at")?,
     })
 }
 

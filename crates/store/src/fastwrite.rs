@@ -19,9 +19,13 @@ use crate::tx::{INSERT_IDEMPOTENCY, INSERT_TAG};
 use crate::{CaRecord, CertRecord, Result, Store, StoreError};
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 use std::path::Path;
-use std::sync::{Arc, mpsc};
+use std::sync::{Arc, LazyLock, mpsc};
 use std::time::Duration;
 use tokio::sync::{Mutex, oneshot};
+
+static FIND_CA: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {CA_COLUMNS} FROM cas WHERE account_id = $1 AND identifier = $2"));
+static INSERT_CERTIFICATE: LazyLock<String> = LazyLock::new(insert_certificate_sql);
 
 /// Most issuances in one transaction, as for `write_grouped`.
 const MAX_BATCH: usize = 128;
@@ -215,9 +219,7 @@ fn write_one(conn: &Connection, s: &Sealed, check: Check) -> Result<std::result:
     let c = &w.record;
     let account = c.account_id;
     let current = conn
-        .prepare_cached(&format!(
-            "SELECT {CA_COLUMNS} FROM cas WHERE account_id = $1 AND identifier = $2"
-        ))?
+        .prepare_cached(&FIND_CA)?
         .query_row(params![account, w.ca_identifier], ca_row)
         .optional()?;
     if let Err(refused) = check(current.as_ref()) {
@@ -229,7 +231,7 @@ fn write_one(conn: &Connection, s: &Sealed, check: Check) -> Result<std::result:
     if taken == 0 {
         return Err(StoreError::Conflict("quota"));
     }
-    conn.prepare_cached(&insert_certificate_sql())?
+    conn.prepare_cached(&INSERT_CERTIFICATE)?
         .query_row(
             params![
                 c.account_id,
