@@ -16,6 +16,11 @@ use config::{FileConfig, ServeConfig, ServeFlags};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+// Most requests allocate and free many small buffers across two worker threads; mimalloc
+// serves that with thread-local free lists where glibc malloc contends on its arenas.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "opencas",

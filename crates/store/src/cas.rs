@@ -78,7 +78,7 @@ pub struct CaFilter {
     pub not_after_to: Option<i64>,
 }
 
-const CA_COLUMNS: &str = "id, account_id, identifier, parent_identifier, issuer_identifier, \
+pub(crate) const CA_COLUMNS: &str = "id, account_id, identifier, parent_identifier, issuer_identifier, \
     certificate_type, issuer_type, status, alias, common_name, organization, organization_unit, \
     locality, state, country_code, subject_dn, algorithm, key_algorithm, key_size, sign_algorithm, \
     sm2_id, serial_number, not_before, not_after, years, path_len, ext_key_usages, \
@@ -165,6 +165,10 @@ fn one_row(rows_affected: u64) -> Result<()> {
 fn key_record(account_id: i64, identifier: &str) -> String {
     format!("ca:{account_id}:{identifier}")
 }
+
+/// Takes `$1` units of a CA's quota; touches no row when the quota has not that many left.
+pub(crate) const ADD_ISSUED_COUNT: &str = "UPDATE cas SET cert_issued_count = cert_issued_count + $1 \
+     WHERE account_id = $2 AND identifier = $3 AND cert_issued_count + $1 <= cert_total_count";
 
 impl Tx {
     pub async fn insert_ca(&mut self, ca: NewCa<'_>) -> Result<i64> {
@@ -260,15 +264,12 @@ impl Tx {
 
     /// Adds `delta` to the issued count; the table's CHECK refuses going past the total.
     pub async fn add_ca_issued_count(&mut self, account_id: i64, identifier: &str, delta: i64) -> Result<()> {
-        let done = sqlx::query(
-            "UPDATE cas SET cert_issued_count = cert_issued_count + $1 \
-             WHERE account_id = $2 AND identifier = $3 AND cert_issued_count + $1 <= cert_total_count",
-        )
-        .bind(delta)
-        .bind(account_id)
-        .bind(identifier)
-        .execute(self.conn())
-        .await?;
+        let done = sqlx::query(ADD_ISSUED_COUNT)
+            .bind(delta)
+            .bind(account_id)
+            .bind(identifier)
+            .execute(self.conn())
+            .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::Conflict("quota"));
         }
@@ -395,13 +396,15 @@ impl Store {
     }
 
     pub async fn find_ca(&self, account_id: i64, identifier: &str) -> Result<Option<CaRecord>> {
-        let row = q(format!(
-            "SELECT {CA_COLUMNS} FROM cas WHERE account_id = $1 AND identifier = $2"
-        ))
-        .bind(account_id)
-        .bind(identifier)
-        .fetch_optional(&self.pool)
-        .await?;
+        let sql = format!("SELECT {CA_COLUMNS} FROM cas WHERE account_id = $1 AND identifier = $2");
+        if let Some(fast) = &self.fast {
+            return fast.optional(&sql, (account_id, identifier), crate::fastread::ca_row);
+        }
+        let row = q(sql)
+            .bind(account_id)
+            .bind(identifier)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(row.as_ref().map(ca_row).transpose()?)
     }
 

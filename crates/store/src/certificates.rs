@@ -1,7 +1,7 @@
 //! Certificates the account holds (issued here, uploaded, ordered) and their sealed keys.
 
 use crate::listing::{Page, Where};
-use crate::{Result, Store, StoreError, Tx, conflict_or};
+use crate::{Result, Store, StoreError, Tx};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -122,18 +122,33 @@ pub(crate) fn key_record(account_id: i64, identifier: &str) -> String {
     format!("cert:{account_id}:{identifier}")
 }
 
+/// The certificate's columns but `id`, then `key_sealed`, as numbered parameters.
+pub(crate) fn insert_certificate_sql() -> String {
+    let columns = CERT_COLUMNS.replacen("id, ", "", 1) + ", key_sealed";
+    let placeholders: Vec<String> = (1..=columns.split(',').count()).map(|i| format!("${i}")).collect();
+    format!(
+        "INSERT INTO certificates ({columns}) VALUES ({}) RETURNING id",
+        placeholders.join(", ")
+    )
+}
+
+/// Which uniqueness rule a failed certificate insert broke, from SQLite's message.
+pub(crate) fn certificate_conflict(message: &str) -> &'static str {
+    if message.contains("serial") {
+        "serial"
+    } else if message.contains("custom_identifier") {
+        "custom identifier"
+    } else {
+        "certificate"
+    }
+}
+
 impl Tx {
     /// Inserts a certificate (and seals its key). A serial already used by the issuer is
     /// `Conflict("serial")`; a taken CustomIdentifier `Conflict("custom identifier")`.
     pub async fn insert_certificate(&mut self, c: &CertRecord, key_pkcs8_der: Option<&[u8]>) -> Result<i64> {
         let sealed = key_pkcs8_der.map(|k| self.keys.seal(&key_record(c.account_id, &c.identifier), k));
-        let columns = CERT_COLUMNS.replacen("id, ", "", 1) + ", key_sealed";
-        let placeholders: Vec<String> = (1..=columns.split(',').count()).map(|i| format!("${i}")).collect();
-        let sql = format!(
-            "INSERT INTO certificates ({columns}) VALUES ({}) RETURNING id",
-            placeholders.join(", ")
-        );
-        let row = q(sql)
+        let row = q(insert_certificate_sql())
             .bind(c.account_id)
             .bind(&c.identifier)
             .bind(&c.name)
@@ -176,14 +191,7 @@ impl Tx {
             .await
             .map_err(|e| match e {
                 sqlx::Error::Database(ref db) if db.is_unique_violation() => {
-                    let text = db.message().to_owned();
-                    if text.contains("serial") {
-                        StoreError::Conflict("serial")
-                    } else if text.contains("custom_identifier") {
-                        StoreError::Conflict("custom identifier")
-                    } else {
-                        conflict_or(e, "certificate")
-                    }
+                    StoreError::Conflict(certificate_conflict(db.message()))
                 }
                 other => StoreError::Database(other),
             })?;
@@ -211,6 +219,9 @@ impl Store {
         let sql = format!(
             "SELECT {CERT_COLUMNS} FROM certificates WHERE account_id = $1 AND {column} = $2 AND deleted_at IS NULL"
         );
+        if let Some(fast) = &self.fast {
+            return fast.optional(&sql, (account_id, value), crate::fastread::cert_row);
+        }
         let row = q(sql).bind(account_id).bind(value).fetch_optional(&self.pool).await?;
         Ok(row.as_ref().map(cert_row).transpose()?)
     }

@@ -38,7 +38,18 @@ pub(crate) struct GroupQueue(mpsc::UnboundedSender<Job>);
 impl GroupQueue {
     pub(crate) fn start(pool: AnyPool, keys: Sealer, writer: Arc<Mutex<()>>) -> Self {
         let (send, recv) = mpsc::unbounded_channel();
-        tokio::spawn(run(recv, pool, keys, writer));
+        // The writer awaits one round trip to the SQLite worker thread per statement, and
+        // every writer of the process waits on it. On the shared runtime each of those
+        // wake-ups queued behind the request tasks (CSR checks, HTTP), which made the batch,
+        // not the CPU, the limit. Its own thread and runtime resume it at once.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a current-thread runtime for the group writer");
+        std::thread::Builder::new()
+            .name("opencas-writer".into())
+            .spawn(move || runtime.block_on(run(recv, pool, keys, writer)))
+            .expect("spawn the group writer thread");
         Self(send)
     }
 }

@@ -10,6 +10,8 @@ pub mod assets;
 pub mod cas;
 pub mod certificates;
 pub mod csrs;
+mod fastread;
+mod fastwrite;
 mod group;
 pub mod jobs;
 pub mod listing;
@@ -34,6 +36,7 @@ pub use assets::{CertClassCounts, CertCounts};
 pub use cas::{CaFilter, CaLogRow, CaRecord, NewCa};
 pub use certificates::{CertFilter, CertRecord};
 pub use csrs::{CsrFilter, CsrRow, NewCsr};
+pub use fastwrite::IssuedWrite;
 pub use group::BoxFuture;
 pub use jobs::{JobOutcome, JobRecord};
 pub use listing::{OrderFilter, OrderRow, Page};
@@ -53,6 +56,9 @@ pub enum StoreError {
     NotFound,
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// From the direct SQLite connections (`fastread`, `fastwrite`).
+    #[error("database: {0}")]
+    Read(#[from] rusqlite::Error),
     #[error("migration: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error(transparent)]
@@ -77,6 +83,10 @@ pub struct Store {
     /// One writer at a time (see `Store::begin`).
     writer: std::sync::Arc<tokio::sync::Mutex<()>>,
     group: group::GroupQueue,
+    /// Point reads without sqlx's worker-thread hop; `None` on backends without one.
+    fast: Option<std::sync::Arc<fastread::Readers>>,
+    /// The issuance writer without sqlx; `None` on backends without one.
+    issued: Option<fastwrite::IssuedWriter>,
 }
 
 impl Store {
@@ -105,12 +115,16 @@ impl Store {
         SQLITE_MIGRATIONS.run(&pool).await?;
         let keys = Sealer::new(master, "private-key");
         let writer = std::sync::Arc::default();
+        let fast = Some(std::sync::Arc::new(fastread::Readers::open(path)?));
+        let issued = Some(fastwrite::IssuedWriter::start(path, std::sync::Arc::clone(&writer))?);
         Ok(Self {
             group: group::GroupQueue::start(pool.clone(), keys.clone(), std::sync::Arc::clone(&writer)),
             pool,
             secrets: Sealer::new(master, "access-key-secret"),
             keys,
             writer,
+            fast,
+            issued,
         })
     }
 

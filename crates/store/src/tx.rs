@@ -7,6 +7,11 @@ use sqlx::{Any, AnyConnection, AnyPool, Executor, Row};
 use std::sync::Arc;
 use tokio::sync::Mutex;
 
+pub(crate) const INSERT_IDEMPOTENCY: &str =
+    "INSERT INTO idempotency (account_id, action, token, resource_id, created_at) VALUES ($1, $2, $3, $4, $5)";
+pub(crate) const INSERT_TAG: &str =
+    "INSERT INTO tags (account_id, resource_type, resource_id, tag_key, tag_value) VALUES ($1, $2, $3, $4, $5)";
+
 pub struct Tx {
     inner: sqlx::Transaction<'static, Any>,
     pub(crate) keys: Sealer,
@@ -62,18 +67,15 @@ impl Tx {
         resource_id: &str,
         now: i64,
     ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO idempotency (account_id, action, token, resource_id, created_at) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(account_id)
-        .bind(action)
-        .bind(token)
-        .bind(resource_id)
-        .bind(now)
-        .execute(self.conn())
-        .await
-        .map_err(|e| conflict_or(e, "idempotency token"))?;
+        sqlx::query(INSERT_IDEMPOTENCY)
+            .bind(account_id)
+            .bind(action)
+            .bind(token)
+            .bind(resource_id)
+            .bind(now)
+            .execute(self.conn())
+            .await
+            .map_err(|e| conflict_or(e, "idempotency token"))?;
         Ok(())
     }
 
@@ -86,18 +88,15 @@ impl Tx {
         tags: &[(String, String)],
     ) -> Result<()> {
         for (key, value) in tags {
-            sqlx::query(
-                "INSERT INTO tags (account_id, resource_type, resource_id, tag_key, tag_value) \
-                 VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(account_id)
-            .bind(resource_type)
-            .bind(resource_id)
-            .bind(key)
-            .bind(value)
-            .execute(self.conn())
-            .await
-            .map_err(|e| conflict_or(e, "tag"))?;
+            sqlx::query(INSERT_TAG)
+                .bind(account_id)
+                .bind(resource_type)
+                .bind(resource_id)
+                .bind(key)
+                .bind(value)
+                .execute(self.conn())
+                .await
+                .map_err(|e| conflict_or(e, "tag"))?;
         }
         Ok(())
     }
@@ -139,15 +138,19 @@ impl Store {
         resource_type: &str,
         resource_id: &str,
     ) -> Result<Vec<(String, String)>> {
-        let rows = sqlx::query(
-            "SELECT tag_key, tag_value FROM tags \
-             WHERE account_id = $1 AND resource_type = $2 AND resource_id = $3 ORDER BY tag_key",
-        )
-        .bind(account_id)
-        .bind(resource_type)
-        .bind(resource_id)
-        .fetch_all(&self.pool)
-        .await?;
+        const SQL: &str = "SELECT tag_key, tag_value FROM tags \
+             WHERE account_id = $1 AND resource_type = $2 AND resource_id = $3 ORDER BY tag_key";
+        if let Some(fast) = &self.fast {
+            return fast.all(SQL, (account_id, resource_type, resource_id), |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            });
+        }
+        let rows = sqlx::query(SQL)
+            .bind(account_id)
+            .bind(resource_type)
+            .bind(resource_id)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|r| Ok((r.try_get("tag_key")?, r.try_get("tag_value")?)))
             .collect::<std::result::Result<_, sqlx::Error>>()

@@ -9,7 +9,7 @@ use opencas_pki::{
     CertInfo, CertValidity, Criticals, CsrPolicy, ExtKeyUsage, KeyAlgorithm, KeyUsageFlags, LeafKind, LeafProfile,
     ParsedCsr, San, SubjectFields, build_leaf, os_rng, pem,
 };
-use opencas_store::{CaRecord, CertRecord, StoreError, now_millis};
+use opencas_store::{CaRecord, CertRecord, IssuedWrite, StoreError, now_millis};
 use serde::Serialize;
 
 /// Where the certificate's key comes from.
@@ -534,34 +534,20 @@ impl Service {
         record: &CertRecord,
         key_der: Option<&[u8]>,
     ) -> Result<IssueResponse> {
-        let account = caller.account_id;
-        let ca_identifier = ca.identifier.clone();
-        let owned = record.clone();
-        let key_der = key_der.map(<[u8]>::to_vec);
-        let tags = req.tags.clone();
-        let token = req.client_token.clone();
-        let action = req.action;
+        let write = IssuedWrite {
+            record: record.clone(),
+            ca_identifier: ca.identifier.clone(),
+            key_pkcs8_der: key_der.map(<[u8]>::to_vec),
+            tag_resource_type: TAG_RESOURCE_TYPE,
+            tags: req.tags.clone(),
+            idempotency: req.client_token.clone().map(|token| (req.action, token)),
+        };
+        let (ca_identifier, issued_at) = (ca.identifier.clone(), record.created_at);
         let written = self
             .store
-            .write_grouped(move |tx| {
-                Box::pin(async move {
-                    let current = tx.find_ca(account, &ca_identifier).await?;
-                    let Some(current) = current else {
-                        return Ok(Err(ca_not_found(&ca_identifier)));
-                    };
-                    if let Err(refused) = ensure_usable(&current, owned.created_at) {
-                        return Ok(Err(refused));
-                    }
-                    tx.add_ca_issued_count(account, &ca_identifier, 1).await?;
-                    tx.insert_certificate(&owned, key_der.as_deref()).await?;
-                    tx.add_tags(account, TAG_RESOURCE_TYPE, &owned.identifier, &tags)
-                        .await?;
-                    if let Some(token) = &token {
-                        tx.record_idempotency(account, action, token, &owned.identifier, owned.created_at)
-                            .await?;
-                    }
-                    Ok(Ok(()))
-                })
+            .write_issued(write, move |current| match current {
+                None => Err(ca_not_found(&ca_identifier)),
+                Some(current) => ensure_usable(current, issued_at),
             })
             .await;
         match written {

@@ -1,0 +1,117 @@
+//! The direct readers must return exactly what the `Any` path returns, row for row.
+
+use crate::search::tests::{cert, test_store};
+use crate::*;
+
+fn without_fast(s: &Store) -> Store {
+    Store {
+        fast: None,
+        ..s.clone()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_reads_match_the_any_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let fast = test_store(&dir).await;
+    assert!(fast.fast.is_some());
+    let slow = without_fast(&fast);
+
+    // every column set, nullable ones to a value in one row and NULL in the other
+    let mut full = cert(1, 7, "full.example", "full.example,www.full.example");
+    full.custom_identifier = Some("custom-7".into());
+    full.organization = Some("Org".into());
+    full.organization_unit = Some("Unit".into());
+    full.country = Some("CN".into());
+    full.province = Some("Zhejiang".into());
+    full.city = Some("Hangzhou".into());
+    full.algorithm = "ECC".into();
+    full.key_algorithm = "ECC_256".into();
+    full.key_size = 256;
+    full.days = 30;
+    full.resource_group_id = Some("rg-1".into());
+    full.cert_der = vec![1, 2, 3, 0, 255];
+    full.chain_pem = "-----BEGIN CERTIFICATE-----\n".into();
+    let bare = cert(1, 8, "bare.example", "");
+    let mut tx = fast.begin().await.unwrap();
+    tx.insert_certificate(&full, Some(b"key")).await.unwrap();
+    tx.insert_certificate(&bare, None).await.unwrap();
+    tx.add_tags(
+        1,
+        "CERT",
+        &full.identifier,
+        &[("b".into(), "2".into()), ("a".into(), "1".into())],
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    for id in [&full.identifier, &bare.identifier] {
+        let a = fast.find_certificate(1, id).await.unwrap().expect("found directly");
+        let b = slow.find_certificate(1, id).await.unwrap().expect("found through Any");
+        assert_eq!(format!("{a:?}"), format!("{b:?}"));
+        assert!(a.id > 0);
+        // scoped by account: the other tenant sees nothing
+        assert!(fast.find_certificate(2, id).await.unwrap().is_none());
+    }
+    let by_custom = fast.find_certificate_by_custom_identifier(1, "custom-7").await.unwrap();
+    assert_eq!(by_custom.map(|c| c.identifier), Some(full.identifier.clone()));
+    let fast_tags = fast.tags_of(1, "CERT", &full.identifier).await.unwrap();
+    assert_eq!(fast_tags, slow.tags_of(1, "CERT", &full.identifier).await.unwrap());
+    assert_eq!(fast_tags, vec![("a".into(), "1".into()), ("b".into(), "2".into())]);
+    assert!(fast.tags_of(2, "CERT", &full.identifier).await.unwrap().is_empty());
+
+    // a committed change is visible to the next direct read
+    let mut tx = fast.begin().await.unwrap();
+    tx.delete_certificate(1, &bare.identifier, 99).await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(fast.find_certificate(1, &bare.identifier).await.unwrap().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_ca_reads_match_the_any_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let fast = test_store(&dir).await;
+    let slow = without_fast(&fast);
+    let ca = CaRecord {
+        account_id: 1,
+        identifier: "c".repeat(32),
+        parent_identifier: Some("p".repeat(32)),
+        issuer_identifier: "p".repeat(32),
+        certificate_type: "SUB_ROOT".into(),
+        issuer_type: "local".into(),
+        status: "ISSUE".into(),
+        alias: Some("alias".into()),
+        common_name: "Sub".into(),
+        organization: Some("Org".into()),
+        sm2_id: None,
+        path_len: Some(0),
+        cert_max_time_days: Some(90),
+        enable_crl: true,
+        crl_day: 7,
+        cert_der: vec![9, 8, 7],
+        chain_pem: "chain".into(),
+        cert_total_count: 10,
+        cert_issued_count: 3,
+        status_changed_at: Some(5),
+        created_at: 4,
+        ..Default::default()
+    };
+    let mut tx = fast.begin().await.unwrap();
+    tx.insert_ca(NewCa {
+        record: &ca,
+        key_pkcs8_der: None,
+    })
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let a = fast.find_ca(1, &ca.identifier).await.unwrap().expect("found directly");
+    let b = slow
+        .find_ca(1, &ca.identifier)
+        .await
+        .unwrap()
+        .expect("found through Any");
+    assert_eq!(format!("{a:?}"), format!("{b:?}"));
+    assert_eq!(a.cert_issued_count, 3);
+    assert!(fast.find_ca(2, &ca.identifier).await.unwrap().is_none());
+}
