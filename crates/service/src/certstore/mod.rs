@@ -9,6 +9,7 @@ pub mod list_certificates;
 pub mod listing;
 pub mod pca;
 pub mod pca_list;
+pub(crate) mod record;
 pub mod upload;
 
 pub use assets::*;

@@ -3,9 +3,9 @@
 //! itself here; nothing in the request but the name is believed.
 
 use crate::issuance::TAG_RESOURCE_TYPE;
-use crate::{Caller, Result, Service, ServiceError, blocking, new_identifier, tags};
+use crate::{Caller, Result, Service, ServiceError, blocking, tags};
 use opencas_pki::{CertInfo, PrivateKey, UploadedChain, pem};
-use opencas_store::{CertRecord, EncryptionPair, StoreError, now_millis};
+use opencas_store::{CertRecord, EncryptionPair, StoreError};
 use serde::Serialize;
 
 /// Longest certificate name (the API documents 63 characters).
@@ -15,7 +15,6 @@ pub const MAX_NAME_CHARS: usize = 63;
 pub const MAX_CERT_PEM_CHARS: usize = 32 * 1024;
 /// Longest PEM text accepted in a key field (an RSA-8192 PKCS#1 key is under 7 KB).
 pub const MAX_KEY_PEM_CHARS: usize = 16 * 1024;
-const DAY_MS: i64 = 86_400_000;
 
 /// The certificate material of an upload as the request carried it.
 #[derive(Debug, Clone, Default)]
@@ -196,46 +195,18 @@ pub(crate) fn issuer_label(chain: &UploadedChain) -> String {
     }
 }
 
-/// Whole days of validity, a started day counting as one.
-fn validity_days(not_before_ms: i64, not_after_ms: i64) -> i64 {
-    (not_after_ms - not_before_ms + DAY_MS - 1).div_euclid(DAY_MS).max(0)
-}
-
 /// The stored record of a parsed certificate; `source_type` says where it came from.
 pub(crate) fn record_of(caller: Caller, name: &str, chain: &UploadedChain, has_key: bool) -> CertRecord {
     let info: &CertInfo = &chain.info;
     CertRecord {
         account_id: caller.account_id,
-        identifier: new_identifier(),
         name: name.to_owned(),
         source_type: "upload".into(),
         cert_type: if info.is_ca { "CA" } else { "CERT" }.into(),
-        status: crate::issuance::STATUS_ISSUE.into(),
-        common_name: info.subject.common_name.clone(),
-        sans: info.sans.iter().map(|s| s.value()).collect::<Vec<_>>().join(","),
-        subject_dn: info.subject_dn.clone(),
         issuer: issuer_label(chain),
-        organization: info.subject.organization.clone(),
-        organization_unit: info.subject.organizational_unit.clone(),
-        country: info.subject.country_code.clone(),
-        province: info.subject.state.clone(),
-        city: info.subject.locality.clone(),
-        algorithm: info.key_family.map(|f| f.as_api().to_owned()).unwrap_or_default(),
-        key_algorithm: info.key_algorithm.map(|a| a.as_api().to_owned()).unwrap_or_default(),
-        key_size: i64::from(info.key_size_bits),
-        sign_algorithm: info.signature_algorithm.clone(),
-        serial_no: info.serial_hex.clone(),
-        fingerprint_md5: info.fingerprints.md5_hex(),
-        fingerprint_sha1: info.fingerprints.sha1_hex(),
-        fingerprint_sha256: info.fingerprints.sha256_hex(),
-        not_before: info.not_before_ms,
-        not_after: info.not_after_ms,
-        days: validity_days(info.not_before_ms, info.not_after_ms),
         has_private_key: has_key,
-        cert_der: chain.cert_der.clone(),
         chain_pem: pem::pem_chain(&chain.chain_der),
-        created_at: now_millis(),
-        ..Default::default()
+        ..super::record::parsed_record(info, &chain.cert_der)
     }
 }
 
@@ -396,13 +367,5 @@ mod tests {
             Err(ServiceError::InvalidParameter { name, .. }) => assert_eq!(name, "Cert"),
             other => panic!("{:?}", other.err()),
         }
-    }
-
-    #[test]
-    fn days_round_up() {
-        assert_eq!(validity_days(0, DAY_MS), 1);
-        assert_eq!(validity_days(0, DAY_MS + 1), 2);
-        assert_eq!(validity_days(0, 365 * DAY_MS - 1000), 365);
-        assert_eq!(validity_days(10, 5), 0);
     }
 }

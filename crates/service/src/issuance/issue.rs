@@ -2,9 +2,9 @@
 //! and the SANs, check the issuing sub CA and the validity, sign off the async workers,
 //! then store the certificate and take one unit of quota in one transaction.
 
-use super::{CertKind, STATUS_ISSUE, TAG_RESOURCE_TYPE, ValidityInput};
+use super::{CertKind, TAG_RESOURCE_TYPE, ValidityInput};
 use crate::ca::{SUB_ROOT, ca_not_found, day, ensure_usable};
-use crate::{Caller, Result, Service, ServiceError, blocking, new_identifier, tags};
+use crate::{Caller, Result, Service, ServiceError, blocking, tags};
 use opencas_pki::{
     CertInfo, CertValidity, Criticals, CsrPolicy, ExtKeyUsage, KeyAlgorithm, KeyUsageFlags, LeafKind, LeafProfile,
     ParsedCsr, San, SubjectFields, build_leaf, os_rng, pem,
@@ -478,48 +478,22 @@ impl Service {
         days: i64,
     ) -> Result<CertRecord> {
         let info = CertInfo::parse(cert_der).map_err(pki_error)?;
-        let key_algorithm = info.key_algorithm.map(|a| a.as_api().to_owned()).unwrap_or_default();
-        let now = now_millis();
         let ca_pem = pem::cert_der_to_pem(&ca.cert_der);
+        let parsed = crate::certstore::record::parsed_record(&info, cert_der);
         Ok(CertRecord {
             account_id: caller.account_id,
-            identifier: new_identifier(),
-            name: req
-                .alias_name
-                .clone()
-                .unwrap_or_else(|| info.subject.common_name.clone()),
+            name: req.alias_name.clone().unwrap_or_else(|| parsed.name.clone()),
             source_type: "aliyun".into(),
             cert_type: "CERT".into(),
             certificate_type: Some(req.kind.as_api().into()),
-            status: STATUS_ISSUE.into(),
             issuer_identifier: Some(ca.identifier.clone()),
             custom_identifier: req.custom_identifier.clone(),
-            common_name: info.subject.common_name.clone(),
-            sans: info.sans.iter().map(San::value).collect::<Vec<_>>().join(","),
-            subject_dn: info.subject_dn.clone(),
             issuer: ca.common_name.clone(),
-            organization: info.subject.organization.clone(),
-            organization_unit: info.subject.organizational_unit.clone(),
-            country: info.subject.country_code.clone(),
-            province: info.subject.state.clone(),
-            city: info.subject.locality.clone(),
-            algorithm: info.key_family.map(|f| f.as_api().to_owned()).unwrap_or_default(),
-            key_algorithm,
-            key_size: i64::from(info.key_size_bits),
-            sign_algorithm: info.signature_algorithm.clone(),
-            serial_no: info.serial_hex.clone(),
-            fingerprint_md5: info.fingerprints.md5_hex(),
-            fingerprint_sha1: info.fingerprints.sha1_hex(),
-            fingerprint_sha256: info.fingerprints.sha256_hex(),
-            not_before: info.not_before_ms,
-            not_after: info.not_after_ms,
             days,
             resource_group_id: req.resource_group_id.clone(),
             has_private_key: has_key,
-            cert_der: cert_der.to_vec(),
             chain_pem: format!("{ca_pem}{}", ca.chain_pem),
-            created_at: now,
-            ..Default::default()
+            ..parsed
         })
     }
 

@@ -157,41 +157,18 @@ impl Service {
 /// A stored certificate for a DV certificate issued to `account_id` (`SourceType` aliyun).
 pub(crate) fn cert_record(account_id: i64, der: &[u8], chain_pem: String, issuer: &str) -> Result<CertRecord> {
     let info = CertInfo::parse(der).map_err(|e| ServiceError::Internal(format!("issued certificate: {e}")))?;
+    let parsed = crate::certstore::record::parsed_record(&info, der);
     Ok(CertRecord {
         account_id,
-        identifier: crate::new_identifier(),
-        name: info.subject.common_name.clone(),
         source_type: "aliyun".into(),
         cert_type: "CERT".into(),
         certificate_type: Some("SERVER".into()),
-        status: crate::issuance::STATUS_ISSUE.into(),
-        common_name: info.subject.common_name.clone(),
-        sans: info.sans.iter().map(San::value).collect::<Vec<_>>().join(","),
-        subject_dn: info.subject_dn.clone(),
         issuer: if issuer.is_empty() {
-            info.issuer_dn.clone()
+            parsed.issuer.clone()
         } else {
             issuer.to_owned()
         },
-        organization: info.subject.organization.clone(),
-        organization_unit: info.subject.organizational_unit.clone(),
-        country: info.subject.country_code.clone(),
-        province: info.subject.state.clone(),
-        city: info.subject.locality.clone(),
-        algorithm: info.key_family.map(|f| f.as_api().to_owned()).unwrap_or_default(),
-        key_algorithm: info.key_algorithm.map(|a| a.as_api().to_owned()).unwrap_or_default(),
-        key_size: i64::from(info.key_size_bits),
-        sign_algorithm: info.signature_algorithm.clone(),
-        serial_no: info.serial_hex.clone(),
-        fingerprint_md5: info.fingerprints.md5_hex(),
-        fingerprint_sha1: info.fingerprints.sha1_hex(),
-        fingerprint_sha256: info.fingerprints.sha256_hex(),
-        not_before: info.not_before_ms,
-        not_after: info.not_after_ms,
-        days: (info.not_after_ms - info.not_before_ms) / 86_400_000,
-        cert_der: der.to_vec(),
         chain_pem,
-        created_at: now_millis(),
-        ..Default::default()
+        ..parsed
     })
 }
