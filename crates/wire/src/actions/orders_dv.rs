@@ -93,7 +93,7 @@ fn order_id(p: &Params) -> Result<i64, WireError> {
         .ok_or_else(|| WireError::missing("OrderId"))
 }
 
-fn instance_id(p: &Params) -> Result<String, WireError> {
+pub(super) fn instance_id(p: &Params) -> Result<String, WireError> {
     let id = p.req_str("InstanceId")?;
     if id.chars().count() > 128 {
         return Err(WireError::invalid(

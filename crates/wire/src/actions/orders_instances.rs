@@ -1,5 +1,6 @@
 //! Instances of DV orders (2020-04-07): list, detail, summary, update, delete, refund.
 
+use super::orders_dv::instance_id;
 use crate::error::WireError;
 use crate::params::Params;
 use crate::registry::{Body, Registry, to_body};
@@ -34,17 +35,6 @@ pub fn register(r: &mut Registry) {
             Ok(Body::new())
         })
     });
-}
-
-fn instance_id(p: &Params) -> Result<String, WireError> {
-    let id = p.req_str("InstanceId")?;
-    if id.chars().count() > 128 {
-        return Err(WireError::invalid(
-            "InstanceId",
-            "InstanceId must be at most 128 characters.",
-        ));
-    }
-    Ok(id)
 }
 
 async fn list(s: Service, caller: Caller, p: Params) -> Result<Body, WireError> {
