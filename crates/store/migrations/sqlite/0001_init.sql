@@ -168,7 +168,8 @@ CREATE INDEX certificates_account_created ON certificates (account_id, created_a
 -- Serials are unique per issuing CA (NULL issuer: not issued here).
 CREATE UNIQUE INDEX certificates_issuer_serial ON certificates (issuer_identifier, serial_no);
 -- What a CA's CRL lists.
-CREATE INDEX certificates_revoked ON certificates (issuer_identifier, revoked_at) WHERE revoked_at IS NOT NULL;
+CREATE INDEX certificates_revoked ON certificates (issuer_identifier, revoked_at, serial_no, revoke_reason)
+    WHERE revoked_at IS NOT NULL;
 -- Names of uploaded certificates are unique per account, as the console requires.
 CREATE UNIQUE INDEX certificates_upload_name ON certificates (account_id, name)
     WHERE in_cert_store = 1 AND source_type = 'upload' AND deleted_at IS NULL;
