@@ -39,7 +39,7 @@ pub use csrs::{CsrFilter, CsrRow, NewCsr};
 pub use fastwrite::IssuedWrite;
 pub use group::BoxFuture;
 pub use jobs::{JobOutcome, JobRecord};
-pub use listing::{OrderFilter, OrderRow, Page};
+pub use listing::{OrderFilter, Page};
 pub use orders::{ChallengeRecord, DvOrder, PackageRecord};
 pub use revocation::{RevocationVersion, RevokedSerial, SerialStatus, StoredCrlMeta};
 pub use search::{CertPage, CertQuery, Window};

@@ -2,6 +2,7 @@
 //! count under the same filter; ordering is by creation, newest first, with the id as the
 //! tie-breaker so pages are stable.
 
+use crate::orders::{DvOrder, ORDER_COLUMNS, order_row};
 use crate::{Result, Store};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row};
@@ -156,52 +157,15 @@ pub struct OrderFilter {
     pub resource_group_id: Option<String>,
 }
 
-#[derive(Debug, Clone)]
-pub struct OrderRow {
-    pub id: i64,
-    pub order_type: String,
-    pub status: String,
-    pub product_code: String,
-    pub cert_type: String,
-    pub algorithm: String,
-    pub domain: String,
-    pub domain_count: i64,
-    pub domain_type: String,
-    pub resource_group_id: Option<String>,
-    pub certificate_id: Option<i64>,
-    pub buy_date: i64,
-    pub instance_id: Option<String>,
-}
-
-fn order_row(r: &AnyRow) -> std::result::Result<OrderRow, sqlx::Error> {
-    Ok(OrderRow {
-        id: r.try_get("id")?,
-        order_type: r.try_get("order_type")?,
-        status: r.try_get("status")?,
-        product_code: r.try_get("product_code")?,
-        cert_type: r.try_get("cert_type")?,
-        algorithm: r.try_get("algorithm")?,
-        domain: r.try_get("domain")?,
-        domain_count: r.try_get("domain_count")?,
-        domain_type: r.try_get("domain_type")?,
-        resource_group_id: r.try_get("resource_group_id")?,
-        certificate_id: r.try_get("certificate_id")?,
-        buy_date: r.try_get("buy_date")?,
-        instance_id: r.try_get("instance_id")?,
-    })
-}
-
 impl Store {
-    pub async fn list_orders(&self, account_id: i64, f: &OrderFilter, page: Page) -> Result<(Vec<OrderRow>, i64)> {
+    pub async fn list_orders(&self, account_id: i64, f: &OrderFilter, page: Page) -> Result<(Vec<DvOrder>, i64)> {
         let mut w = Where::for_account(account_id);
         w.is_null("deleted_at");
         w.eq_text("order_type", f.order_type.as_deref());
         w.eq_text("status", f.status.as_deref());
         w.eq_text("resource_group_id", f.resource_group_id.as_deref());
         w.contains_any(&["domain"], f.keyword.as_deref());
-        let columns = "id, order_type, status, product_code, cert_type, algorithm, domain, \
-                       domain_count, domain_type, resource_group_id, certificate_id, buy_date, instance_id";
-        self.page_of("orders", columns, w, page, order_row).await
+        self.page_of("orders", ORDER_COLUMNS, w, page, order_row).await
     }
 }
 

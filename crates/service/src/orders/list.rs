@@ -3,7 +3,7 @@
 
 use crate::certstore::iso_date;
 use crate::{Caller, Paging, Result, Service};
-use opencas_store::{CertFilter, CertRecord, OrderFilter, OrderRow, now_millis};
+use opencas_store::{CertFilter, CertRecord, DvOrder, OrderFilter, now_millis};
 use serde::Serialize;
 
 const DAY_MS: i64 = 86_400_000;
@@ -122,10 +122,15 @@ pub struct OrderListItem {
     pub resource_group_id: Option<String>,
 }
 
-fn order_item(r: OrderRow) -> OrderListItem {
+fn order_item(r: DvOrder) -> OrderListItem {
+    let instance_id = if r.instance_id.is_empty() {
+        format!("cas-ivauto-{}", r.id)
+    } else {
+        r.instance_id
+    };
     OrderListItem {
         order_id: Some(r.id),
-        instance_id: Some(r.instance_id.unwrap_or_else(|| format!("cas-ivauto-{}", r.id))),
+        instance_id: Some(instance_id),
         product_code: Some(r.product_code),
         cert_type: Some(r.cert_type),
         algorithm: Some(r.algorithm),
