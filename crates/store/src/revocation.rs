@@ -166,9 +166,8 @@ impl Store {
     /// rows would cost more than reading them.
     pub async fn revoked_by_issuer(&self, issuer_identifier: &str) -> Result<Vec<RevokedSerial>> {
         if let Some(fast) = &self.fast {
-            // Up to millions of rows: most of this read's time through sqlx was its `Any`
-            // conversion of every value. A direct connection, on a blocking thread so the
-            // async workers keep serving meanwhile.
+            // Up to millions of rows: a direct connection, on a blocking thread so the async
+            // workers keep serving meanwhile.
             let fast = std::sync::Arc::clone(fast);
             let issuer = issuer_identifier.to_owned();
             return tokio::task::spawn_blocking(move || {
@@ -183,6 +182,7 @@ impl Store {
             .await
             .map_err(|e| StoreError::Batch(format!("reading the revoked certificates: {e}")))?;
         }
+        // Without direct readers (PostgreSQL) sqlx converts the rows where this is polled.
         let rows = sqlx::query(REVOKED_BY_ISSUER)
             .bind(issuer_identifier)
             .fetch_all(&self.pool)

@@ -127,12 +127,10 @@ impl Service {
                 }
             }
         }
-        // A million rows take seconds to convert, and that conversion runs wherever the
-        // query is polled: on the blocking pool it cannot hold up the async workers.
-        let (store, id) = (self.store.clone(), id.clone());
-        let runtime = tokio::runtime::Handle::current();
+        // Every row: the store reads them off the async workers, the encoding runs on the
+        // blocking pool.
+        let rows = self.store.revoked_by_issuer(id).await?;
         let (entries, tail) = blocking(move || -> Result<_> {
-            let rows = runtime.block_on(store.revoked_by_issuer(&id))?;
             let tail = Tail::of(&rows);
             Ok((encode(rows, Vec::new()).map_err(internal)?, tail))
         })
