@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from gmssl import sm2 as gm_sm2
 from gmssl import sm3 as gm_sm3
 
+from csr_testlib import CsrApi
 from opencas_testlib import acs_client, common_request
 from test_ca_hierarchy import openssl_ok, run
 from test_issuance import IApi, Keys, decrypt_key
@@ -486,3 +487,48 @@ def test_cached_key_follows_revocation_and_deletion(world):
     world.ops.error("Sign", 404, "NotFound.Certificate", **args)
     world.ops.error("Decrypt", 404, "NotFound.Certificate", cert_identifier=ident, algorithm="RSAES_OAEP_SHA_256",
                     ciphertext_blob=b64(b"x" * 256))
+
+
+def test_key_of_a_csr_made_here(world, server):
+    """A certificate issued from a CSR whose key the service holds (CreateCsr, or UploadCsr
+    completed by UpdateCsr) signs and decrypts with that key, for as long as the CSR exists."""
+    csrs = CsrApi(server, server.creds)  # IApi refuses key material in responses; GetCsrDetail returns it
+    made = csrs("CreateCsr", algorithm="ECC", key_size=256, common_name="ops-csr-key.example.com",
+                     country_code="CN", province="Zhejiang", locality="Hangzhou")
+    detail = csrs("GetCsrDetail", csr_id=made["CsrId"])
+    cert = world.api("CreateServerCertificateWithCsr", parent_identifier=world.subs["ECC_256"],
+                     csr=detail["Csr"], days=30, immediately=1)
+    ident = cert["Identifier"]
+    pub = serialization.load_pem_private_key(detail["PrivateKey"].encode(), None).public_key()
+    msg = b"signed with the CSR's key"
+    sig = sign(world, ident, "SHA256withECDSA", msg)
+    pub.verify(sig, msg, ec.ECDSA(hashes.SHA256()))
+    assert verify(world, ident, "SHA256withECDSA", msg, sig)
+    # DeleteCsr takes the key away at once (it is not cached under the certificate)
+    csrs("DeleteCsr", csr_id=made["CsrId"])
+    no_key(world, "Sign", cert_identifier=ident, signing_algorithm="SHA256withECDSA", message="m",
+           message_type="RAW")
+
+    # a CSR uploaded without its key gains one through UpdateCsr
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key_pem = rsa_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption()).decode()
+    key_file = write(world, key_pem.encode())
+    csr_file = world.tmp / f"{uuid.uuid4().hex}.csr"
+    openssl_ok(["req", "-new", "-key", str(key_file), "-subj", "/CN=ops-upload-csr.example.com", "-out", str(csr_file)])
+    csr_pem = csr_file.read_text()
+    uploaded = csrs("UploadCsr", csr=csr_pem)
+    root_sub = world.subs["RSA_2048"]
+    ident = world.api("CreateClientCertificateWithCsr", parent_identifier=root_sub, csr=csr_pem, days=30,
+                      immediately=1)["Identifier"]
+    no_key(world, "Decrypt", cert_identifier=ident, algorithm="RSAES_OAEP_SHA_256", ciphertext_blob=b64(b"x" * 256))
+    csrs("UpdateCsr", csr_id=uploaded["CsrId"], key=key_pem)
+    blob = rsa_key.public_key().encrypt(b"for the CSR key", padding.OAEP(padding.MGF1(hashes.SHA256()),
+                                                                          hashes.SHA256(), None))
+    assert decrypt(world, Leaf("RSA_2048", ident, "", Path(), Path(), Path(), Path()), "RSAES_OAEP_SHA_256",
+                   blob) == b"for the CSR key"
+    csrs("DeleteCsr", csr_id=uploaded["CsrId"])
+    # another account's CSR with the same key does not lend it: keys are looked up per account
+    other = server.create_account(f"ops-{uuid.uuid4().hex[:8]}")
+    CsrApi(server, other)("UploadCsr", csr=csr_pem, key=key_pem)
+    no_key(world, "Sign", cert_identifier=ident, signing_algorithm="SHA256withRSA", message="m", message_type="RAW")

@@ -1,7 +1,8 @@
 //! Cryptographic operations with keys the service holds: Encrypt, Decrypt, Sign, Verify.
 //! The key is that of a certificate of the caller's, named by `CertIdentifier` or
-//! `CustomIdentifier` (optionally within a warehouse). Operations that need the private key
-//! refuse certificates without one; every operation refuses revoked and expired certificates.
+//! `CustomIdentifier` (optionally within a warehouse). The private key is the certificate's
+//! own or, for a certificate issued from a CSR made or completed here, that CSR's. Operations
+//! that need the private key refuse certificates without one; every operation refuses revoked and expired certificates.
 
 use crate::{Caller, Result, Service, ServiceError, blocking, issuance};
 use opencas_pki::PrivateKey;
@@ -154,14 +155,25 @@ impl Service {
         if let Some(hit) = cache_get(&self.op_keys.private, &cache_key) {
             return Ok(hit);
         }
-        let der = self
+        let (der, from_csr) = match self
             .store
             .certificate_private_key(caller.account_id, &cert.identifier)
             .await?
-            .ok_or_else(|| ServiceError::NotFound {
-                code: "NotFound.PrivateKey",
-                message: format!("The service does not hold the private key of {}.", cert.identifier),
-            })?;
+        {
+            Some(der) => (der, false),
+            None => {
+                let spki = self.certificate_spki(caller, cert)?;
+                let csr_key = self
+                    .store
+                    .csr_private_key_for_public_key(caller.account_id, &crate::csr::key_sha256(&spki))
+                    .await?;
+                let der = csr_key.ok_or_else(|| ServiceError::NotFound {
+                    code: "NotFound.PrivateKey",
+                    message: format!("The service does not hold the private key of {}.", cert.identifier),
+                })?;
+                (der, true)
+            }
+        };
         let cert_der = cert.cert_der.clone();
         let chain_pem = cert.chain_pem.clone();
         let key = blocking(move || -> Result<OperationKey> {
@@ -173,7 +185,11 @@ impl Service {
         })
         .await??;
         let key = Arc::new(key);
-        cache_put(&self.op_keys.private, cache_key, key.clone());
+        // A CSR's key stays usable only while the CSR does (DeleteCsr takes it away), so it
+        // is read afresh each time rather than cached under the certificate.
+        if !from_csr {
+            cache_put(&self.op_keys.private, cache_key, key.clone());
+        }
         Ok(key)
     }
 

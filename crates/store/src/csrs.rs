@@ -150,6 +150,23 @@ impl Store {
             .transpose()
     }
 
+    /// The unsealed PKCS#8 DER key of the account's newest CSR whose public key hashes to
+    /// `key_sha256` (`KeySha2`), if any holds one: a certificate issued from a CSR made here
+    /// carries no key of its own, but the CSR's key is its key.
+    pub async fn csr_private_key_for_public_key(&self, account_id: i64, key_sha256: &str) -> Result<Option<Vec<u8>>> {
+        let row = sqlx::query(
+            "SELECT id, key_sealed FROM csrs WHERE account_id = $1 AND key_sha256 = $2 AND key_sealed IS NOT NULL \
+             ORDER BY id DESC LIMIT 1",
+        )
+        .bind(account_id)
+        .bind(key_sha256)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let (id, sealed): (i64, Vec<u8>) = (row.try_get("id")?, row.try_get("key_sealed")?);
+        Ok(Some(self.keys.open(&key_record(account_id, id), &sealed)?))
+    }
+
     pub async fn list_csrs(&self, account_id: i64, f: &CsrFilter, page: Page) -> Result<(Vec<CsrRow>, i64)> {
         let mut w = Where::for_account(account_id);
         w.contains_any(&["name", "common_name", "sans"], f.keyword.as_deref());

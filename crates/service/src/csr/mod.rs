@@ -34,7 +34,7 @@ fn key_mismatch() -> ServiceError {
 }
 
 /// `KeySha2`: SHA-256 over the DER `SubjectPublicKeyInfo`, lower-case hex.
-fn key_sha256(spki_der: &[u8]) -> String {
+pub(crate) fn key_sha256(spki_der: &[u8]) -> String {
     hex::encode(Sha256::digest(spki_der))
 }
 
