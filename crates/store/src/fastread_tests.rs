@@ -115,3 +115,33 @@ async fn direct_ca_reads_match_the_any_path() {
     assert_eq!(a.cert_issued_count, 3);
     assert!(fast.find_ca(2, &ca.identifier).await.unwrap().is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_revocation_reads_match_the_any_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let fast = test_store(&dir).await;
+    let slow = without_fast(&fast);
+    let rows: Vec<_> = (1..=6).map(|n| cert(1, n, &format!("r{n}.example"), "")).collect();
+    crate::search::tests::insert(&fast, &rows).await;
+    let mut tx = fast.begin().await.unwrap();
+    for (n, row) in rows.iter().enumerate().skip(1) {
+        let reason = (n % 2 == 0).then_some("keyCompromise");
+        // revocation times out of insertion order: "since" must come back oldest first
+        let at = 1_000 + ((n as i64 * 7) % 5) * 100;
+        assert!(tx.revoke_certificate(1, &row.identifier, reason, at).await.unwrap());
+    }
+    tx.commit().await.unwrap();
+    let mut all = fast.revoked_by_issuer("ca1").await.unwrap();
+    let mut all_slow = slow.revoked_by_issuer("ca1").await.unwrap();
+    all.sort_by(|a, b| a.serial_hex.cmp(&b.serial_hex));
+    all_slow.sort_by(|a, b| a.serial_hex.cmp(&b.serial_hex));
+    assert_eq!(all, all_slow);
+    assert_eq!(all.len(), 5, "the unrevoked row is not listed");
+    assert_eq!(all[1].reason.as_deref(), Some("keyCompromise"));
+    let since = fast.revoked_since("ca1", 1_100).await.unwrap();
+    assert_eq!(since, slow.revoked_since("ca1", 1_100).await.unwrap());
+    assert_eq!(since.len(), 3);
+    assert!(since.windows(2).all(|w| w[0].revoked_at <= w[1].revoked_at));
+    assert!(since.iter().all(|r| r.revoked_at > 1_100));
+    assert!(fast.revoked_since("other-ca", 0).await.unwrap().is_empty());
+}

@@ -160,61 +160,58 @@ const REVOKED_BY_ISSUER: &str = "SELECT serial_no AS serial, revoked_at, revoke_
      SELECT serial_number AS serial, status_changed_at AS revoked_at, NULL AS reason FROM cas \
      WHERE issuer_identifier = $1 AND identifier <> $1 AND status = 'REVOKE'";
 
+const REVOKED_SINCE: &str = "SELECT serial_no AS serial, revoked_at, revoke_reason AS reason FROM certificates \
+     WHERE issuer_identifier = $1 AND revoked_at IS NOT NULL AND revoked_at > $2 \
+     UNION ALL \
+     SELECT serial_number AS serial, status_changed_at AS revoked_at, NULL AS reason FROM cas \
+     WHERE issuer_identifier = $1 AND identifier <> $1 AND status = 'REVOKE' \
+       AND COALESCE(status_changed_at, 0) > $2 \
+     ORDER BY revoked_at";
+
 impl Store {
     /// Every certificate issued by `issuer_identifier` and revoked, plus the sub CAs it
     /// issued that were revoked. Unordered: a CRL needs no order, and sorting a million
     /// rows would cost more than reading them.
     pub async fn revoked_by_issuer(&self, issuer_identifier: &str) -> Result<Vec<RevokedSerial>> {
-        if let Some(fast) = &self.fast {
-            // Up to millions of rows: a direct connection, on a blocking thread so the async
-            // workers keep serving meanwhile.
-            let fast = std::sync::Arc::clone(fast);
-            let issuer = issuer_identifier.to_owned();
-            return tokio::task::spawn_blocking(move || {
-                fast.all(REVOKED_BY_ISSUER, [issuer], |r| {
-                    Ok(RevokedSerial {
-                        serial_hex: r.get(0)?,
-                        revoked_at: r.get::<_, Option<i64>>(1)?.unwrap_or(0),
-                        reason: r.get(2)?,
-                    })
-                })
-            })
-            .await
-            .map_err(|e| StoreError::Batch(format!("reading the revoked certificates: {e}")))?;
-        }
-        // Without direct readers (PostgreSQL) sqlx converts the rows where this is polled.
-        let rows = sqlx::query(REVOKED_BY_ISSUER)
-            .bind(issuer_identifier)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(RevokedSerial {
-                    serial_hex: r.try_get("serial")?,
-                    revoked_at: r.try_get::<Option<i64>, _>("revoked_at")?.unwrap_or(0),
-                    reason: r.try_get("reason")?,
-                })
-            })
-            .collect::<std::result::Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
+        self.revoked_rows(REVOKED_BY_ISSUER, issuer_identifier, None).await
     }
 
     /// The revoked certificates and sub CAs of `issuer_identifier` revoked after
     /// `after_ms`, oldest first (through the `certificates_revoked` index).
     pub async fn revoked_since(&self, issuer_identifier: &str, after_ms: i64) -> Result<Vec<RevokedSerial>> {
-        let rows = sqlx::query(
-            "SELECT serial_no AS serial, revoked_at, revoke_reason AS reason FROM certificates \
-             WHERE issuer_identifier = $1 AND revoked_at IS NOT NULL AND revoked_at > $2 \
-             UNION ALL \
-             SELECT serial_number AS serial, status_changed_at AS revoked_at, NULL AS reason FROM cas \
-             WHERE issuer_identifier = $1 AND identifier <> $1 AND status = 'REVOKE' \
-               AND COALESCE(status_changed_at, 0) > $2 \
-             ORDER BY revoked_at",
-        )
-        .bind(issuer_identifier)
-        .bind(after_ms)
-        .fetch_all(&self.pool)
-        .await?;
+        self.revoked_rows(REVOKED_SINCE, issuer_identifier, Some(after_ms))
+            .await
+    }
+
+    /// Runs one of the queries above. Either can return millions of rows (a bulk revocation
+    /// lands in "since" as well), so with direct readers the rows are read on a blocking
+    /// thread, off the async workers; sqlx's `Any` driver takes seconds per million rows.
+    async fn revoked_rows(&self, sql: &'static str, issuer: &str, after_ms: Option<i64>) -> Result<Vec<RevokedSerial>> {
+        if let Some(fast) = &self.fast {
+            let fast = std::sync::Arc::clone(fast);
+            let issuer = issuer.to_owned();
+            return tokio::task::spawn_blocking(move || {
+                let decode = |r: &rusqlite::Row<'_>| {
+                    Ok(RevokedSerial {
+                        serial_hex: r.get(0)?,
+                        revoked_at: r.get::<_, Option<i64>>(1)?.unwrap_or(0),
+                        reason: r.get(2)?,
+                    })
+                };
+                match after_ms {
+                    None => fast.all(sql, [issuer], decode),
+                    Some(after) => fast.all(sql, rusqlite::params![issuer, after], decode),
+                }
+            })
+            .await
+            .map_err(|e| StoreError::Batch(format!("reading the revoked certificates: {e}")))?;
+        }
+        // Without direct readers (PostgreSQL) sqlx converts the rows where this is polled.
+        let mut query = sqlx::query(sql).bind(issuer);
+        if let Some(after) = after_ms {
+            query = query.bind(after);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| {
                 Ok(RevokedSerial {
