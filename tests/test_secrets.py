@@ -144,7 +144,6 @@ def upload_bundle() -> tuple[str, str, bytes]:
 
 
 def test_no_secret_at_rest_or_in_logs(srv):
-    from alibabacloud_cas20200407 import models as m04  # noqa: F401  (the SDK must be importable)
     creds = srv.creds
     api = IApi(srv)
     api04 = Api04(srv, creds)  # no check for keys in responses: GetCsrDetail returns one by design
