@@ -6,6 +6,7 @@ mod cert_cli;
 mod config;
 mod datadir;
 mod domain_validator;
+mod listener;
 mod orders_cli;
 mod orders_config;
 mod serve;

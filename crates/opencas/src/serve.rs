@@ -45,6 +45,7 @@ pub async fn run(config: ServeConfig) -> Result<(), String> {
             tokio::spawn(run_order_jobs(service.clone(), owner, orders_stopped.clone()))
         })
         .collect();
+    let limits = config.wire.limits.clone();
     let state = opencas_wire::AppState::new(service.clone(), config.wire);
     let app = opencas_wire::router(state);
     tracing::info!(listen = %config.listen, public_url = %config.public_url, tls = config.tls.is_some(), "serving");
@@ -54,10 +55,7 @@ pub async fn run(config: ServeConfig) -> Result<(), String> {
             let listener = tokio::net::TcpListener::bind(config.listen)
                 .await
                 .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown_signal())
-                .await
-                .map_err(|e| e.to_string())?;
+            crate::listener::serve(listener, app, &limits, shutdown_signal(), DRAIN_TIMEOUT).await;
         }
         Some((cert, key)) => {
             let tls = axum_server::tls_rustls::RustlsConfig::from_pem_chain_file(cert, key)
@@ -69,7 +67,9 @@ pub async fn run(config: ServeConfig) -> Result<(), String> {
                 shutdown_signal().await;
                 on_signal.graceful_shutdown(Some(DRAIN_TIMEOUT));
             });
-            axum_server::bind_rustls(config.listen, tls)
+            let mut server = axum_server::bind_rustls(config.listen, tls);
+            crate::listener::configure(server.http_builder(), &limits);
+            server
                 .handle(handle)
                 .serve(app.into_make_service())
                 .await

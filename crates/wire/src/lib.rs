@@ -7,6 +7,7 @@ pub mod auth;
 pub mod decode;
 mod download;
 pub mod error;
+mod limits;
 pub mod metrics;
 pub mod params;
 mod pki_endpoints;

@@ -29,6 +29,15 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// The longest a request may take, reading its body included.
     pub request_timeout_secs: u64,
+    /// The longest the request line and header fields may take to arrive; a connection that
+    /// sends no complete head in this time (idle keep-alive ones too) is closed.
+    pub header_read_timeout_secs: u64,
+    /// The longest request URI (path and query; the 2020-04-07 SDK sends uploads there).
+    pub max_uri_bytes: usize,
+    /// Most header fields in one request.
+    pub max_headers: usize,
+    /// The largest total size of the header fields.
+    pub max_header_bytes: usize,
 }
 
 impl Default for Limits {
@@ -36,6 +45,10 @@ impl Default for Limits {
         Self {
             max_body_bytes: 1024 * 1024,
             request_timeout_secs: 30,
+            header_read_timeout_secs: 20,
+            max_uri_bytes: 256 * 1024,
+            max_headers: 100,
+            max_header_bytes: 64 * 1024,
         }
     }
 }
@@ -69,6 +82,7 @@ impl AppState {
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
+    let limits = state.limits.clone();
     Router::new()
         .route("/", any(rpc_root))
         .route("/api/cas/{version}/{action}", any(rpc_versioned_path))
@@ -81,6 +95,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(limits, crate::limits::check_head))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
         .with_state(state)
 }
