@@ -565,7 +565,8 @@ def start_server(config=DEFAULT_TEST_CONFIG, name: str = "server") -> OpencasSer
 def cleanup_server(srv: OpencasServer, keep: bool = False):
     """Stop it and delete its temp dir (kept when `keep` or OPENCAS_KEEP_TMP is set)."""
     srv.stop()
-    if srv.database_url and not keep and not any(s.database_url == srv.database_url for s in LIVE_SERVERS):
+    if (srv.database_url and postgres_server_url() and not keep
+            and not any(s.database_url == srv.database_url for s in LIVE_SERVERS)):
         drop_test_database(postgres_server_url(), srv.database_url)
         for k in [k for k, v in _TEST_DATABASES.items() if v == srv.database_url]:
             del _TEST_DATABASES[k]
