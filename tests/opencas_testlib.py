@@ -693,7 +693,7 @@ def cli_download(server, account_id, identifier: str, fmt: str | None, out: str,
         argv += ["--format", fmt]
     if password is not None:
         argv += ["--password", password]
-    e = {k: v for k, v in os.environ.items() if k != "OPENCAS_CERT_PASSWORD"}
+    e = {k: v for k, v in server.env().items() if k != "OPENCAS_CERT_PASSWORD"}
     e.update(env or {})
     return subprocess.run(argv, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL,
                           cwd=str(server.workdir), env=e)

@@ -254,6 +254,24 @@ mod tests {
     }
 
     #[test]
+    fn database_url_from_flag_over_file() {
+        assert_eq!(
+            ServeConfig::resolve(flags(), FileConfig::default()).unwrap().database,
+            None
+        );
+        let file: FileConfig = toml::from_str("database = \"postgres://f@127.0.0.1/a\"\n").unwrap();
+        let c = ServeConfig::resolve(flags(), file).unwrap();
+        assert_eq!(c.database.as_deref(), Some("postgres://f@127.0.0.1/a"));
+        let file: FileConfig = toml::from_str("database = \"postgres://f@127.0.0.1/a\"\n").unwrap();
+        let flagged = ServeFlags {
+            database: Some("postgres://g@127.0.0.1/b".into()),
+            ..flags()
+        };
+        let c = ServeConfig::resolve(flagged, file).unwrap();
+        assert_eq!(c.database.as_deref(), Some("postgres://g@127.0.0.1/b"));
+    }
+
+    #[test]
     fn bad_config_is_refused() {
         assert!(toml::from_str::<FileConfig>("no_such_key = 1").is_err());
         let half_tls = ServeFlags {

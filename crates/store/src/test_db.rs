@@ -26,7 +26,7 @@ impl TestDb {
 
     pub async fn with_master(master: &MasterKey) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let Ok(server) = std::env::var(POSTGRES_URL_ENV) else {
+        let Some(server) = std::env::var(POSTGRES_URL_ENV).ok().filter(|u| !u.is_empty()) else {
             let store = Store::open(Location::SqliteFile(&dir.path().join("db.sqlite")), master)
                 .await
                 .unwrap();
