@@ -109,6 +109,9 @@ fn check_detail(status: StatusCode, body: &[u8]) -> Result<(), String> {
 async fn hierarchy(ctx: &Ctx) -> Result<String, String> {
     let subject = [
         ("Organization", "Bench"),
+        ("OrganizationUnit", "Perf"),
+        ("Locality", "Hangzhou"),
+        ("State", "Zhejiang"),
         ("CountryCode", "CN"),
         ("Algorithm", "ECC_256"),
     ];
