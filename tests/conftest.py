@@ -19,6 +19,7 @@ from opencas_testlib import (  # noqa: E402
     DEFAULT_TEST_CONFIG,
     LIVE_SERVERS,
     cleanup_server,
+    drop_all_test_databases,
     start_server,
 )
 
@@ -68,3 +69,4 @@ def pytest_sessionfinish(session, exitstatus):
     # never leave a server behind, whatever happened
     for srv in list(LIVE_SERVERS):
         srv.stop()
+    drop_all_test_databases()

@@ -350,6 +350,64 @@ def to_toml(cfg: Mapping, prefix: str = "") -> str:
 # All live servers, so a failing test can show their logs.
 LIVE_SERVERS: list["OpencasServer"] = []
 
+# --------------------------------------------------------------------------
+# PostgreSQL: with OPENCAS_TEST_DATABASE_URL (a server URL whose user may create
+# databases) every server runs on a fresh database there instead of SQLite.
+# --------------------------------------------------------------------------
+
+TEST_DATABASE_ENV = "OPENCAS_TEST_DATABASE_URL"
+# data dir -> database URL: a server restarted on the same data dir finds its database
+_TEST_DATABASES: dict[str, str] = {}
+
+
+def postgres_server_url() -> str | None:
+    return os.environ.get(TEST_DATABASE_ENV) or None
+
+
+def with_database(server_url: str, name: str) -> str:
+    """`server_url` with its database path replaced by `name` (query kept)."""
+    base, sep, query = server_url.partition("?")
+    scheme, _, rest = base.partition("://")
+    authority = rest.split("/", 1)[0]
+    return f"{scheme}://{authority}/{name}" + (sep + query if sep else "")
+
+
+def psql(url: str, sql: str) -> str:
+    r = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql],
+                       capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    if r.returncode != 0:
+        raise RuntimeError(f"psql {sql!r}: {r.stderr}")
+    return r.stdout
+
+
+def create_test_database(server_url: str, prefix: str = "opencas_py") -> str:
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    psql(server_url, f"CREATE DATABASE {name}")
+    return with_database(server_url, name)
+
+
+def drop_test_database(server_url: str, url: str):
+    name = url.partition("?")[0].rsplit("/", 1)[1]
+    try:
+        psql(server_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    except Exception:
+        pass  # a leftover database in a throwaway cluster is harmless
+
+
+def drop_all_test_databases():
+    server_url = postgres_server_url()
+    for key, url in list(_TEST_DATABASES.items()):
+        if server_url:
+            drop_test_database(server_url, url)
+        del _TEST_DATABASES[key]
+
+
+def requires_sqlite_file():
+    """For a test that reads or writes DATA/opencas.db itself: skipped on PostgreSQL."""
+    if postgres_server_url():
+        import pytest
+        pytest.skip("reads the SQLite file directly; the suite runs on PostgreSQL")
+
 
 class OpencasServer:
     """One `opencas serve` process on 127.0.0.1 with its own data dir."""
@@ -367,6 +425,19 @@ class OpencasServer:
         self.stdout_path = self.workdir / f"{name}.stdout.log"
         self.config_path: Path | None = None
         self.starts = 0
+        self.database_url: str | None = None
+        if postgres_server_url():
+            key = str(self.data_dir.resolve())
+            if key not in _TEST_DATABASES:
+                _TEST_DATABASES[key] = create_test_database(postgres_server_url())
+            self.database_url = _TEST_DATABASES[key]
+
+    def env(self) -> dict:
+        """The environment of this server's processes (and its CLI): the database URL."""
+        env = dict(os.environ)
+        if self.database_url:
+            env["OPENCAS_DATABASE_URL"] = self.database_url
+        return env
 
     # -- addresses
     @property
@@ -401,7 +472,7 @@ class OpencasServer:
         mode = "w" if self.starts == 1 else "a"
         err = open(self.stderr_path, mode)
         out = open(self.stdout_path, mode)
-        env = dict(os.environ)
+        env = self.env()
         env.setdefault("RUST_BACKTRACE", "1")
         self.proc = subprocess.Popen(argv or self.argv(), stdout=out, stderr=err,
                                      stdin=subprocess.DEVNULL, cwd=str(self.workdir), env=env)
@@ -463,7 +534,7 @@ class OpencasServer:
         if "--data-dir" not in args:
             argv += ["--data-dir", str(self.data_dir)]
         r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                           stdin=subprocess.DEVNULL, cwd=str(self.workdir))
+                           stdin=subprocess.DEVNULL, cwd=str(self.workdir), env=self.env())
         if check and r.returncode != 0:
             raise AssertionError(f"{argv} exited {r.returncode}\nstdout: {r.stdout}\nstderr: {r.stderr}")
         return r
@@ -494,6 +565,11 @@ def start_server(config=DEFAULT_TEST_CONFIG, name: str = "server") -> OpencasSer
 def cleanup_server(srv: OpencasServer, keep: bool = False):
     """Stop it and delete its temp dir (kept when `keep` or OPENCAS_KEEP_TMP is set)."""
     srv.stop()
+    if (srv.database_url and postgres_server_url() and not keep
+            and not any(s.database_url == srv.database_url for s in LIVE_SERVERS)):
+        drop_test_database(postgres_server_url(), srv.database_url)
+        for k in [k for k, v in _TEST_DATABASES.items() if v == srv.database_url]:
+            del _TEST_DATABASES[k]
     if not keep and not os.environ.get("OPENCAS_KEEP_TMP"):
         import shutil
         shutil.rmtree(srv.workdir, ignore_errors=True)
@@ -617,7 +693,7 @@ def cli_download(server, account_id, identifier: str, fmt: str | None, out: str,
         argv += ["--format", fmt]
     if password is not None:
         argv += ["--password", password]
-    e = {k: v for k, v in os.environ.items() if k != "OPENCAS_CERT_PASSWORD"}
+    e = {k: v for k, v in server.env().items() if k != "OPENCAS_CERT_PASSWORD"}
     e.update(env or {})
     return subprocess.run(argv, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL,
                           cwd=str(server.workdir), env=e)

@@ -27,6 +27,7 @@ from test_revocation import (
     revoked_serials,
     verify_sig,
 )
+from opencas_testlib import requires_sqlite_file
 
 REFRESH = 2  # seconds
 
@@ -205,6 +206,7 @@ def test_crl_after_changes_incremental_and_out_of_band(server_factory, tmp_path)
     write (an old revocation time, far outside the re-read window) is still listed."""
     import sqlite3
 
+    requires_sqlite_file()
     srv = server_factory(name="crlincr")
     api = IApi(srv)
     h = build_hier(api, tmp_path, "INCR", "ECC_256")

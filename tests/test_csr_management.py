@@ -35,6 +35,7 @@ from csr_testlib import (
     write,
 )
 from opencas_testlib import V_2020_04, assert_error, assert_ok, cas20200630, v3_request
+from opencas_testlib import requires_sqlite_file
 
 
 @pytest.fixture(scope="module")
@@ -407,6 +408,7 @@ def test_private_keys_sealed_at_rest(api, server, tmp_path):
     key_der = base64.b64decode("".join(key_pem.strip().splitlines()[1:-1]))
     private = serialization.load_der_private_key(key_der, None)
     d = private.private_numbers().d.to_bytes(256, "big").lstrip(b"\0")
+    requires_sqlite_file()
     files = [p for p in server.data_dir.iterdir() if p.name.startswith("opencas.db")]
     assert files, list(server.data_dir.iterdir())
     for p in files:

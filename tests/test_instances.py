@@ -9,6 +9,7 @@ import sqlite3
 import pytest
 
 from test_orders import FREE, Dv, account_id, grant
+from opencas_testlib import requires_sqlite_file
 
 
 class Inst(Dv):
@@ -42,6 +43,7 @@ def inst(server):
 
 def backdate(server, instance_id: str, days: int):
     """Moves an instance's purchase `days` into the past (the refund window is 7 days)."""
+    requires_sqlite_file()
     db = sqlite3.connect(server.data_dir / "opencas.db", timeout=10)
     try:
         with db:

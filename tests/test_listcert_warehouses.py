@@ -21,6 +21,7 @@ import pytest
 
 from opencas_testlib import V_2020_04, assert_error, assert_ok, cas20200407, cas20200630, v3_request
 from test_issuance import IApi as Api
+from opencas_testlib import requires_sqlite_file
 
 TAG = uuid.uuid4().hex[:6]
 
@@ -57,6 +58,7 @@ class Sdk:
 
 
 def db(server) -> sqlite3.Connection:
+    requires_sqlite_file()
     return sqlite3.connect(server.data_dir / "opencas.db", timeout=30)
 
 

@@ -16,6 +16,7 @@ from opencas_testlib import poll
 from pebble_fixture import pebble  # noqa: F401  (fixture)
 from test_orders import FREE, MULTI, Dv, account_id, grant
 from test_orders_issuance import wait_state
+from opencas_testlib import requires_sqlite_file
 
 
 def acme_config(peb, http_domains=()) -> dict:
@@ -82,6 +83,7 @@ def test_dns01_order_issued_by_pebble_and_account_reused(server_factory, pebble,
     assert dv.package(MULTI) == (3, 1, 1)
 
     # the ACME account is sealed in the store and reused after a restart
+    requires_sqlite_file()
     db = srv.data_dir / "opencas.db"
     with sqlite3.connect(db) as c:
         (creds_before,) = c.execute("SELECT credentials_sealed FROM acme_accounts WHERE name = 'pebble'").fetchone()

@@ -19,6 +19,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 from dv_fixtures import DnsResponder, FileServer, validation_config
 from opencas_testlib import V_2020_04, assert_ok, poll, v3_request
 from test_orders import FREE, MULTI, Dv, account_id, csr_pem, grant
+from opencas_testlib import requires_sqlite_file
 
 FILE_PATH = "/.well-known/pki-validation/fileauth.txt"
 
@@ -153,6 +154,7 @@ def test_dns_and_file_orders_are_issued_by_the_builtin_issuer(server_factory, tm
         # not within 30 days of its end yet
         dv.error("RenewCertificateOrderForPackageRequest", 403, "OrderStateError", order_id=dns_order)
         # 20 days before its end it renews: a new order for the same names, counted anew
+        requires_sqlite_file()
         db = sqlite3.connect(srv.data_dir / "opencas.db", timeout=10)
         with db:
             db.execute("UPDATE orders SET cert_not_after = ? WHERE id = ?",

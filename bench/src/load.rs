@@ -92,7 +92,7 @@ impl Stats {
         self.latencies_us[rank.clamp(1, n) - 1] as f64 / 1000.0
     }
 
-    fn merge(&mut self, other: Stats) {
+    pub fn merge(&mut self, other: Stats) {
         self.ok += other.ok;
         self.issued_total += other.issued_total;
         self.errors += other.errors;

@@ -162,9 +162,22 @@ pub const OPENCAS_CONFIG: &str =
     "[rate_limit]\nenabled = false\n[ca]\nsub_ca_initial_quota = 100000000\nroot_certificate_quota = 1000000000\n";
 
 pub async fn start_opencas(bin: &Path, dir: &Path) -> Result<Opencas, String> {
+    start_opencas_replica(bin, dir, &dir.join("opencas-data"), None, "opencas").await
+}
+
+/// One opencas process with its log `dir/<name>.log`: on the SQLite database in `data_dir`,
+/// or on `database` (a PostgreSQL URL), where several replicas may share `data_dir` (its
+/// master key and credentials) and the database.
+pub async fn start_opencas_replica(
+    bin: &Path,
+    dir: &Path,
+    data_dir: &Path,
+    database: Option<&str>,
+    name: &'static str,
+) -> Result<Opencas, String> {
     let port = free_port()?;
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let data_dir = dir.join("opencas-data");
+    let data_dir = data_dir.to_owned();
     let config = dir.join("opencas.toml");
     std::fs::write(&config, OPENCAS_CONFIG).map_err(|e| e.to_string())?;
     let mut cmd = Command::new(bin);
@@ -175,7 +188,10 @@ pub async fn start_opencas(bin: &Path, dir: &Path) -> Result<Opencas, String> {
         .arg(&data_dir)
         .arg("--config")
         .arg(&config);
-    let mut server = spawn("opencas", cmd, addr, dir.join("opencas.log"))?;
+    if let Some(url) = database {
+        cmd.arg("--database").arg(url);
+    }
+    let mut server = spawn(name, cmd, addr, dir.join(format!("{name}.log")))?;
     wait_ready(&mut server, |addr| async move {
         let req = Request::get("/healthz")
             .header("host", addr.to_string())

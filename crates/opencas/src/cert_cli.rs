@@ -51,7 +51,7 @@ pub enum CertCommand {
     },
 }
 
-pub async fn run(command: CertCommand) -> Result<(), String> {
+pub async fn run(command: CertCommand, database: Option<&str>) -> Result<(), String> {
     let parse_format = |format: &str| {
         DownloadFormat::from_api(format)
             .ok_or_else(|| format!("--format must be one of {}", DownloadFormat::API_VALUES.join(", ")))
@@ -66,7 +66,7 @@ pub async fn run(command: CertCommand) -> Result<(), String> {
             out,
         } => {
             let format = parse_format(&format)?;
-            let service = datadir::open(&data_dir, Default::default()).await?;
+            let service = datadir::open(&data_dir, database, Default::default()).await?;
             let caller = opencas_service::Caller { account_id };
             let file = service
                 .download_certificate(caller, &identifier, format, password)

@@ -16,6 +16,8 @@ pub const DEFAULT_DATA_DIR: &str = "./opencas-data";
 #[serde(default, deny_unknown_fields)]
 pub struct FileConfig {
     pub listen: Option<String>,
+    /// A PostgreSQL URL; SQLite in `data_dir` when absent.
+    pub database: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub public_url: Option<String>,
     pub tls_cert: Option<PathBuf>,
@@ -111,6 +113,7 @@ impl FileConfig {
 #[derive(Debug)]
 pub struct ServeConfig {
     pub listen: SocketAddr,
+    pub database: Option<String>,
     pub data_dir: PathBuf,
     pub public_url: String,
     pub tls: Option<(PathBuf, PathBuf)>,
@@ -127,6 +130,7 @@ pub struct ServeFlags {
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub crl_refresh_interval_seconds: Option<i64>,
+    pub database: Option<String>,
 }
 
 impl ServeConfig {
@@ -187,6 +191,7 @@ impl ServeConfig {
         };
         Ok(Self {
             listen,
+            database: flags.database.or(file.database),
             data_dir,
             public_url,
             tls,
@@ -213,6 +218,7 @@ mod tests {
             tls_cert: None,
             tls_key: None,
             crl_refresh_interval_seconds: None,
+            database: None,
         }
     }
 
@@ -245,6 +251,24 @@ mod tests {
         assert_eq!((c.service.warehouse_quota, c.service.contract_warehouse_quota), (3, 1));
         let negative: FileConfig = toml::from_str("[warehouses]\nquota = -1\n").unwrap();
         assert!(ServeConfig::resolve(flags(), negative).is_err());
+    }
+
+    #[test]
+    fn database_url_from_flag_over_file() {
+        assert_eq!(
+            ServeConfig::resolve(flags(), FileConfig::default()).unwrap().database,
+            None
+        );
+        let file: FileConfig = toml::from_str("database = \"postgres://f@127.0.0.1/a\"\n").unwrap();
+        let c = ServeConfig::resolve(flags(), file).unwrap();
+        assert_eq!(c.database.as_deref(), Some("postgres://f@127.0.0.1/a"));
+        let file: FileConfig = toml::from_str("database = \"postgres://f@127.0.0.1/a\"\n").unwrap();
+        let flagged = ServeFlags {
+            database: Some("postgres://g@127.0.0.1/b".into()),
+            ..flags()
+        };
+        let c = ServeConfig::resolve(flagged, file).unwrap();
+        assert_eq!(c.database.as_deref(), Some("postgres://g@127.0.0.1/b"));
     }
 
     #[test]

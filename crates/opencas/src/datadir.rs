@@ -1,9 +1,10 @@
-//! The data directory: the database, the master key and the first account's credentials.
+//! The data directory: the database (unless a PostgreSQL URL names another), the master key
+//! and the first account's credentials.
 
 use opencas_service::accounts::Credentials;
 use opencas_service::{Service, ServiceConfig};
-use opencas_store::Store;
 use opencas_store::sealing::{MasterKey, write_private_file};
+use opencas_store::{Location, Store};
 use std::path::{Path, PathBuf};
 
 pub const DATABASE_FILE: &str = "opencas.db";
@@ -11,8 +12,11 @@ pub const MASTER_KEY_FILE: &str = "master.key";
 pub const CREDENTIALS_FILE: &str = "credentials.json";
 pub const INITIAL_ACCOUNT: &str = "default";
 
-/// Opens the store in `dir`, creating the directory, master key and database as needed.
-pub async fn open(dir: &Path, config: ServiceConfig) -> Result<Service, String> {
+/// Opens the store: the SQLite database in `dir`, or the one `database` (a URL) names.
+/// Creates the directory, master key and SQLite database as needed. Replicas sharing a
+/// PostgreSQL database must share the master key too (the same `master.key` or
+/// `OPENCAS_MASTER_KEY`): it seals every private key in it.
+pub async fn open(dir: &Path, database: Option<&str>, config: ServiceConfig) -> Result<Service, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     #[cfg(unix)]
     {
@@ -23,9 +27,12 @@ pub async fn open(dir: &Path, config: ServiceConfig) -> Result<Service, String> 
         Ok(hex) => MasterKey::from_hex(&hex).map_err(|e| format!("OPENCAS_MASTER_KEY: {e}"))?,
         Err(_) => MasterKey::load_or_create(&dir.join(MASTER_KEY_FILE)).map_err(|e| e.to_string())?,
     };
-    let store = Store::open_sqlite(&dir.join(DATABASE_FILE), &master)
-        .await
-        .map_err(|e| e.to_string())?;
+    let sqlite = dir.join(DATABASE_FILE);
+    let location = match database {
+        Some(url) => Location::Url(url),
+        None => Location::SqliteFile(&sqlite),
+    };
+    let store = Store::open(location, &master).await.map_err(|e| e.to_string())?;
     Ok(Service::new(store, config))
 }
 

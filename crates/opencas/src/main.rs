@@ -31,6 +31,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Database URL: postgres://user@host:port/db for a PostgreSQL shared by replicas
+    /// [default: SQLite in the data directory]. Every subcommand that opens the store takes it.
+    #[arg(long, global = true, env = "OPENCAS_DATABASE_URL", hide_env_values = true)]
+    database: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -129,7 +133,7 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    match runtime.block_on(run(cli.command)) {
+    match runtime.block_on(run(cli.command, cli.database)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("opencas: {message}");
@@ -138,7 +142,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(command: Command) -> Result<(), String> {
+async fn run(command: Command, database: Option<String>) -> Result<(), String> {
     match command {
         Command::Serve {
             listen,
@@ -157,13 +161,14 @@ async fn run(command: Command) -> Result<(), String> {
                 tls_cert,
                 tls_key,
                 crl_refresh_interval_seconds,
+                database,
             };
             serve::run(ServeConfig::resolve(flags, file)?).await
         }
-        Command::Account { command } => account(command).await,
-        Command::Cert { command } => cert_cli::run(command).await,
-        Command::Package { command } => orders_cli::package(command).await,
-        Command::Issuer { command } => orders_cli::issuer(command).await,
+        Command::Account { command } => account(command, database.as_deref()).await,
+        Command::Cert { command } => cert_cli::run(command, database.as_deref()).await,
+        Command::Package { command } => orders_cli::package(command, database.as_deref()).await,
+        Command::Issuer { command } => orders_cli::issuer(command, database.as_deref()).await,
     }
 }
 
@@ -171,24 +176,24 @@ fn print_json<T: serde::Serialize>(value: &T) {
     println!("{}", serde_json::to_string_pretty(value).expect("serializable"));
 }
 
-async fn account(command: AccountCommand) -> Result<(), String> {
+async fn account(command: AccountCommand, database: Option<&str>) -> Result<(), String> {
     let err = |e: opencas_service::ServiceError| e.to_string();
     match command {
         AccountCommand::Create { data_dir, name } => {
-            let service = datadir::open(&data_dir, Default::default()).await?;
+            let service = datadir::open(&data_dir, database, Default::default()).await?;
             let credentials = service.create_account(&name).await.map_err(err)?;
             print_json(&credentials);
             service.store().close().await;
         }
         AccountCommand::List { data_dir } => {
-            let service = datadir::open(&data_dir, Default::default()).await?;
+            let service = datadir::open(&data_dir, database, Default::default()).await?;
             print_json(&service.list_accounts().await.map_err(err)?);
             service.store().close().await;
         }
-        AccountCommand::Disable { data_dir, account_id } => set_enabled(&data_dir, account_id, false).await?,
-        AccountCommand::Enable { data_dir, account_id } => set_enabled(&data_dir, account_id, true).await?,
+        AccountCommand::Disable { data_dir, account_id } => set_enabled(&data_dir, database, account_id, false).await?,
+        AccountCommand::Enable { data_dir, account_id } => set_enabled(&data_dir, database, account_id, true).await?,
         AccountCommand::RotateKey { data_dir, account_id } => {
-            let service = datadir::open(&data_dir, Default::default()).await?;
+            let service = datadir::open(&data_dir, database, Default::default()).await?;
             let credentials = service.rotate_credentials(account_id).await.map_err(err)?;
             if datadir::credentials_account_id(&data_dir).as_deref() == Some(credentials.account_id.as_str()) {
                 datadir::write_credentials(&data_dir.join(datadir::CREDENTIALS_FILE), &credentials, true)?;
@@ -200,8 +205,13 @@ async fn account(command: AccountCommand) -> Result<(), String> {
     Ok(())
 }
 
-async fn set_enabled(data_dir: &std::path::Path, account_id: i64, enabled: bool) -> Result<(), String> {
-    let service = datadir::open(data_dir, Default::default()).await?;
+async fn set_enabled(
+    data_dir: &std::path::Path,
+    database: Option<&str>,
+    account_id: i64,
+    enabled: bool,
+) -> Result<(), String> {
+    let service = datadir::open(data_dir, database, Default::default()).await?;
     service
         .set_account_enabled(account_id, enabled)
         .await

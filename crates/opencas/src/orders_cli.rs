@@ -48,7 +48,7 @@ fn package_json(p: &opencas_store::PackageRecord) -> serde_json::Value {
     })
 }
 
-pub async fn package(command: PackageCommand) -> Result<(), String> {
+pub async fn package(command: PackageCommand, database: Option<&str>) -> Result<(), String> {
     let err = |e: opencas_service::ServiceError| e.to_string();
     let result = match command {
         PackageCommand::Grant {
@@ -57,7 +57,7 @@ pub async fn package(command: PackageCommand) -> Result<(), String> {
             product,
             count,
         } => {
-            let service = datadir::open(&data_dir, Default::default()).await?;
+            let service = datadir::open(&data_dir, database, Default::default()).await?;
             let r = service
                 .grant_package(account, &product, count)
                 .await
@@ -66,7 +66,7 @@ pub async fn package(command: PackageCommand) -> Result<(), String> {
             r
         }
         PackageCommand::List { data_dir, account } => {
-            let service = datadir::open(&data_dir, Default::default()).await?;
+            let service = datadir::open(&data_dir, database, Default::default()).await?;
             let r = service
                 .list_packages(account)
                 .await
@@ -79,9 +79,9 @@ pub async fn package(command: PackageCommand) -> Result<(), String> {
     Ok(())
 }
 
-pub async fn issuer(command: IssuerCommand) -> Result<(), String> {
+pub async fn issuer(command: IssuerCommand, database: Option<&str>) -> Result<(), String> {
     let IssuerCommand::Root { data_dir } = command;
-    let service = datadir::open(&data_dir, Default::default()).await?;
+    let service = datadir::open(&data_dir, database, Default::default()).await?;
     let pem = service.builtin_root_pem().await.map_err(|e| e.to_string());
     service.store().close().await;
     print!("{}", pem?);

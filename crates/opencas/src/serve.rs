@@ -13,7 +13,7 @@ const ORDER_WORKERS: usize = 4;
 pub async fn run(config: ServeConfig) -> Result<(), String> {
     // Built before anything else so a bad resolver setting stops the start, not the first order.
     let domain_validator = opencas_va::Validator::new(config.validation.clone())?;
-    let service = datadir::open(&config.data_dir, config.service.clone()).await?;
+    let service = datadir::open(&config.data_dir, config.database.as_deref(), config.service.clone()).await?;
     let mut acme: std::collections::BTreeMap<String, std::sync::Arc<dyn opencas_service::orders::AcmeUpstream>> =
         Default::default();
     for (name, upstream) in &config.acme {

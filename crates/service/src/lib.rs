@@ -7,6 +7,7 @@ pub mod certstore;
 pub mod cryptoops;
 pub mod csr;
 pub mod issuance;
+mod nonces;
 pub mod orders;
 mod paging;
 pub mod revocation;

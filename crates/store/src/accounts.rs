@@ -59,7 +59,7 @@ impl Store {
         key: NewAccessKey<'_>,
         now: i64,
     ) -> Result<()> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.pool.begin_with(Store::begin_sql(self.backend)).await?;
         sqlx::query(
             "INSERT INTO accounts (id, name, status, api_key_hash, created_at) \
              VALUES ($1, $2, 'Active', $3, $4)",
@@ -147,7 +147,7 @@ impl Store {
         key: NewAccessKey<'_>,
         now: i64,
     ) -> Result<()> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.pool.begin_with(Store::begin_sql(self.backend)).await?;
         let done = sqlx::query("UPDATE accounts SET api_key_hash = $1 WHERE id = $2")
             .bind(api_key_hash)
             .bind(account_id)
@@ -201,11 +201,9 @@ mod tests {
     use crate::sealing::MasterKey;
     use crate::*;
 
-    async fn store(dir: &tempfile::TempDir) -> Store {
+    async fn store(_dir: &tempfile::TempDir) -> crate::test_db::TestDb {
         let master = MasterKey::from_hex(&"22".repeat(32)).unwrap();
-        Store::open_sqlite(&dir.path().join("db.sqlite"), &master)
-            .await
-            .unwrap()
+        crate::test_db::TestDb::with_master(&master).await
     }
 
     #[tokio::test]

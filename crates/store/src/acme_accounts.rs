@@ -43,16 +43,12 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use crate::Store;
     use crate::sealing::MasterKey;
+    use sqlx::Row;
 
     #[tokio::test]
     async fn credentials_are_sealed_and_replaced() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("db.sqlite");
-        let s = Store::open_sqlite(&path, &MasterKey::from_hex(&"33".repeat(32)).unwrap())
-            .await
-            .unwrap();
+        let s = crate::test_db::TestDb::with_master(&MasterKey::from_hex(&"33".repeat(32)).unwrap()).await;
         assert!(s.acme_credentials("le").await.unwrap().is_none());
         let secret = br#"{"key_pkcs8":"SECRET-ACCOUNT-KEY-MATERIAL"}"#;
         s.save_acme_credentials("le", "https://a.test/dir", secret)
@@ -69,11 +65,23 @@ mod tests {
         s.save_acme_credentials("le", "https://a.test/dir", secret)
             .await
             .unwrap();
-        s.close().await;
-        let file = std::fs::read(&path).unwrap();
+        let stored: Vec<u8> = sqlx::query("SELECT credentials_sealed FROM acme_accounts WHERE name = 'le'")
+            .fetch_one(s.pool())
+            .await
+            .unwrap()
+            .try_get(0)
+            .unwrap();
         assert!(
-            !file.windows(12).any(|w| w == b"SECRET-ACCOU"),
+            !stored.windows(12).any(|w| w == b"SECRET-ACCOU"),
             "credentials stored in clear"
         );
+        s.close().await;
+        if s.backend() == crate::Backend::Sqlite {
+            let file = std::fs::read(s.dir.path().join("db.sqlite")).unwrap();
+            assert!(
+                !file.windows(12).any(|w| w == b"SECRET-ACCOU"),
+                "credentials in the file in clear"
+            );
+        }
     }
 }

@@ -140,8 +140,9 @@ async fn quota_sum(
     parent_identifier: &str,
     excluding: &str,
 ) -> Result<i64> {
+    // PostgreSQL sums BIGINTs as NUMERIC, a type the Any driver cannot decode
     let row = sqlx::query(
-        "SELECT COALESCE(SUM(cert_total_count), 0) AS n FROM cas \
+        "SELECT CAST(COALESCE(SUM(cert_total_count), 0) AS BIGINT) AS n FROM cas \
          WHERE account_id = $1 AND parent_identifier = $2 AND identifier <> $3",
     )
     .bind(account_id)
@@ -494,11 +495,8 @@ mod tests {
 
     #[tokio::test]
     async fn ca_lifecycle_keys_quota_and_logs() {
-        let dir = tempfile::tempdir().unwrap();
         let master = MasterKey::from_hex(&"44".repeat(32)).unwrap();
-        let s = Store::open_sqlite(&dir.path().join("db.sqlite"), &master)
-            .await
-            .unwrap();
+        let s = crate::test_db::TestDb::with_master(&master).await;
         s.insert_account(
             1,
             "a",

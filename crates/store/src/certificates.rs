@@ -269,7 +269,7 @@ impl Store {
     ) -> Result<(Vec<CertRecord>, i64)> {
         let mut w = Where::for_account(account_id);
         w.is_null("deleted_at");
-        w.cert_keyword(f.keyword.as_deref());
+        w.cert_keyword(self.backend, f.keyword.as_deref());
         w.cmp_int("warehouse_id", "=", f.warehouse_id);
         w.eq_text("status", f.status.as_deref());
         w.eq_text("source_type", f.source_type.as_deref());

@@ -181,9 +181,9 @@ mod tests {
     use crate::*;
     use sqlx::Row;
 
-    async fn store(dir: &std::path::Path) -> Store {
+    async fn store(_dir: &std::path::Path) -> crate::test_db::TestDb {
         let master = MasterKey::from_hex(&"44".repeat(32)).unwrap();
-        let s = Store::open_sqlite(&dir.join("db.sqlite"), &master).await.unwrap();
+        let s = crate::test_db::TestDb::with_master(&master).await;
         for (id, name) in [(1, "a"), (2, "b")] {
             let key = NewAccessKey {
                 access_key_id: name,

@@ -1,6 +1,6 @@
 //! The direct readers must return exactly what the `Any` path returns, row for row.
 
-use crate::search::tests::{cert, test_store};
+use crate::search::tests::{cert, sqlite_test_store as test_store};
 use crate::*;
 
 fn without_fast(s: &Store) -> Store {

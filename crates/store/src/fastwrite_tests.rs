@@ -1,7 +1,7 @@
 //! The direct issuance writer must store and refuse exactly as the `Any` path does.
 
 use super::IssuedWrite;
-use crate::search::tests::{cert, test_store};
+use crate::search::tests::{cert, sqlite_test_store as test_store};
 use crate::*;
 
 const CA: &str = "cccccccccccccccccccccccccccccccc";

@@ -6,7 +6,7 @@
 
 use crate::sealing::Sealer;
 use crate::tx::Tx;
-use crate::{Result, Store, StoreError};
+use crate::{Backend, Result, Store, StoreError};
 use sqlx::AnyPool;
 use std::future::Future;
 use std::pin::Pin;
@@ -36,7 +36,7 @@ type Job = Box<dyn for<'a> FnOnce(&'a mut Tx) -> BoxFuture<'a, Ran> + Send>;
 pub(crate) struct GroupQueue(mpsc::UnboundedSender<Job>);
 
 impl GroupQueue {
-    pub(crate) fn start(pool: AnyPool, keys: Sealer, writer: Arc<Mutex<()>>) -> Self {
+    pub(crate) fn start(pool: AnyPool, backend: Backend, keys: Sealer, writer: Arc<Mutex<()>>) -> Self {
         let (send, recv) = mpsc::unbounded_channel();
         // The writer awaits one round trip to the SQLite worker thread per statement, and
         // every writer of the process waits on it. On the shared runtime each of those
@@ -48,7 +48,7 @@ impl GroupQueue {
             .expect("a current-thread runtime for the group writer");
         std::thread::Builder::new()
             .name("opencas-writer".into())
-            .spawn(move || runtime.block_on(run(recv, pool, keys, writer)))
+            .spawn(move || runtime.block_on(run(recv, pool, backend, keys, writer)))
             .expect("spawn the group writer thread");
         Self(send)
     }
@@ -107,10 +107,16 @@ where
     }
 }
 
-async fn run(mut queue: mpsc::UnboundedReceiver<Job>, pool: AnyPool, keys: Sealer, writer: Arc<Mutex<()>>) {
+async fn run(
+    mut queue: mpsc::UnboundedReceiver<Job>,
+    pool: AnyPool,
+    backend: Backend,
+    keys: Sealer,
+    writer: Arc<Mutex<()>>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let mut tx = match Tx::begin(&pool, keys.clone(), writer.clone()).await {
+        let mut tx = match Tx::begin(&pool, backend, keys.clone(), writer.clone()).await {
             Ok(tx) => tx,
             Err(e) => {
                 tracing::error!(error = %e, "group commit could not begin a transaction");
@@ -146,11 +152,8 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failing_writer_is_rolled_back_alone() {
-        let dir = tempfile::tempdir().unwrap();
         let master = MasterKey::from_hex(&"33".repeat(32)).unwrap();
-        let store = Store::open_sqlite(&dir.path().join("db.sqlite"), &master)
-            .await
-            .unwrap();
+        let store = crate::test_db::TestDb::with_master(&master).await;
         let key = NewAccessKey {
             access_key_id: "AK",
             secret: "S",

@@ -2,7 +2,7 @@
 //! UPDATE; it records progress (`step`), reschedules or finishes the job only while it
 //! still holds that lease, so a worker whose lease ran out cannot overwrite another's work.
 
-use crate::{Result, Store, Tx};
+use crate::{Backend, Result, Store, Tx};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -105,10 +105,17 @@ impl Store {
     /// it to `owner` until `lease_until`. The claim is one statement, and it re-checks the
     /// lease in its own WHERE: of several workers racing for a job exactly one gets it.
     pub async fn claim_job(&self, kind: &str, owner: &str, now: i64, lease_until: i64) -> Result<Option<JobRecord>> {
+        // On PostgreSQL the chosen row is locked as it is picked, and rows other replicas
+        // are claiming are skipped, so concurrent workers take different jobs instead of
+        // queueing on one row and then finding it taken.
+        let skip_locked = match self.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        };
         let sql = format!(
             "UPDATE jobs SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
              WHERE id = (SELECT id FROM jobs WHERE kind = $3 AND state = 'pending' \
-                         AND next_run_at <= $4 AND lease_until <= $4 ORDER BY next_run_at, id LIMIT 1) \
+                         AND next_run_at <= $4 AND lease_until <= $4 ORDER BY next_run_at, id LIMIT 1{skip_locked}) \
                AND state = 'pending' AND lease_until <= $4 \
              RETURNING {JOB_COLUMNS}"
         );
@@ -182,13 +189,9 @@ mod tests {
     use super::*;
     use crate::sealing::MasterKey;
 
-    async fn store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
+    async fn store() -> ((), crate::test_db::TestDb) {
         let master = MasterKey::from_hex(&"44".repeat(32)).unwrap();
-        let s = Store::open_sqlite(&dir.path().join("db.sqlite"), &master)
-            .await
-            .unwrap();
-        (dir, s)
+        ((), crate::test_db::TestDb::with_master(&master).await)
     }
 
     #[tokio::test]

@@ -15,11 +15,14 @@ mod fastwrite;
 mod group;
 pub mod jobs;
 pub mod listing;
+pub mod nonces;
 pub mod orders;
 pub mod revocation;
 pub mod sealing;
 pub mod search;
 pub mod tags;
+#[cfg(test)]
+mod test_db;
 mod tx;
 pub mod uploads;
 pub mod warehouses;
@@ -66,16 +69,36 @@ pub enum StoreError {
     /// A grouped write's transaction failed as a whole (see `Store::write_grouped`).
     #[error("write batch: {0}")]
     Batch(String),
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+/// Which database the store runs on. The SQL is shared; the few statements that differ ask.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded, one process: the default.
+    Sqlite,
+    /// Shared by any number of replicas.
+    Postgres,
+}
+
+/// Where the database is: a SQLite file in the data directory, or a PostgreSQL URL.
+#[derive(Clone, Debug)]
+pub enum Location<'a> {
+    SqliteFile(&'a Path),
+    Url(&'a str),
+}
 
 /// The handle every layer above holds; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
+    backend: Backend,
     /// Seals access-key secrets.
     secrets: Sealer,
     /// Seals private keys of CAs, certificates and CSRs.
@@ -90,6 +113,57 @@ pub struct Store {
 }
 
 impl Store {
+    /// Opens and migrates the database at `location`: a `postgres://` (or `postgresql://`)
+    /// URL, a `sqlite://` URL, or a SQLite file.
+    pub async fn open(location: Location<'_>, master: &MasterKey) -> Result<Self> {
+        match location {
+            Location::SqliteFile(path) => Self::open_sqlite(path, master).await,
+            Location::Url(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Self::open_postgres(url, master).await
+            }
+            Location::Url(url) => match url.strip_prefix("sqlite://") {
+                Some(path) => Self::open_sqlite(Path::new(path.split('?').next().unwrap_or(path)), master).await,
+                None => Err(StoreError::Unsupported(format!(
+                    "database URL must start with postgres://, postgresql:// or sqlite://, not '{}'",
+                    url.split(':').next().unwrap_or(url)
+                ))),
+            },
+        }
+    }
+
+    /// Connects to the PostgreSQL database at `url` and migrates it (sqlx takes an advisory
+    /// lock for that, so replicas starting together migrate once).
+    pub async fn open_postgres(url: &str, master: &MasterKey) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let options = AnyConnectOptions::from_str(url)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await?;
+        POSTGRES_MIGRATIONS.run(&pool).await?;
+        let keys = Sealer::new(master, "private-key");
+        // Writers of one process still queue (as on SQLite) so a replica's transactions never
+        // wait on each other's row locks; across replicas the database's locks and
+        // constraints decide.
+        let writer = std::sync::Arc::default();
+        Ok(Self {
+            group: group::GroupQueue::start(
+                pool.clone(),
+                Backend::Postgres,
+                keys.clone(),
+                std::sync::Arc::clone(&writer),
+            ),
+            pool,
+            backend: Backend::Postgres,
+            secrets: Sealer::new(master, "access-key-secret"),
+            keys,
+            writer,
+            fast: None,
+            issued: None,
+        })
+    }
+
     /// Opens (creating if needed) the embedded SQLite database at `path` and migrates it.
     pub async fn open_sqlite(path: &Path, master: &MasterKey) -> Result<Self> {
         sqlx::any::install_default_drivers();
@@ -118,8 +192,14 @@ impl Store {
         let fast = Some(std::sync::Arc::new(fastread::Readers::open(path)?));
         let issued = Some(fastwrite::IssuedWriter::start(path, std::sync::Arc::clone(&writer))?);
         Ok(Self {
-            group: group::GroupQueue::start(pool.clone(), keys.clone(), std::sync::Arc::clone(&writer)),
+            group: group::GroupQueue::start(
+                pool.clone(),
+                Backend::Sqlite,
+                keys.clone(),
+                std::sync::Arc::clone(&writer),
+            ),
             pool,
+            backend: Backend::Sqlite,
             secrets: Sealer::new(master, "access-key-secret"),
             keys,
             writer,
@@ -132,9 +212,31 @@ impl Store {
         &self.pool
     }
 
-    /// Waits for in-flight queries, checkpoints and closes every connection.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Whether other processes may share this database (so in-process state such as the
+    /// nonce window cannot see everything).
+    pub fn is_shared(&self) -> bool {
+        self.backend == Backend::Postgres
+    }
+
+    /// The statement that opens a write transaction. SQLite takes its write lock at once so
+    /// a transaction that reads first cannot fail to upgrade; PostgreSQL locks rows as they
+    /// are written.
+    pub(crate) fn begin_sql(backend: Backend) -> &'static str {
+        match backend {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres => "BEGIN",
+        }
+    }
+
+    /// Waits for in-flight queries, checkpoints (SQLite) and closes every connection.
     pub async fn close(&self) {
-        let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await;
+        if self.backend == Backend::Sqlite {
+            let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await;
+        }
         self.pool.close().await;
     }
 }

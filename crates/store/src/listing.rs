@@ -3,7 +3,7 @@
 //! tie-breaker so pages are stable.
 
 use crate::orders::{DvOrder, ORDER_COLUMNS, order_row};
-use crate::{Result, Store};
+use crate::{Backend, Result, Store};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row};
 
@@ -30,6 +30,14 @@ impl Where {
         Self {
             clauses: vec!["account_id = $1".into()],
             args: vec![Arg::Int(account_id)],
+        }
+    }
+    /// No condition at all (for plan tests that look at one clause).
+    #[cfg(test)]
+    pub(crate) fn none() -> Self {
+        Self {
+            clauses: Vec::new(),
+            args: Vec::new(),
         }
     }
     pub(crate) fn placeholder(&mut self, arg: Arg) -> String {
@@ -79,13 +87,14 @@ impl Where {
         self.clauses.push(format!("({})", ors.join(" OR ")));
     }
     /// `KeyWord` over a certificate's name, CN and SANs (case-insensitive substring).
-    /// Three characters or more are answered by the trigram index `certificates_search`;
-    /// a shorter keyword has no trigram to look up and falls back to a scan.
-    pub(crate) fn cert_keyword(&mut self, keyword: Option<&str>) {
+    /// Three characters or more are answered by a trigram index (`certificates_search` on
+    /// SQLite, the pg_trgm GIN indexes on `LOWER(column)` on PostgreSQL); a shorter keyword
+    /// has no trigram to look up and falls back to a scan.
+    pub(crate) fn cert_keyword(&mut self, backend: Backend, keyword: Option<&str>) {
         let Some(k) = keyword.filter(|k| !k.is_empty()) else {
             return;
         };
-        if k.chars().count() < 3 {
+        if k.chars().count() < 3 || backend == Backend::Postgres {
             self.contains_any(&["name", "common_name", "sans"], Some(k));
             return;
         }
@@ -176,11 +185,8 @@ mod tests {
 
     #[tokio::test]
     async fn lists_are_scoped_filtered_and_paged() {
-        let dir = tempfile::tempdir().unwrap();
         let master = MasterKey::from_hex(&"33".repeat(32)).unwrap();
-        let s = Store::open_sqlite(&dir.path().join("db.sqlite"), &master)
-            .await
-            .unwrap();
+        let s = crate::test_db::TestDb::with_master(&master).await;
         for (id, name) in [(1, "a"), (2, "b")] {
             let key = NewAccessKey {
                 access_key_id: name,

@@ -62,11 +62,12 @@ pub struct DvOrder {
     pub auto_reissue: bool,
 }
 
+/// `has_key` is 0/1 rather than a comparison, which PostgreSQL would answer as a BOOLEAN.
 pub(crate) const ORDER_COLUMNS: &str = "id, account_id, order_type, status, product_code, cert_type, algorithm, domain, \
     domain_count, domain_type, resource_group_id, certificate_id, buy_date, created_at, instance_id, \
     validate_type, username, email, phone, province, city, issuer, csr_der, \
-    (key_sealed IS NOT NULL) AS has_key, acme_order_url, fail_reason, certificate_identifier, cert_not_after, \
-    counted, renewed_from, instance_name, auto_reissue";
+    CASE WHEN key_sealed IS NOT NULL THEN 1 ELSE 0 END AS has_key, acme_order_url, fail_reason, \
+    certificate_identifier, cert_not_after, counted, renewed_from, instance_name, auto_reissue";
 
 pub(crate) fn order_row(r: &AnyRow) -> std::result::Result<DvOrder, sqlx::Error> {
     Ok(DvOrder {

@@ -260,8 +260,9 @@ impl Store {
     /// What is known of the last CRL the CA `identifier` signed, without its bytes.
     pub async fn crl_meta(&self, identifier: &str) -> Result<Option<StoredCrlMeta>> {
         let row = sqlx::query(
-            "SELECT crl_number, this_update, next_update, refresh_at, version, length(der) > 0 AS signed \
-             FROM crls WHERE issuer_identifier = $1",
+            // 0/1, not a comparison: PostgreSQL would answer a BOOLEAN
+            "SELECT crl_number, this_update, next_update, refresh_at, version, \
+             CASE WHEN length(der) > 0 THEN 1 ELSE 0 END AS signed FROM crls WHERE issuer_identifier = $1",
         )
         .bind(identifier)
         .fetch_optional(&self.pool)

@@ -2,7 +2,7 @@
 //! repositories' writes through it and commits; dropping it rolls back.
 
 use crate::sealing::Sealer;
-use crate::{Result, Store, StoreError, conflict_or};
+use crate::{Backend, Result, Store, StoreError, conflict_or};
 use sqlx::{Any, AnyConnection, AnyPool, Executor, Row};
 use std::sync::Arc;
 use tokio::sync::Mutex;
@@ -22,20 +22,20 @@ pub struct Tx {
 
 impl Store {
     /// Starts a write transaction. On SQLite it takes the write lock at once
-    /// (`BEGIN IMMEDIATE`), so that a transaction that reads before it writes cannot fail
+    /// (`BEGIN IMMEDIATE`; see `Store::begin_sql`), so that a transaction that reads before it writes cannot fail
     /// with a lock upgrade conflict. Writers of this process queue on an async mutex first:
     /// SQLite admits one writer, and the others would otherwise sleep in its busy handler
     /// for milliseconds after the lock is already free. Never hold a `Tx` while calling
     /// `begin` or `write_grouped` in the same task.
     pub async fn begin(&self) -> Result<Tx> {
-        Tx::begin(&self.pool, self.keys.clone(), self.writer.clone()).await
+        Tx::begin(&self.pool, self.backend, self.keys.clone(), self.writer.clone()).await
     }
 }
 
 impl Tx {
-    pub(crate) async fn begin(pool: &AnyPool, keys: Sealer, writer: Arc<Mutex<()>>) -> Result<Tx> {
+    pub(crate) async fn begin(pool: &AnyPool, backend: Backend, keys: Sealer, writer: Arc<Mutex<()>>) -> Result<Tx> {
         let writer = writer.lock_owned().await;
-        let inner = pool.begin_with("BEGIN IMMEDIATE").await?;
+        let inner = pool.begin_with(Store::begin_sql(backend)).await?;
         Ok(Tx {
             inner,
             keys,

@@ -137,8 +137,8 @@ impl Authenticator {
         }
         let caller = key.usable()?;
         let nonce = header(r.headers, "x-acs-signature-nonce").unwrap_or("");
-        self.nonces
-            .check_and_record(&auth.access_key_id, nonce, date_to_unix(date).unwrap_or(now))?;
+        self.check_nonce(&auth.access_key_id, nonce, date_to_unix(date).unwrap_or(now))
+            .await?;
         Ok(caller)
     }
 
@@ -186,8 +186,8 @@ impl Authenticator {
             return Err(WireError::signature_mismatch(&string_to_sign));
         }
         let caller = key.usable()?;
-        self.nonces
-            .check_and_record(access_key_id, nonce, date_to_unix(timestamp).unwrap_or(now))?;
+        self.check_nonce(access_key_id, nonce, date_to_unix(timestamp).unwrap_or(now))
+            .await?;
         Ok(caller)
     }
 
@@ -227,9 +227,29 @@ impl Authenticator {
         let nonce = header(r.headers, "x-acs-signature-nonce").or_else(|| r.params.raw("SignatureNonce"));
         if let Some(nonce) = nonce {
             let at = date.and_then(date_to_unix).unwrap_or(now);
-            self.nonces.check_and_record(&hash, nonce, at)?;
+            self.check_nonce(&hash, nonce, at).await?;
         }
         Ok(Caller { account_id })
+    }
+
+    /// Accepts a nonce once per credential. This process's window refuses a local replay
+    /// without a round trip; with replicas sharing the database the claim there decides.
+    async fn check_nonce(&self, credential: &str, nonce: &str, request_time: i64) -> Result<(), WireError> {
+        self.nonces.check_and_record(credential, nonce, request_time)?;
+        if self.service.nonces_shared() {
+            // the request stays acceptable until MAX_SKEW_SECS after its own time; a minute
+            // more covers clock differences between replicas
+            let expires_at = request_time + MAX_SKEW_SECS + 60;
+            let fresh = self
+                .service
+                .claim_nonce(credential, nonce, expires_at)
+                .await
+                .map_err(WireError::from)?;
+            if !fresh {
+                return Err(nonce_used());
+            }
+        }
+        Ok(())
     }
 
     async fn access_key(&self, access_key_id: &str) -> Result<CachedKey, WireError> {
@@ -344,6 +364,14 @@ fn check_timestamp(text: &str, now: i64) -> Result<(), WireError> {
     Ok(())
 }
 
+fn nonce_used() -> WireError {
+    WireError::new(
+        StatusCode::BAD_REQUEST,
+        "SignatureNonceUsed",
+        "Specified signature nonce was used already.",
+    )
+}
+
 /// Nonces seen in the last `2 × MAX_SKEW_SECS`, in one-minute buckets so that expiry is
 /// dropping whole buckets. Entries are 64-bit keyed hashes of `(credential, nonce)`.
 #[derive(Default)]
@@ -370,11 +398,7 @@ impl NonceWindow {
             buckets.pop_front();
         }
         if buckets.iter().any(|(_, set)| set.contains(&h)) {
-            return Err(WireError::new(
-                StatusCode::BAD_REQUEST,
-                "SignatureNonceUsed",
-                "Specified signature nonce was used already.",
-            ));
+            return Err(nonce_used());
         }
         match buckets.iter_mut().find(|(m, _)| *m == minute) {
             Some((_, set)) => {

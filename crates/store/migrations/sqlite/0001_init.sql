@@ -377,3 +377,14 @@ CREATE TABLE acme_accounts (
     credentials_sealed BLOB NOT NULL,
     updated_at         BIGINT NOT NULL
 );
+
+-- Signature nonces seen within the replay window, kept in the database so that replicas
+-- sharing it refuse a nonce any of them accepted (the primary key decides). `expires_at`
+-- is unix seconds; an expired row may be reused and is deleted by a periodic cleanup.
+CREATE TABLE request_nonces (
+    credential TEXT NOT NULL,
+    nonce      TEXT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    PRIMARY KEY (credential, nonce)
+);
+CREATE INDEX request_nonces_expiry ON request_nonces (expires_at);
