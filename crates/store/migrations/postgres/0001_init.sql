@@ -196,6 +196,8 @@ CREATE TABLE csrs (
     key_sealed    BYTEA
 );
 CREATE INDEX csrs_account_created ON csrs (account_id, created_at);
+-- crypto operations find the key of a certificate issued from a CSR made here by its public key
+CREATE INDEX csrs_account_key ON csrs (account_id, key_sha256);
 
 -- Certificate orders (DV orders, package quota orders).
 CREATE TABLE orders (
