@@ -110,6 +110,21 @@ impl Store {
                     Ok(())
                 })
             })
+            .after_release(|conn, _meta| {
+                Box::pin(async move {
+                    // A connection comes back inside a transaction when its Transaction was
+                    // dropped (a rollback is queued) or when a COMMIT failed on a full disk or a
+                    // read-only file: SQLite then rolls back by itself, the queued ROLLBACK fails
+                    // and sqlx keeps counting a transaction that no longer exists, so every later
+                    // BEGIN on this connection would fail. Let the queue run, then drop such a
+                    // connection instead of pooling it.
+                    if !sqlx::Connection::is_in_transaction(conn) {
+                        return Ok(true);
+                    }
+                    sqlx::Connection::ping(conn).await?;
+                    Ok(!sqlx::Connection::is_in_transaction(conn))
+                })
+            })
             .connect_with(options)
             .await?;
         SQLITE_MIGRATIONS.run(&pool).await?;
