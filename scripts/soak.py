@@ -44,6 +44,8 @@ def main():
     ap.add_argument("--seconds", type=float, default=300)
     ap.add_argument("--connections", type=int, default=200)
     ap.add_argument("--sample-every", type=float, default=5)
+    ap.add_argument("--idle-after", type=float, default=30,
+                    help="seconds to keep sampling RSS after the load stops (caches vs. growth)")
     ap.add_argument("--rate-limit", action="store_true", help="keep the default per-account rate limit on")
     args = ap.parse_args()
 
@@ -130,6 +132,11 @@ def main():
         t.join(60)
     wall = time.monotonic() - started
     rss.append((wall, rss_kib(srv.proc.pid)))
+    idle = []
+    idle_started = time.monotonic()
+    while time.monotonic() - idle_started < args.idle_after:
+        time.sleep(min(args.sample_every, args.idle_after))
+        idle.append(rss_kib(srv.proc.pid))
     alive = srv.proc.poll() is None
     srv.stop()
 
@@ -148,6 +155,8 @@ def main():
     values = [k for _, k in rss]
     print(f"RSS MiB: start {values[0] / 1024:.1f}, peak {max(values) / 1024:.1f}, end {values[-1] / 1024:.1f} "
           f"({len(values)} samples); server alive at the end: {alive}")
+    if idle:
+        print(f"RSS MiB after {args.idle_after:.0f} s idle: {idle[-1] / 1024:.1f}")
     sys.exit(0 if not errors and alive else 1)
 
 
