@@ -23,6 +23,7 @@ pub async fn open(dir: &Path, database: Option<&str>, config: ServiceConfig) -> 
         use std::os::unix::fs::PermissionsExt;
         let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
     }
+    check_writable(dir)?;
     let master = match std::env::var("OPENCAS_MASTER_KEY") {
         Ok(hex) => MasterKey::from_hex(&hex).map_err(|e| format!("OPENCAS_MASTER_KEY: {e}"))?,
         Err(_) => MasterKey::load_or_create(&dir.join(MASTER_KEY_FILE)).map_err(|e| e.to_string())?,
@@ -34,6 +35,19 @@ pub async fn open(dir: &Path, database: Option<&str>, config: ServiceConfig) -> 
     };
     let store = Store::open(location, &master).await.map_err(|e| e.to_string())?;
     Ok(Service::new(store, config))
+}
+
+/// SQLite needs to write beside the database (its WAL and shared-memory files) even to
+/// read: a read-only data directory would otherwise surface, seconds later, as a pool timeout.
+fn check_writable(dir: &Path) -> Result<(), String> {
+    let probe = dir.join(".opencas-write-probe");
+    let written = std::fs::write(&probe, b"").and_then(|()| std::fs::remove_file(&probe));
+    written.map_err(|e| {
+        format!(
+            "the data directory {} is not writable ({e}); opencas keeps its database there and must write to it",
+            dir.display()
+        )
+    })
 }
 
 /// On a fresh data directory, creates the initial account and writes its credentials

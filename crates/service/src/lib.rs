@@ -40,6 +40,10 @@ pub enum ServiceError {
     /// The resource is in a state that forbids the operation (HTTP 403).
     #[error("{message}")]
     Forbidden { code: &'static str, message: String },
+    /// The store cannot write (full disk, read-only data dir): nothing was changed, and a
+    /// retry may succeed once the operator has fixed it (HTTP 503).
+    #[error("{message}")]
+    Unavailable { code: &'static str, message: String },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -64,7 +68,16 @@ impl From<StoreError> for ServiceError {
                 code: "Conflict",
                 message: format!("The {what} already exists."),
             },
-            other => Self::Internal(other.to_string()),
+            other => match other.storage_fault() {
+                Some(fault) => {
+                    tracing::error!(error = %other, "storage fault");
+                    Self::Unavailable {
+                        code: "ServiceUnavailable.Storage",
+                        message: format!("The server cannot store data now ({fault}); nothing was changed."),
+                    }
+                }
+                None => Self::Internal(other.to_string()),
+            },
         }
     }
 }

@@ -75,6 +75,36 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+impl StoreError {
+    /// What kept the database from writing (or reading) its files, if that is the failure:
+    /// a full disk, a read-only file system, an I/O error. The transaction was rolled back.
+    pub fn storage_fault(&self) -> Option<&'static str> {
+        fn by_code(code: i32) -> Option<&'static str> {
+            match code & 0xff {
+                13 => Some("the disk is full"),
+                8 => Some("the data directory is read-only"),
+                10 | 14 => Some("an I/O error on the data directory"),
+                _ => None,
+            }
+        }
+        match self {
+            Self::Read(rusqlite::Error::SqliteFailure(f, _)) => by_code(f.extended_code),
+            Self::Database(sqlx::Error::Database(db)) => db.code().and_then(|c| c.parse().ok()).and_then(by_code),
+            // group commits hand their one failure to every writer as text: SQLite's own wording
+            Self::Batch(message) => [
+                ("database or disk is full", 13),
+                ("readonly database", 8),
+                ("disk I/O error", 10),
+                ("unable to open database file", 14),
+            ]
+            .iter()
+            .find(|(text, _)| message.contains(text))
+            .and_then(|(_, code)| by_code(*code)),
+            _ => None,
+        }
+    }
+}
+
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
@@ -184,6 +214,21 @@ impl Store {
                     Ok(())
                 })
             })
+            .after_release(|conn, _meta| {
+                Box::pin(async move {
+                    // A connection comes back inside a transaction when its Transaction was
+                    // dropped (a rollback is queued) or when a COMMIT failed on a full disk or a
+                    // read-only file: SQLite then rolls back by itself, the queued ROLLBACK fails
+                    // and sqlx keeps counting a transaction that no longer exists, so every later
+                    // BEGIN on this connection would fail. Let the queue run, then drop such a
+                    // connection instead of pooling it.
+                    if !sqlx::Connection::is_in_transaction(conn) {
+                        return Ok(true);
+                    }
+                    sqlx::Connection::ping(conn).await?;
+                    Ok(!sqlx::Connection::is_in_transaction(conn))
+                })
+            })
             .connect_with(options)
             .await?;
         SQLITE_MIGRATIONS.run(&pool).await?;
@@ -263,5 +308,29 @@ pub(crate) fn conflict_or(err: sqlx::Error, what: &'static str) -> StoreError {
     match &err {
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(what),
         _ => StoreError::Database(err),
+    }
+}
+
+#[cfg(test)]
+mod storage_fault_tests {
+    use super::StoreError;
+
+    fn sqlite(code: i32) -> StoreError {
+        StoreError::Read(rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None))
+    }
+
+    #[test]
+    fn storage_faults_are_recognised_and_nothing_else() {
+        assert_eq!(sqlite(13).storage_fault(), Some("the disk is full"));
+        assert_eq!(sqlite(8).storage_fault(), Some("the data directory is read-only"));
+        // extended codes: SQLITE_IOERR_WRITE (778), SQLITE_READONLY_DBMOVED (1032)
+        assert_eq!(sqlite(778).storage_fault(), Some("an I/O error on the data directory"));
+        assert_eq!(sqlite(1032).storage_fault(), Some("the data directory is read-only"));
+        assert_eq!(sqlite(19).storage_fault(), None); // a constraint
+        assert_eq!(sqlite(5).storage_fault(), None); // busy: a retry, not a storage fault
+        let batch = StoreError::Batch("database or disk is full".into());
+        assert_eq!(batch.storage_fault(), Some("the disk is full"));
+        assert_eq!(StoreError::Batch("the store is closed".into()).storage_fault(), None);
+        assert_eq!(StoreError::NotFound.storage_fault(), None);
     }
 }

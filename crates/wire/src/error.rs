@@ -99,6 +99,7 @@ impl From<ServiceError> for WireError {
             ServiceError::NotFound { code, message } => Self::new(StatusCode::NOT_FOUND, code, message),
             ServiceError::Conflict { code, message } => Self::new(StatusCode::BAD_REQUEST, code, message),
             ServiceError::Forbidden { code, message } => Self::new(StatusCode::FORBIDDEN, code, message),
+            ServiceError::Unavailable { code, message } => Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message),
             ServiceError::Internal(detail) => {
                 tracing::error!(%detail, "service fault");
                 Self::internal()

@@ -46,7 +46,8 @@ fn code(e: crate::ServiceError) -> String {
         crate::ServiceError::MissingParameter(name) => format!("MissingParameter.{name}"),
         crate::ServiceError::NotFound { code, .. }
         | crate::ServiceError::Conflict { code, .. }
-        | crate::ServiceError::Forbidden { code, .. } => code.into(),
+        | crate::ServiceError::Forbidden { code, .. }
+        | crate::ServiceError::Unavailable { code, .. } => code.into(),
         crate::ServiceError::Internal(m) => panic!("internal: {m}"),
     }
 }
