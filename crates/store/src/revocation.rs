@@ -34,6 +34,14 @@ pub struct RevocationVersion {
     pub sub_latest: i64,
 }
 
+impl RevocationVersion {
+    /// Whether a CRL listing this state lists every revocation of `earlier` (each part only
+    /// grows: revocation is permanent).
+    pub fn covers(&self, earlier: RevocationVersion) -> bool {
+        self.seq >= earlier.seq && self.revoked_subs >= earlier.revoked_subs && self.sub_latest >= earlier.sub_latest
+    }
+}
+
 impl std::fmt::Display for RevocationVersion {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{:x}-{:x}-{:x}", self.seq, self.revoked_subs, self.sub_latest)
@@ -344,5 +352,24 @@ impl Store {
         })
         .transpose()
         .map_err(|e: sqlx::Error| StoreError::from(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RevocationVersion;
+
+    #[test]
+    fn a_later_state_covers_an_earlier_one_and_not_the_reverse() {
+        let v = |seq, revoked_subs, sub_latest| RevocationVersion {
+            seq,
+            revoked_subs,
+            sub_latest,
+        };
+        assert!(v(3, 1, 10).covers(v(3, 1, 10)));
+        assert!(v(5, 1, 10).covers(v(3, 1, 10)));
+        assert!(v(5, 2, 20).covers(v(3, 1, 10)));
+        assert!(!v(3, 1, 10).covers(v(4, 1, 10)), "a certificate revoked since");
+        assert!(!v(9, 1, 10).covers(v(3, 2, 20)), "a sub CA revoked since");
     }
 }

@@ -95,29 +95,34 @@ impl Service {
         (this_update + life, this_update + wait)
     }
 
-    /// The CRL to serve for `ca`: the last one signed when it lists the current revocation
-    /// state and is still valid, else a new one.
+    /// The CRL to serve for `ca`: the last one signed when it lists every revocation made
+    /// before this call and is still valid, else a new one.
+    ///
+    /// A fetch that waited for another's signing accepts the CRL that one made if it covers
+    /// the state seen when the fetch began, even if revocations arrived meanwhile: comparing
+    /// with the state after the wait instead made every waiter sign once more, one after
+    /// another, so under a steady stream of revocations fetches queued for seconds.
     pub(super) async fn current_crl(&self, ca: &CaRecord) -> Result<CachedCrl> {
-        let version = self.store.revocation_version(&ca.identifier).await?;
-        if let Some(c) = self.valid_crl(ca, version).await? {
+        let wanted = self.store.revocation_version(&ca.identifier).await?;
+        if let Some(c) = self.valid_crl(ca, wanted).await? {
             return Ok(c);
         }
         let lock = self.pki.crls.signing_lock(&ca.identifier);
         let _signer = lock.lock().await;
-        let version = self.store.revocation_version(&ca.identifier).await?;
-        if let Some(c) = self.valid_crl(ca, version).await? {
+        if let Some(c) = self.valid_crl(ca, wanted).await? {
             return Ok(c);
         }
+        let version = self.store.revocation_version(&ca.identifier).await?;
         self.sign_crl(ca, version).await
     }
 
-    /// The last CRL signed for `ca` (by any process), when it lists `version` and its
-    /// nextUpdate has not passed.
+    /// The last CRL signed for `ca` (by any process), when it lists at least the revocations
+    /// of `version` and its nextUpdate has not passed.
     async fn valid_crl(&self, ca: &CaRecord, version: RevocationVersion) -> Result<Option<CachedCrl>> {
         let Some(meta) = self.store.crl_meta(&ca.identifier).await? else {
             return Ok(None);
         };
-        if !meta.signed || meta.version != Some(version) || now_secs() >= meta.next_update {
+        if !meta.signed || !meta.version.is_some_and(|v| v.covers(version)) || now_secs() >= meta.next_update {
             return Ok(None);
         }
         self.load_crl(&ca.identifier, &meta).await
