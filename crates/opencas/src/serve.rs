@@ -54,10 +54,14 @@ pub async fn run(config: ServeConfig) -> Result<(), String> {
             let listener = tokio::net::TcpListener::bind(config.listen)
                 .await
                 .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown_signal())
-                .await
-                .map_err(|e| e.to_string())?;
+            // the peer address goes into the audit log
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .map_err(|e| e.to_string())?;
         }
         Some((cert, key)) => {
             let tls = axum_server::tls_rustls::RustlsConfig::from_pem_chain_file(cert, key)
@@ -71,7 +75,7 @@ pub async fn run(config: ServeConfig) -> Result<(), String> {
             });
             axum_server::bind_rustls(config.listen, tls)
                 .handle(handle)
-                .serve(app.into_make_service())
+                .serve(app.into_make_service_with_connect_info::<std::net::SocketAddr>())
                 .await
                 .map_err(|e| format!("cannot serve on {}: {e}", config.listen))?;
         }

@@ -7,6 +7,8 @@
 pub mod accounts;
 pub mod acme_accounts;
 pub mod assets;
+pub mod audit;
+pub mod backup;
 pub mod cas;
 pub mod certificates;
 pub mod csrs;
@@ -33,6 +35,7 @@ use std::time::Duration;
 
 pub use accounts::{AccessKeyRecord, AccountRecord, AccountStatus, NewAccessKey};
 pub use assets::{CertClassCounts, CertCounts};
+pub use audit::{AuditEntry, AuditFilter, AuditRecord, ChainCheck};
 pub use cas::{CaFilter, CaLogRow, CaRecord, NewCa};
 pub use certificates::{CertFilter, CertRecord};
 pub use csrs::{CsrFilter, CsrRow, NewCsr};
@@ -87,6 +90,8 @@ pub struct Store {
     fast: Option<std::sync::Arc<fastread::Readers>>,
     /// The issuance writer without sqlx; `None` on backends without one.
     issued: Option<fastwrite::IssuedWriter>,
+    /// Appends audit records to their hash chain (see `audit`).
+    audit: audit::AuditAppender,
 }
 
 impl Store {
@@ -119,6 +124,7 @@ impl Store {
         let issued = Some(fastwrite::IssuedWriter::start(path, std::sync::Arc::clone(&writer))?);
         Ok(Self {
             group: group::GroupQueue::start(pool.clone(), keys.clone(), std::sync::Arc::clone(&writer)),
+            audit: audit::AuditAppender::start(pool.clone(), keys.clone(), std::sync::Arc::clone(&writer)),
             pool,
             secrets: Sealer::new(master, "access-key-secret"),
             keys,

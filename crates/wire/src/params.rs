@@ -23,6 +23,11 @@ impl Params {
         self.0.get(name).map(String::as_str)
     }
 
+    /// Every parameter, sorted by name.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// An optional string; an empty value counts as absent, as the SDKs never send one
     /// on purpose.
     pub fn opt_str(&self, name: &str) -> Option<String> {
