@@ -25,7 +25,7 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 const MAX_BATCH: usize = 256;
 /// Rows per INSERT statement (15 binds each, well under every backend's bind limit).
 const ROWS_PER_INSERT: usize = 32;
-const COLUMNS: &str = "seq, at_ms, kind, account_id, access_key_id, action, version, request_id, source, \
+pub(crate) const COLUMNS: &str = "seq, at_ms, kind, account_id, access_key_id, action, version, request_id, source, \
                        params, resources, status, code, prev_hash, hash";
 
 /// What a record says, before the chain gives it a number and a hash.
@@ -114,13 +114,19 @@ pub enum ChainCheck {
     Broken { seq: i64, reason: String },
 }
 
-type Waiter = oneshot::Sender<std::result::Result<i64, String>>;
+pub(crate) type Waiter = oneshot::Sender<std::result::Result<i64, String>>;
 
 /// The queue in front of the appender; dropping the last `Store` ends it.
 #[derive(Debug, Clone)]
-pub(crate) struct AuditAppender(mpsc::UnboundedSender<(AuditEntry, Waiter)>);
+pub(crate) enum AuditAppender {
+    /// Through sqlx, for any backend.
+    Any(mpsc::UnboundedSender<(AuditEntry, Waiter)>),
+    /// On SQLite, a thread with its own connection (see `audit_sqlite`).
+    Sqlite(std::sync::mpsc::Sender<(AuditEntry, Waiter)>),
+}
 
 impl AuditAppender {
+    #[allow(dead_code)] // the PostgreSQL store (issue 10) starts this one
     pub(crate) fn start(pool: AnyPool, keys: crate::sealing::Sealer, writer: Arc<Mutex<()>>) -> Self {
         let (send, recv) = mpsc::unbounded_channel();
         // Its own thread and runtime, as for the group writer: every state-changing request
@@ -133,7 +139,7 @@ impl AuditAppender {
             .name("opencas-audit".into())
             .spawn(move || runtime.block_on(run(recv, pool, keys, writer)))
             .expect("spawn the audit appender thread");
-        Self(send)
+        Self::Any(send)
     }
 }
 
@@ -142,10 +148,13 @@ impl Store {
     /// durable. An error means the record is not stored.
     pub async fn audit_append(&self, entry: AuditEntry) -> Result<i64> {
         let (answer, answered) = oneshot::channel();
-        self.audit
-            .0
-            .send((entry, answer))
-            .map_err(|_| StoreError::Batch("the audit appender has stopped".into()))?;
+        let sent = match &self.audit {
+            AuditAppender::Any(queue) => queue.send((entry, answer)).is_ok(),
+            AuditAppender::Sqlite(queue) => queue.send((entry, answer)).is_ok(),
+        };
+        if !sent {
+            return Err(StoreError::Batch("the audit appender has stopped".into()));
+        }
         answered
             .await
             .map_err(|_| StoreError::Batch("the audit batch was abandoned".into()))?
@@ -285,6 +294,18 @@ async fn run(
     }
 }
 
+/// The `(seq, prev_hash, hash)` of `entries` appended after the record `(seq, hash)`.
+pub(crate) fn links(mut seq: i64, mut prev: String, entries: &[AuditEntry]) -> Vec<(i64, String, String)> {
+    entries
+        .iter()
+        .map(|e| {
+            seq += 1;
+            let hash = chain_hash(&prev, seq, e);
+            (seq, std::mem::replace(&mut prev, hash.clone()), hash)
+        })
+        .collect()
+}
+
 /// Appends `entries` in one transaction; answers the first one's sequence number.
 async fn append(
     pool: &AnyPool,
@@ -296,18 +317,12 @@ async fn append(
     let head = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
         .fetch_optional(tx.conn())
         .await?;
-    let (mut seq, mut prev) = match head {
+    let (seq, prev) = match head {
         Some(row) => (row.try_get::<i64, _>("seq")?, row.try_get::<String, _>("hash")?),
         None => (0, GENESIS.to_owned()),
     };
     let first = seq + 1;
-    let mut records = Vec::with_capacity(entries.len());
-    for e in entries {
-        seq += 1;
-        let hash = chain_hash(&prev, seq, e);
-        records.push((seq, prev, hash.clone()));
-        prev = hash;
-    }
+    let records = links(seq, prev, entries);
     for (chunk, links) in entries.chunks(ROWS_PER_INSERT).zip(records.chunks(ROWS_PER_INSERT)) {
         let placeholders: Vec<String> = (0..chunk.len())
             .map(|r| {

@@ -264,3 +264,22 @@ async fn a_failed_append_leaves_no_record_and_the_chain_goes_on() {
         ChainCheck::Intact { records: 2, .. }
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sqlx_appender_continues_the_same_chain() {
+    // The appender other backends use, on the same database as the SQLite one: both read the
+    // head inside their transaction, so they extend one chain.
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let mut through_any = store.clone();
+    through_any.audit = AuditAppender::start(store.pool.clone(), store.keys.clone(), store.writer.clone());
+    for i in 0..20 {
+        let (a, b) = (store.clone(), through_any.clone());
+        let (x, y) = tokio::join!(a.audit_append(entry(2 * i)), b.audit_append(entry(2 * i + 1)));
+        assert!(x.unwrap() > 0 && y.unwrap() > 0);
+    }
+    assert!(matches!(
+        store.audit_verify().await.unwrap(),
+        ChainCheck::Intact { records: 40, .. }
+    ));
+}

@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod acme_accounts;
 pub mod assets;
 pub mod audit;
+mod audit_sqlite;
 pub mod backup;
 pub mod cas;
 pub mod certificates;
@@ -124,7 +125,7 @@ impl Store {
         let issued = Some(fastwrite::IssuedWriter::start(path, std::sync::Arc::clone(&writer))?);
         Ok(Self {
             group: group::GroupQueue::start(pool.clone(), keys.clone(), std::sync::Arc::clone(&writer)),
-            audit: audit::AuditAppender::start(pool.clone(), keys.clone(), std::sync::Arc::clone(&writer)),
+            audit: audit::AuditAppender::start_sqlite(path, std::sync::Arc::clone(&writer))?,
             pool,
             secrets: Sealer::new(master, "access-key-secret"),
             keys,
