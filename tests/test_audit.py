@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from opencas_testlib import assert_error, cas20200407, utc_timestamp, v1_request, v3_request
+from opencas_testlib import assert_error, cas20200407, download_v3, utc_timestamp, v1_request, v3_request
 from test_issuance import PASSWORD, IApi, quick
 
 V06 = "2020-06-30"
@@ -193,6 +193,26 @@ def test_filters(server, story):
     assert [r["seq"] for r in limited] == [r["seq"] for r in everything[:3]]
     bad = server.cli("audit", "list", "--since", "yesterday", check=False)
     assert bad.returncode != 0 and "RFC 3339" in bad.stderr
+
+
+def test_a_key_download_is_recorded_with_its_password_masked(server, story):
+    """GET /download/<Identifier> can hand out the private key: recorded like a write."""
+    identifier = story["leaf"]["Identifier"]
+    password = "Dl-Secret-Pw-77"
+    r = download_v3(server, server.creds, identifier, {"format": "pfx", "password": password})
+    assert r.status_code == 200, r.text[:300]
+    rid = r.headers["x-acs-request-id"]
+    bad = download_v3(server, server.creds, identifier, {"format": "pem"}, secret="wrong")
+    assert bad.status_code == 400
+    records = audit_list(server, "--action", "DownloadCertificate")
+    mine = [x for x in records if x["request_id"] == rid]
+    assert [x["kind"] for x in mine] == ["call", "result"], mine
+    assert mine[0]["params"]["password"] == "***" and mine[0]["params"]["format"] == "pfx"
+    assert mine[0]["resources"]["request"]["Identifier"] == identifier
+    assert (mine[1]["status"], mine[1]["code"]) == (200, "OK")
+    refused = [x for x in records if x["request_id"] == bad.headers["x-acs-request-id"]]
+    assert [(x["kind"], x["code"]) for x in refused] == [("auth", "SignatureDoesNotMatch")]
+    assert password not in server.cli("audit", "list").stdout
 
 
 def test_verify_passes_on_the_live_log(server, story):

@@ -16,7 +16,7 @@
 use crate::auth::SignedParts;
 use crate::error::WireError;
 use crate::params::Params;
-use crate::registry::{Action, Body};
+use crate::registry::Body;
 use crate::server::AppState;
 use axum::http::StatusCode;
 use opencas_service::Caller;
@@ -97,11 +97,12 @@ fn pairs(params: &Params) -> impl Iterator<Item = (&str, &str)> {
     params.iter()
 }
 
-/// Records a state-changing call before it runs; the call must not run on an error.
+/// Records a state-changing call (`action` is `(version, name)`) before it runs; the call
+/// must not run on an error.
 pub(crate) async fn record_call(
     state: &AppState,
     ctx: &AuditCtx,
-    action: &Action,
+    action: (&str, &str),
     caller: Caller,
     credential: Option<String>,
     params: &Params,
@@ -115,8 +116,8 @@ pub(crate) async fn record_call(
         kind: "call".into(),
         account_id: Some(caller.account_id),
         access_key_id: credential,
-        action: action.name.into(),
-        version: action.version.into(),
+        action: action.1.into(),
+        version: action.0.into(),
         request_id: ctx.request_id.clone(),
         source: ctx.source.clone(),
         params: masked_params(pairs(params)),
@@ -132,7 +133,7 @@ pub(crate) async fn record_call(
 pub(crate) async fn record_result(
     state: &AppState,
     pending: Pending,
-    outcome: &Result<Body, WireError>,
+    outcome: Result<Option<&Body>, &WireError>,
 ) -> Result<(), WireError> {
     let (status, code) = match outcome {
         Ok(_) => (200, "OK".to_owned()),
@@ -142,7 +143,7 @@ pub(crate) async fn record_result(
     let entry = AuditEntry {
         at_ms: now_ms(),
         kind: "result".into(),
-        resources: resource_ids(named, outcome.as_ref().ok()),
+        resources: resource_ids(named, outcome.ok().flatten()),
         status: Some(status),
         code: Some(code),
         ..pending.entry

@@ -64,7 +64,22 @@ async fn fetch(
     let decoded = decode_request(state, uri, headers, body).await?;
     let caller = authenticate(state, ctx, ("", ACTION), method, uri, headers, &decoded).await?;
     state.limiter.check(caller.account_id, ACTION)?;
-    let p = &decoded.params;
+    // a download can carry the private key: recorded like DescribeCertificatePrivateKey
+    let credential = crate::auth::presented_credential(&crate::server::signed_parts(method, uri, headers, &decoded));
+    let mut params = decoded.params.clone();
+    params.insert("Identifier", identifier);
+    let pending = crate::audit::record_call(state, ctx, ("", ACTION), caller, credential, &params).await?;
+    let outcome = download_of(state, caller, identifier, &decoded.params).await;
+    crate::audit::record_result(state, pending, outcome.as_ref().map(|_| None)).await?;
+    outcome
+}
+
+async fn download_of(
+    state: &AppState,
+    caller: opencas_service::Caller,
+    identifier: &str,
+    p: &crate::params::Params,
+) -> Result<Download, WireError> {
     let format = match p.opt_str("format") {
         None => DownloadFormat::Pem,
         Some(f) => DownloadFormat::from_api(&f).ok_or_else(|| {

@@ -313,13 +313,19 @@ async fn handle(
         return (action.handler)(state.service.clone(), caller, decoded.params).await;
     }
     let credential = crate::auth::presented_credential(&signed_parts(method, uri, headers, &decoded));
-    let pending = audit::record_call(state, ctx, &action, caller, credential, &decoded.params).await?;
+    let name = (action.version, action.name);
+    let pending = audit::record_call(state, ctx, name, caller, credential, &decoded.params).await?;
     let outcome = (action.handler)(state.service.clone(), caller, decoded.params).await;
-    audit::record_result(state, pending, &outcome).await?;
+    audit::record_result(state, pending, outcome.as_ref().map(Some)).await?;
     outcome
 }
 
-fn signed_parts<'a>(method: &'a Method, uri: &'a Uri, headers: &'a HeaderMap, decoded: &'a Decoded) -> SignedParts<'a> {
+pub(crate) fn signed_parts<'a>(
+    method: &'a Method,
+    uri: &'a Uri,
+    headers: &'a HeaderMap,
+    decoded: &'a Decoded,
+) -> SignedParts<'a> {
     SignedParts {
         method: method.as_str(),
         path: uri.path(),
