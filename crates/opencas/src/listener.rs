@@ -3,6 +3,7 @@
 //! dribbling its head a byte a second would hold a connection (and its task) forever.
 
 use axum::Router;
+use axum::extract::ConnectInfo;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
@@ -44,9 +45,9 @@ pub async fn serve(
     let (closing, closed) = watch::channel(false);
     tokio::pin!(shutdown);
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // out of file descriptors and the like: wait instead of spinning
                     tracing::warn!(error = %e, "accept failed");
@@ -58,7 +59,13 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let builder = builder.clone();
-        let service = TowerToHyperService::new(app.clone());
+        // the peer address, as `into_make_service_with_connect_info` would give it (the audit
+        // log records it)
+        let with_peer = tower::ServiceExt::map_request(app.clone(), move |mut request: axum::http::Request<_>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            request
+        });
+        let service = TowerToHyperService::new(with_peer);
         let mut closed = closed.clone();
         tokio::spawn(async move {
             // The auto builder reads the first bytes (HTTP/1 or the HTTP/2 preface?) before

@@ -2,6 +2,8 @@
 //! CAS API. This binary wires the layers together and offers the operator's CLI.
 
 mod acme_upstream;
+mod audit_cli;
+mod backup_cli;
 mod cert_cli;
 mod config;
 mod datadir;
@@ -82,6 +84,35 @@ enum Command {
     Issuer {
         #[command(subcommand)]
         command: orders_cli::IssuerCommand,
+    },
+    /// Read and check the audit log.
+    Audit {
+        #[command(subcommand)]
+        command: audit_cli::AuditCommand,
+    },
+    /// Write a consistent snapshot of the database while the server runs (SQLite only; the
+    /// master key is not included: keep it apart).
+    Backup {
+        #[arg(long, env = "OPENCAS_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        /// The backup file to write; must not exist.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Restore a backup into a data directory, with the server stopped.
+    Restore {
+        #[arg(long, env = "OPENCAS_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        /// The backup file written by `opencas backup`.
+        #[arg(long)]
+        from: PathBuf,
+        /// The master key file the backup's data was sealed with [default: OPENCAS_MASTER_KEY,
+        /// else DATA_DIR/master.key]; copied into the data directory when it has none.
+        #[arg(long)]
+        master_key: Option<PathBuf>,
+        /// Replace the database of a data directory that is not empty.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -169,6 +200,14 @@ async fn run(command: Command, database: Option<String>) -> Result<(), String> {
         Command::Cert { command } => cert_cli::run(command, database.as_deref()).await,
         Command::Package { command } => orders_cli::package(command, database.as_deref()).await,
         Command::Issuer { command } => orders_cli::issuer(command, database.as_deref()).await,
+        Command::Audit { command } => audit_cli::run(command, database.as_deref()).await,
+        Command::Backup { data_dir, out } => backup_cli::backup(&data_dir, &out),
+        Command::Restore {
+            data_dir,
+            from,
+            master_key,
+            force,
+        } => backup_cli::restore(&data_dir, &from, master_key.as_deref(), force),
     }
 }
 

@@ -71,7 +71,7 @@ pub async fn run(config: ServeConfig) -> Result<(), String> {
             crate::listener::configure(server.http_builder(), &limits);
             server
                 .handle(handle)
-                .serve(app.into_make_service())
+                .serve(app.into_make_service_with_connect_info::<std::net::SocketAddr>())
                 .await
                 .map_err(|e| format!("cannot serve on {}: {e}", config.listen))?;
         }

@@ -2,6 +2,7 @@
 //! account and scopes every read and write to it.
 
 pub mod accounts;
+pub mod audit;
 pub mod ca;
 pub mod certstore;
 pub mod cryptoops;

@@ -46,7 +46,7 @@ pub struct AccessKeyRecord {
     pub account_active: bool,
 }
 
-fn secret_record(access_key_id: &str) -> String {
+pub(crate) fn secret_record(access_key_id: &str) -> String {
     format!("access_key:{access_key_id}")
 }
 

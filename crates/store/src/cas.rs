@@ -163,7 +163,7 @@ fn one_row(rows_affected: u64) -> Result<()> {
 }
 
 /// The sealing record name of a CA key: bound to the account and the CA.
-fn key_record(account_id: i64, identifier: &str) -> String {
+pub(crate) fn key_record(account_id: i64, identifier: &str) -> String {
     format!("ca:{account_id}:{identifier}")
 }
 

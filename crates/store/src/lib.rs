@@ -7,6 +7,9 @@
 pub mod accounts;
 pub mod acme_accounts;
 pub mod assets;
+pub mod audit;
+mod audit_sqlite;
+pub mod backup;
 pub mod cas;
 pub mod certificates;
 pub mod csrs;
@@ -36,6 +39,7 @@ use std::time::Duration;
 
 pub use accounts::{AccessKeyRecord, AccountRecord, AccountStatus, NewAccessKey};
 pub use assets::{CertClassCounts, CertCounts};
+pub use audit::{AuditEntry, AuditFilter, AuditRecord, ChainCheck};
 pub use cas::{CaFilter, CaLogRow, CaRecord, NewCa};
 pub use certificates::{CertFilter, CertRecord};
 pub use csrs::{CsrFilter, CsrRow, NewCsr};
@@ -140,6 +144,8 @@ pub struct Store {
     fast: Option<std::sync::Arc<fastread::Readers>>,
     /// The issuance writer without sqlx; `None` on backends without one.
     issued: Option<fastwrite::IssuedWriter>,
+    /// Appends audit records to their hash chain (see `audit`).
+    audit: audit::AuditAppender,
 }
 
 impl Store {
@@ -179,6 +185,12 @@ impl Store {
         let writer = std::sync::Arc::default();
         Ok(Self {
             group: group::GroupQueue::start(
+                pool.clone(),
+                Backend::Postgres,
+                keys.clone(),
+                std::sync::Arc::clone(&writer),
+            ),
+            audit: audit::AuditAppender::start(
                 pool.clone(),
                 Backend::Postgres,
                 keys.clone(),
@@ -243,6 +255,7 @@ impl Store {
                 keys.clone(),
                 std::sync::Arc::clone(&writer),
             ),
+            audit: audit::AuditAppender::start_sqlite(path, std::sync::Arc::clone(&writer))?,
             pool,
             backend: Backend::Sqlite,
             secrets: Sealer::new(master, "access-key-secret"),

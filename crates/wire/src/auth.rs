@@ -296,6 +296,27 @@ impl CachedKey {
     }
 }
 
+/// The credential a request presents, whether or not it verifies: the access key id (v1
+/// parameter or v3 `Credential`), or `bearer:` and the first 12 hex digits of the token's
+/// hash (never the token). For the audit log.
+pub fn presented_credential(r: &SignedParts<'_>) -> Option<String> {
+    let authorization = header(r.headers, "authorization").unwrap_or("");
+    if authorization.starts_with("ACS3-") {
+        return parse_v3_authorization(authorization)
+            .ok()
+            .map(|a| a.access_key_id.chars().take(128).collect());
+    }
+    let bearer = authorization
+        .strip_prefix("Bearer ")
+        .or_else(|| header(r.headers, "x-acs-bearer-token"))
+        .or_else(|| r.params.raw("BearerToken"));
+    if let Some(token) = bearer {
+        let hash = opencas_service::accounts::api_key_hash(token.trim());
+        return Some(format!("bearer:{}", &hash[..hash.len().min(12)]));
+    }
+    r.params.raw("AccessKeyId").map(|id| id.chars().take(128).collect())
+}
+
 struct V3Authorization {
     algorithm: V3Algorithm,
     access_key_id: String,

@@ -5,7 +5,7 @@ use crate::error::WireError;
 use crate::render::{self, Format};
 use crate::server::{AppState, authenticate, decode_request, host_id, new_request_id};
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, Uri, header};
 use axum::response::{IntoResponse, Response};
 use opencas_service::issuance::{Download, DownloadFormat};
@@ -18,6 +18,7 @@ const ACTION: &str = "DownloadCertificate";
 pub async fn download(
     State(state): State<Arc<AppState>>,
     Path(identifier): Path<String>,
+    peer: Option<axum::Extension<ConnectInfo<std::net::SocketAddr>>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -25,7 +26,11 @@ pub async fn download(
 ) -> Response {
     let started = Instant::now();
     let request_id = new_request_id();
-    let outcome = fetch(&state, &identifier, &method, &uri, &headers, body).await;
+    let ctx = crate::audit::AuditCtx {
+        request_id: request_id.clone(),
+        source: peer.map(|p| p.0.0.to_string()).unwrap_or_else(|| "unknown".into()),
+    };
+    let outcome = fetch(&state, &ctx, &identifier, &method, &uri, &headers, body).await;
     let (response, code) = match outcome {
         Ok(file) => {
             let disposition = format!("attachment; filename=\"{}\"", file.file_name);
@@ -49,6 +54,7 @@ pub async fn download(
 
 async fn fetch(
     state: &AppState,
+    ctx: &crate::audit::AuditCtx,
     identifier: &str,
     method: &Method,
     uri: &Uri,
@@ -56,9 +62,24 @@ async fn fetch(
     body: Body,
 ) -> Result<Download, WireError> {
     let decoded = decode_request(state, uri, headers, body).await?;
-    let caller = authenticate(state, method, uri, headers, &decoded).await?;
+    let caller = authenticate(state, ctx, ("", ACTION), method, uri, headers, &decoded).await?;
     state.limiter.check(caller.account_id, ACTION)?;
-    let p = &decoded.params;
+    // a download can carry the private key: recorded like DescribeCertificatePrivateKey
+    let credential = crate::auth::presented_credential(&crate::server::signed_parts(method, uri, headers, &decoded));
+    let mut params = decoded.params.clone();
+    params.insert("Identifier", identifier);
+    let pending = crate::audit::record_call(state, ctx, ("", ACTION), caller, credential, &params).await?;
+    let outcome = download_of(state, caller, identifier, &decoded.params).await;
+    crate::audit::record_result(state, pending, outcome.as_ref().map(|_| None)).await?;
+    outcome
+}
+
+async fn download_of(
+    state: &AppState,
+    caller: opencas_service::Caller,
+    identifier: &str,
+    p: &crate::params::Params,
+) -> Result<Download, WireError> {
     let format = match p.opt_str("format") {
         None => DownloadFormat::Pem,
         Some(f) => DownloadFormat::from_api(&f).ok_or_else(|| {

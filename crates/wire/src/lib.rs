@@ -3,6 +3,7 @@
 //! envelope. Handlers are thin: bind, call the service, render.
 
 mod actions;
+pub mod audit;
 pub mod auth;
 pub mod decode;
 mod download;

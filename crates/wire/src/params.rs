@@ -23,6 +23,16 @@ impl Params {
         self.0.get(name).map(String::as_str)
     }
 
+    /// Sets one parameter (for the audit record of a value that came in the path).
+    pub fn insert(&mut self, name: &str, value: &str) {
+        self.0.insert(name.to_owned(), value.to_owned());
+    }
+
+    /// Every parameter, sorted by name.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// An optional string; an empty value counts as absent, as the SDKs never send one
     /// on purpose.
     pub fn opt_str(&self, name: &str) -> Option<String> {

@@ -59,6 +59,11 @@ impl Registry {
         }
     }
 
+    /// Every registered action, in no particular order.
+    pub fn actions(&self) -> impl Iterator<Item = &Action> {
+        self.actions.values()
+    }
+
     pub fn len(&self) -> usize {
         self.actions.len()
     }

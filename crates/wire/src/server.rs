@@ -2,6 +2,7 @@
 //! action and renders, for `/` (RPC style) and the path styles `/api/cas/<V>/<A>` and
 //! `/api/v1/<A>`.
 
+use crate::audit::{self, AuditCtx};
 use crate::auth::{Authenticator, SignedParts};
 use crate::decode::{self, Pairs};
 use crate::error::WireError;
@@ -12,13 +13,14 @@ use crate::registry::Registry;
 use crate::render::{self, Format};
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use opencas_service::Service;
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -149,19 +151,28 @@ struct RouteHint {
     path_style: bool,
 }
 
+/// The peer address, when the server was started with connection info (not in unit tests).
+type Peer = Option<axum::Extension<ConnectInfo<SocketAddr>>>;
+
+fn peer_text(peer: Peer) -> String {
+    peer.map(|p| p.0.0.to_string()).unwrap_or_else(|| "unknown".into())
+}
+
 async fn rpc_root(
     State(s): State<Arc<AppState>>,
+    peer: Peer,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    dispatch(s, RouteHint::default(), method, uri, headers, body).await
+    dispatch(s, RouteHint::default(), peer_text(peer), method, uri, headers, body).await
 }
 
 async fn rpc_versioned_path(
     State(s): State<Arc<AppState>>,
     Path((version, action)): Path<(String, String)>,
+    peer: Peer,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -172,12 +183,13 @@ async fn rpc_versioned_path(
         action: Some(action),
         path_style: true,
     };
-    dispatch(s, hint, method, uri, headers, body).await
+    dispatch(s, hint, peer_text(peer), method, uri, headers, body).await
 }
 
 async fn rpc_action_path(
     State(s): State<Arc<AppState>>,
     Path(action): Path<String>,
+    peer: Peer,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -188,7 +200,7 @@ async fn rpc_action_path(
         action: Some(action),
         path_style: true,
     };
-    dispatch(s, hint, method, uri, headers, body).await
+    dispatch(s, hint, peer_text(peer), method, uri, headers, body).await
 }
 
 /// What one request decoded into.
@@ -202,6 +214,7 @@ pub(crate) struct Decoded {
 async fn dispatch(
     state: Arc<AppState>,
     hint: RouteHint,
+    source: String,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -209,13 +222,27 @@ async fn dispatch(
 ) -> Response {
     let started = Instant::now();
     let request_id = new_request_id();
+    let ctx = AuditCtx {
+        request_id: request_id.clone(),
+        source,
+    };
     let host = host_id(&headers);
     let timeout = Duration::from_secs(state.limits.request_timeout_secs);
     let mut format = Format::Json;
     let mut label = "unknown";
     let outcome = tokio::time::timeout(
         timeout,
-        handle(&state, hint, &method, &uri, &headers, body, &mut format, &mut label),
+        handle(
+            &state,
+            &ctx,
+            hint,
+            &method,
+            &uri,
+            &headers,
+            body,
+            &mut format,
+            &mut label,
+        ),
     )
     .await
     .unwrap_or_else(|_| {
@@ -243,6 +270,7 @@ async fn dispatch(
 #[allow(clippy::too_many_arguments)]
 async fn handle(
     state: &AppState,
+    ctx: &AuditCtx,
     hint: RouteHint,
     method: &Method,
     uri: &Uri,
@@ -285,20 +313,35 @@ async fn handle(
     let action = state.registry.find(version, action_name)?;
     *label = action.name;
 
-    let caller = authenticate(state, method, uri, headers, &decoded).await?;
+    let caller = authenticate(
+        state,
+        ctx,
+        (action.version, action.name),
+        method,
+        uri,
+        headers,
+        &decoded,
+    )
+    .await?;
     state.limiter.check(caller.account_id, action.name)?;
-    (action.handler)(state.service.clone(), caller, decoded.params).await
+    if !audit::is_audited(action.name) {
+        return (action.handler)(state.service.clone(), caller, decoded.params).await;
+    }
+    let credential = crate::auth::presented_credential(&signed_parts(method, uri, headers, &decoded));
+    let name = (action.version, action.name);
+    let pending = audit::record_call(state, ctx, name, caller, credential, &decoded.params).await?;
+    let outcome = (action.handler)(state.service.clone(), caller, decoded.params).await;
+    audit::record_result(state, pending, outcome.as_ref().map(Some)).await?;
+    outcome
 }
 
-/// Verifies the credentials of a decoded request.
-pub(crate) async fn authenticate(
-    state: &AppState,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    decoded: &Decoded,
-) -> Result<opencas_service::Caller, WireError> {
-    let parts = SignedParts {
+pub(crate) fn signed_parts<'a>(
+    method: &'a Method,
+    uri: &'a Uri,
+    headers: &'a HeaderMap,
+    decoded: &'a Decoded,
+) -> SignedParts<'a> {
+    SignedParts {
         method: method.as_str(),
         path: uri.path(),
         headers,
@@ -306,8 +349,25 @@ pub(crate) async fn authenticate(
         form: &decoded.form,
         body: &decoded.body,
         params: &decoded.params,
-    };
-    state.auth.authenticate(&parts, unix_now()).await
+    }
+}
+
+/// Verifies the credentials of a decoded request; a refusal is recorded in the audit log
+/// (`action` is `(version, name)`) before it is answered.
+pub(crate) async fn authenticate(
+    state: &AppState,
+    ctx: &AuditCtx,
+    action: (&str, &str),
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    decoded: &Decoded,
+) -> Result<opencas_service::Caller, WireError> {
+    let parts = signed_parts(method, uri, headers, decoded);
+    match state.auth.authenticate(&parts, unix_now()).await {
+        Ok(caller) => Ok(caller),
+        Err(refusal) => Err(audit::record_refused_auth(state, ctx, action, &parts, refusal).await),
+    }
 }
 
 fn unix_now() -> i64 {

@@ -374,3 +374,38 @@ CREATE TABLE request_nonces (
     PRIMARY KEY (credential, nonce)
 );
 CREATE INDEX request_nonces_expiry ON request_nonces (expires_at);
+
+-- The audit log (see crates/store/src/audit.rs): append-only, every row chained to the one
+-- before by `hash = SHA-256(prev_hash || canonical row)`. `seq` is given by the appender, not
+-- the database, because the hash covers it; replicas serialise their appends with an advisory
+-- lock. No account_id scoping: operators read it.
+CREATE TABLE audit_log (
+    seq           BIGINT PRIMARY KEY,
+    at_ms         BIGINT NOT NULL,
+    kind          TEXT NOT NULL CHECK (kind IN ('call', 'result', 'auth')),
+    account_id    BIGINT,
+    access_key_id TEXT,
+    action        TEXT NOT NULL,
+    version       TEXT NOT NULL,
+    request_id    TEXT NOT NULL,
+    source        TEXT NOT NULL,
+    params        TEXT NOT NULL,
+    resources     TEXT NOT NULL,
+    status        BIGINT,
+    code          TEXT,
+    prev_hash     TEXT NOT NULL,
+    hash          TEXT NOT NULL
+);
+CREATE INDEX audit_log_at ON audit_log (at_ms);
+CREATE INDEX audit_log_account ON audit_log (account_id, seq);
+-- Append-only for the service's own role; the hash chain is what detects changes made behind
+-- its back (a superuser can drop these).
+CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'audit_log is append-only';
+END;
+$$;
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE OR DELETE ON audit_log
+    FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
+CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();

@@ -388,3 +388,36 @@ CREATE TABLE request_nonces (
     PRIMARY KEY (credential, nonce)
 );
 CREATE INDEX request_nonces_expiry ON request_nonces (expires_at);
+
+-- The audit log (see crates/store/src/audit.rs): append-only, every row chained to the one
+-- before by `hash = SHA-256(prev_hash || canonical row)`. `seq` is given by the appender, not
+-- the database, because the hash covers it. No account_id scoping: operators read it.
+CREATE TABLE audit_log (
+    seq           BIGINT PRIMARY KEY,
+    at_ms         BIGINT NOT NULL,
+    kind          TEXT NOT NULL CHECK (kind IN ('call', 'result', 'auth')),
+    account_id    BIGINT,
+    access_key_id TEXT,
+    action        TEXT NOT NULL,
+    version       TEXT NOT NULL,
+    request_id    TEXT NOT NULL,
+    source        TEXT NOT NULL,
+    params        TEXT NOT NULL,
+    resources     TEXT NOT NULL,
+    status        BIGINT,
+    code          TEXT,
+    prev_hash     TEXT NOT NULL,
+    hash          TEXT NOT NULL
+);
+CREATE INDEX audit_log_at ON audit_log (at_ms);
+CREATE INDEX audit_log_account ON audit_log (account_id, seq);
+-- Append-only for the process itself; the hash chain is what detects changes made behind
+-- its back (these triggers can be dropped by anyone holding the file).
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN
+    SELECT RAISE(ABORT, 'audit_log is append-only');
+END;
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN
+    SELECT RAISE(ABORT, 'audit_log is append-only');
+END;

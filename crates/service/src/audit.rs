@@ -1,0 +1,273 @@
+//! The audit trail's rules: what a record holds and which parameters are secrets. The
+//! chain itself (append, list, verify) is the store's; the wire layer decides when to record.
+//!
+//! Masking errs on the side of hiding: a parameter whose name looks like a key, a secret, a
+//! certificate or key body, a crypto operation's input or output, or a credential is written
+//! as `***`, whatever its value. Tags are the exception: `Tags.N.Key` is a label.
+
+use crate::{Result, Service, ServiceError};
+pub use opencas_store::{AuditEntry, AuditFilter, AuditRecord, ChainCheck};
+use serde_json::{Map, Value};
+
+/// What a masked value is written as.
+pub const MASKED: &str = "***";
+/// Longer values are cut: the log records what a call was, not its payload.
+const MAX_VALUE_CHARS: usize = 2048;
+
+/// Protocol parameters that say nothing about the call itself.
+const PROTOCOL: [&str; 7] = [
+    "Action",
+    "Version",
+    "Format",
+    "Timestamp",
+    "SignatureMethod",
+    "SignatureVersion",
+    "SignatureNonce",
+];
+
+/// Names (last dotted segment, lower case) that are secret whatever they contain.
+const SECRET_NAMES: [&str; 20] = [
+    "key",
+    "privatekey",
+    "encryptprivatekey",
+    "signprivatekey",
+    "cert",
+    "encryptcert",
+    "signcert",
+    "encryptedcode",
+    "message",
+    "plaintext",
+    "ciphertextblob",
+    "signaturevalue",
+    "signature",
+    "secretid",
+    "secretkey",
+    "accessid",
+    "idcard",
+    "bearertoken",
+    "securitytoken",
+    "pin",
+];
+/// Fragments that make any name secret.
+const SECRET_FRAGMENTS: [&str; 6] = ["secret", "password", "passwd", "passphrase", "privatekey", "credential"];
+/// Names that carry "token" but are not credentials.
+const NOT_SECRET_TOKENS: [&str; 2] = ["clienttoken", "nexttoken"];
+
+/// Whether the parameter `name` (possibly dotted, e.g. `ApiPassthrough.Key`) holds a
+/// secret that must not reach the log.
+pub fn is_secret_param(name: &str) -> bool {
+    let last = name.rsplit('.').next().unwrap_or(name).to_ascii_lowercase();
+    let whole = name.to_ascii_lowercase();
+    if whole.starts_with("tag") && (last == "key" || last == "value") {
+        return false;
+    }
+    if SECRET_FRAGMENTS.iter().any(|f| whole.contains(f)) {
+        return true;
+    }
+    if last.contains("token") && !NOT_SECRET_TOKENS.contains(&last.as_str()) {
+        return true;
+    }
+    SECRET_NAMES.contains(&last.as_str())
+}
+
+fn cut(value: &str) -> String {
+    match value.char_indices().nth(MAX_VALUE_CHARS) {
+        None => value.to_owned(),
+        Some((at, _)) => format!("{}...({} chars)", &value[..at], value.chars().count()),
+    }
+}
+
+/// The parameters as the log keeps them: protocol noise left out, secrets masked, long
+/// values cut. A JSON object with sorted keys.
+pub fn masked_params<'a>(params: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    let mut out = std::collections::BTreeMap::new();
+    for (name, value) in params {
+        if PROTOCOL.contains(&name) {
+            continue;
+        }
+        let shown = if is_secret_param(name) {
+            MASKED.to_owned()
+        } else {
+            cut(value)
+        };
+        out.insert(name.to_owned(), shown);
+    }
+    serde_json::to_string(&out).expect("a map of strings serialises")
+}
+
+/// Whether a parameter or response field names a resource (`CertId`, `Identifier`,
+/// `ParentIdentifier`, `OrderId`, `ResourceIds`, `SerialNumber`...).
+pub fn names_resource(name: &str) -> bool {
+    const NOT: [&str; 7] = [
+        "AccessKeyId",
+        "RequestId",
+        "RegionId",
+        "ResourceGroupId",
+        "SecretId",
+        "AccessId",
+        "ClientToken",
+    ];
+    let last = name.rsplit('.').next().unwrap_or(name);
+    if NOT.contains(&last) || is_secret_param(name) {
+        return false;
+    }
+    ["Id", "Ids", "Identifier", "Identifiers", "Uuid"]
+        .iter()
+        .any(|s| last.ends_with(s))
+        || last == "SerialNumber"
+}
+
+/// The resources a call named (its parameters) or created (top-level fields of its answer),
+/// as a JSON object `{"request": {...}, "response": {...}}` without empty halves.
+pub fn resource_ids<'a>(
+    params: impl IntoIterator<Item = (&'a str, &'a str)>,
+    response: Option<&Map<String, Value>>,
+) -> String {
+    let named: Map<String, Value> = params
+        .into_iter()
+        .filter(|(k, v)| names_resource(k) && !v.is_empty())
+        .map(|(k, v)| (k.to_owned(), Value::String(cut(v))))
+        .collect();
+    let created: Map<String, Value> = response
+        .into_iter()
+        .flatten()
+        .filter(|(k, v)| names_resource(k) && (v.is_string() || v.is_number()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let mut out = Map::new();
+    if !named.is_empty() {
+        out.insert("request".into(), Value::Object(named));
+    }
+    if !created.is_empty() {
+        out.insert("response".into(), Value::Object(created));
+    }
+    Value::Object(out).to_string()
+}
+
+impl Service {
+    /// Appends one record and answers once it is durable. An error means it is not stored,
+    /// and the caller must not act as if it were.
+    pub async fn audit_append(&self, entry: AuditEntry) -> Result<i64> {
+        self.store
+            .audit_append(entry)
+            .await
+            .map_err(|e| match e.storage_fault() {
+                // a full or read-only disk says so, as any other write would
+                Some(_) => ServiceError::from(e),
+                None => ServiceError::Internal(format!("audit log: {e}")),
+            })
+    }
+
+    pub async fn audit_list(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>> {
+        Ok(self.store.audit_list(filter).await?)
+    }
+
+    pub async fn audit_verify(&self) -> Result<ChainCheck> {
+        Ok(self.store.audit_verify().await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_masked() {
+        for name in [
+            "AccessKeySecret",
+            "Password",
+            "EncryptedCode",
+            "PrivateKey",
+            "Key",
+            "Cert",
+            "EncryptCert",
+            "EncryptPrivateKey",
+            "SignCert",
+            "SignPrivateKey",
+            "Signature",
+            "SignatureValue",
+            "Message",
+            "Plaintext",
+            "CiphertextBlob",
+            "SecretId",
+            "SecretKey",
+            "BearerToken",
+            "SecurityToken",
+            "Idcard",
+            "ApiPassthrough.PrivateKey",
+            "keystorePassword",
+        ] {
+            assert!(is_secret_param(name), "{name} must be masked");
+        }
+        for name in [
+            "CommonName",
+            "Identifier",
+            "ParentIdentifier",
+            "KeyIdentifier",
+            "Algorithm",
+            "KeyAlgorithm",
+            "MessageType",
+            "SigningAlgorithm",
+            "Tags.1.Key",
+            "Tag.2.Value",
+            "ClientToken",
+            "NextToken",
+            "Csr",
+            "AccessKeyId",
+            "Days",
+        ] {
+            assert!(!is_secret_param(name), "{name} is not a secret");
+        }
+    }
+
+    #[test]
+    fn masked_params_hide_values_and_drop_protocol_noise() {
+        let json = masked_params([
+            ("Action", "UploadUserCertificate"),
+            ("Timestamp", "2026-11-23T10:00:00Z"),
+            ("Signature", "c2lnbmF0dXJl"),
+            ("Key", "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----"),
+            ("Cert", "-----BEGIN CERTIFICATE-----"),
+            ("Name", "web"),
+            ("Tags.1.Key", "env"),
+        ]);
+        let v: Map<String, Value> = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["Key"], MASKED);
+        assert_eq!(v["Cert"], MASKED);
+        assert_eq!(v["Signature"], MASKED);
+        assert_eq!(v["Name"], "web");
+        assert_eq!(v["Tags.1.Key"], "env");
+        assert!(!v.contains_key("Action") && !v.contains_key("Timestamp"));
+        assert!(!json.contains("PRIVATE KEY") && !json.contains("c2lnbmF0dXJl"));
+    }
+
+    #[test]
+    fn long_values_are_cut() {
+        let long = "a".repeat(10_000);
+        let json = masked_params([("Csr", long.as_str())]);
+        assert!(json.len() < 2_200, "{}", json.len());
+        assert!(json.contains("(10000 chars)"));
+    }
+
+    #[test]
+    fn resources_come_from_the_request_and_the_answer() {
+        let mut answer = Map::new();
+        answer.insert("Identifier".into(), Value::String("ab12".into()));
+        answer.insert("CertId".into(), Value::from(42));
+        answer.insert("Certificate".into(), Value::String("PEM".into()));
+        answer.insert("RequestId".into(), Value::String("R".into()));
+        let json = resource_ids(
+            [
+                ("ParentIdentifier", "p1"),
+                ("CommonName", "x"),
+                ("AccessKeyId", "AK"),
+                ("SecretId", "s"),
+            ],
+            Some(&answer),
+        );
+        let v: Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["request"], serde_json::json!({"ParentIdentifier": "p1"}));
+        assert_eq!(v["response"], serde_json::json!({"Identifier": "ab12", "CertId": 42}));
+        assert_eq!(resource_ids([("Days", "1")], None), "{}");
+    }
+}

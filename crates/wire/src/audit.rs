@@ -1,0 +1,234 @@
+//! When the wire layer writes to the audit log, and what it writes.
+//!
+//! A state-changing call is recorded twice: a `call` record before the action runs and a
+//! `result` record before the answer is sent. The first makes the log fail closed: if it
+//! cannot be stored the action never runs and the caller gets `ServiceUnavailable`, so no
+//! effect exists that the log does not know of. (Recording only after the action would
+//! leave its effect committed when the record then failed; the service's transactions are
+//! its own and cannot be rolled back from here.) If the `result` record fails, the effect
+//! is already committed: the caller gets `ServiceUnavailable` — like a lost connection, it
+//! must look before retrying — and the log still holds the `call` record. A `call` without
+//! a `result` thus means "cut off": a timeout, a crash, or a result that could not be written.
+//!
+//! Refused authentications are recorded with the credential presented, before the refusal
+//! is sent; if that record fails, the refusal becomes `ServiceUnavailable` too.
+
+use crate::auth::SignedParts;
+use crate::error::WireError;
+use crate::params::Params;
+use crate::registry::Body;
+use crate::server::AppState;
+use axum::http::StatusCode;
+use opencas_service::Caller;
+use opencas_service::audit::AuditEntry;
+use opencas_service::audit::{masked_params, names_resource, resource_ids};
+
+/// Action names that only read. Everything else the registry holds changes state or uses
+/// a key, and is recorded.
+const READ_PREFIXES: [&str; 3] = ["Describe", "List", "Get"];
+/// Action names that change state or use a key.
+const WRITE_PREFIXES: [&str; 20] = [
+    "Create", "Upload", "Update", "Delete", "Revoke", "Cancel", "Apply", "Submit", "Refund", "Share", "Tag", "Untag",
+    "Encrypt", "Decrypt", "Sign", "Verify", "Move", "Renew", "Assign", "Download",
+];
+/// Reads that hand out a private key: recorded like a write.
+const AUDITED_READS: [&str; 1] = ["DescribeCertificatePrivateKey"];
+
+/// `Some(true)`: the action is recorded; `Some(false)`: a pure read; `None`: the naming
+/// rules do not say (a test keeps every registered action out of this case; at run time it
+/// is recorded, to be safe).
+pub fn classify(action: &str) -> Option<bool> {
+    let starts = |prefixes: &[&str]| {
+        prefixes.iter().any(|p| {
+            action
+                .strip_prefix(p)
+                .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_uppercase()) || rest.is_empty())
+        })
+    };
+    if AUDITED_READS.contains(&action) || starts(&WRITE_PREFIXES) {
+        Some(true)
+    } else if starts(&READ_PREFIXES) {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+pub(crate) fn is_audited(action: &str) -> bool {
+    classify(action).unwrap_or(true)
+}
+
+/// The request facts every record carries.
+pub(crate) struct AuditCtx {
+    pub request_id: String,
+    /// The peer address of the connection.
+    pub source: String,
+}
+
+/// A call recorded before it ran, waiting for its result.
+pub(crate) struct Pending {
+    entry: AuditEntry,
+    named: Vec<(String, String)>,
+}
+
+fn unavailable() -> WireError {
+    WireError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "ServiceUnavailable",
+        "The audit log cannot record this request, so it was not processed. Retry later.",
+    )
+}
+
+fn now_ms() -> i64 {
+    opencas_service::store::now_millis()
+}
+
+async fn append(state: &AppState, entry: AuditEntry) -> Result<(), WireError> {
+    match state.service.audit_append(entry).await {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            tracing::error!(error = %e, "audit record not written; refusing the request");
+            Err(match e {
+                storage @ opencas_service::ServiceError::Unavailable { .. } => storage.into(),
+                _ => unavailable(),
+            })
+        }
+    }
+}
+
+fn pairs(params: &Params) -> impl Iterator<Item = (&str, &str)> {
+    params.iter()
+}
+
+/// Records a state-changing call (`action` is `(version, name)`) before it runs; the call
+/// must not run on an error.
+pub(crate) async fn record_call(
+    state: &AppState,
+    ctx: &AuditCtx,
+    action: (&str, &str),
+    caller: Caller,
+    credential: Option<String>,
+    params: &Params,
+) -> Result<Pending, WireError> {
+    let named: Vec<(String, String)> = pairs(params)
+        .filter(|(k, v)| names_resource(k) && !v.is_empty())
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let entry = AuditEntry {
+        at_ms: now_ms(),
+        kind: "call".into(),
+        account_id: Some(caller.account_id),
+        access_key_id: credential,
+        action: action.1.into(),
+        version: action.0.into(),
+        request_id: ctx.request_id.clone(),
+        source: ctx.source.clone(),
+        params: masked_params(pairs(params)),
+        resources: resource_ids(named.iter().map(|(k, v)| (k.as_str(), v.as_str())), None),
+        status: None,
+        code: None,
+    };
+    append(state, entry.clone()).await?;
+    Ok(Pending { entry, named })
+}
+
+/// Records the outcome of a call recorded by `record_call`, before it is answered.
+pub(crate) async fn record_result(
+    state: &AppState,
+    pending: Pending,
+    outcome: Result<Option<&Body>, &WireError>,
+) -> Result<(), WireError> {
+    let (status, code) = match outcome {
+        Ok(_) => (200, "OK".to_owned()),
+        Err(e) => (i64::from(e.status.as_u16()), e.code.to_string()),
+    };
+    let named = pending.named.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    let entry = AuditEntry {
+        at_ms: now_ms(),
+        kind: "result".into(),
+        resources: resource_ids(named, outcome.ok().flatten()),
+        status: Some(status),
+        code: Some(code),
+        ..pending.entry
+    };
+    append(state, entry).await
+}
+
+/// Records a refused authentication; answers the refusal to send (or `ServiceUnavailable`
+/// when it could not be recorded).
+pub(crate) async fn record_refused_auth(
+    state: &AppState,
+    ctx: &AuditCtx,
+    action: (&str, &str),
+    parts: &SignedParts<'_>,
+    refusal: WireError,
+) -> WireError {
+    let entry = AuditEntry {
+        at_ms: now_ms(),
+        kind: "auth".into(),
+        account_id: None,
+        access_key_id: crate::auth::presented_credential(parts),
+        action: action.1.into(),
+        version: action.0.into(),
+        request_id: ctx.request_id.clone(),
+        source: ctx.source.clone(),
+        params: masked_params(pairs(parts.params)),
+        resources: "{}".into(),
+        status: Some(i64::from(refusal.status.as_u16())),
+        code: Some(refusal.code.to_string()),
+    };
+    match append(state, entry).await {
+        Ok(()) => refusal,
+        Err(e) => e,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_registered_action_is_classified() {
+        let registry = crate::actions::registry();
+        let mut unclassified = Vec::new();
+        let mut reads = 0;
+        for action in registry.actions() {
+            match classify(action.name) {
+                None => unclassified.push(action.name),
+                Some(false) => reads += 1,
+                Some(true) => {}
+            }
+        }
+        assert!(unclassified.is_empty(), "unclassified actions: {unclassified:?}");
+        assert!(reads > 0 && reads < registry.len());
+    }
+
+    #[test]
+    fn classification_rules() {
+        for write in [
+            "CreateServerCertificate",
+            "UploadUserCertificate",
+            "RevokeCertificate",
+            "UpdateCsr",
+            "DeleteCsr",
+            "Encrypt",
+            "Decrypt",
+            "Sign",
+            "Verify",
+            "TagResources",
+            "UntagResources",
+            "MoveResourceGroup",
+            "RenewCertificateOrderForPackageRequest",
+            "DescribeCertificatePrivateKey",
+        ] {
+            assert_eq!(classify(write), Some(true), "{write}");
+        }
+        for read in ["DescribeCACertificate", "ListCert", "GetCsrDetail", "ListTagResources"] {
+            assert_eq!(classify(read), Some(false), "{read}");
+        }
+        // a prefix must end at a word boundary: "Signal" is not "Sign"
+        assert_eq!(classify("SignalSomething"), None);
+        assert_eq!(classify("Frobnicate"), None);
+        assert!(is_audited("Frobnicate"), "unknown names are recorded, to be safe");
+    }
+}
