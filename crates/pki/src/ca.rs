@@ -11,6 +11,7 @@ use crate::issue::{
     location_extensions, sign_certificate,
 };
 use crate::keys::PrivateKey;
+use crate::lint::{Expect, LintContext};
 use crate::name::SubjectFields;
 use crate::usage::{ExtKeyUsage, KeyUsageFlags};
 
@@ -36,6 +37,9 @@ pub struct CaProfile {
     /// The SM2 distinguishing ID the *issuer* signs with (ignored for other
     /// key algorithms). Default [`Sm2Id::Standard`].
     pub sm2_id: Sm2Id,
+    /// The request explicitly chose an RSA-1024 key for this CA; without it
+    /// the pre-issuance lint refuses one. Default false.
+    pub allow_rsa_1024: bool,
 }
 
 impl Default for CaProfile {
@@ -49,6 +53,7 @@ impl Default for CaProfile {
             ca_issuers_uri: None,
             ocsp_uri: None,
             sm2_id: Sm2Id::Standard,
+            allow_rsa_1024: false,
         }
     }
 }
@@ -97,7 +102,14 @@ pub fn build_root_ca<R: CryptoRng + ?Sized>(
         serial: profile.serial,
         custom_serial: None,
         validity,
-        extensions: ca_extensions(profile, ski.clone(), ski)?,
+        extensions: ca_extensions(profile, ski.clone(), ski.clone())?,
+        lint: LintContext {
+            expect: Expect::Ca,
+            issuer_validity: None,
+            issuer_key_id: ski,
+            allow_rsa_1024: profile.allow_rsa_1024,
+            requested_serial: false,
+        },
     };
     sign_certificate(issuance, rng)
 }
@@ -137,7 +149,14 @@ pub fn build_sub_ca<R: CryptoRng + ?Sized>(
         serial: profile.serial,
         custom_serial: None,
         validity,
-        extensions: ca_extensions(profile, ski, issuer.key_id)?,
+        extensions: ca_extensions(profile, ski, issuer.key_id.clone())?,
+        lint: LintContext {
+            expect: Expect::Ca,
+            issuer_validity: Some(issuer.validity),
+            issuer_key_id: issuer.key_id,
+            allow_rsa_1024: profile.allow_rsa_1024,
+            requested_serial: false,
+        },
     };
     sign_certificate(issuance, rng)
 }

@@ -158,6 +158,7 @@ impl Service {
         let algorithm = req.algorithm;
         let root_profile = CaProfile {
             sm2_id: self.config.sm2_id,
+            allow_rsa_1024: algorithm == KeyAlgorithm::Rsa1024,
             ..CaProfile::default()
         };
         let (key_der, cert_der) = blocking(move || -> opencas_pki::Result<_> {
@@ -269,6 +270,7 @@ impl Service {
             ca_issuers_uri: Some(format!("{public_url}/ca/{}.crt", parent.identifier)),
             // the parent signs the sub CA with the ID it was made with
             sm2_id: sm2_id_of(&parent),
+            allow_rsa_1024: req.algorithm == KeyAlgorithm::Rsa1024,
             ..CaProfile::default()
         };
         let parent_key = self.store.ca_private_key(caller.account_id, &parent.identifier).await?;
