@@ -7,6 +7,8 @@ pub mod auth;
 pub mod decode;
 mod download;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod metrics;
 pub mod params;
 mod pki_endpoints;
