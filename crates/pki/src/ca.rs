@@ -8,7 +8,7 @@ use crate::alg::Sm2Id;
 use crate::error::{Error, Result};
 use crate::issue::{
     CertValidity, Issuance, Serial, check_issuer, eku_extension, ext, key_id_extensions, key_identifier,
-    location_extensions, sign_certificate,
+    location_extensions, policies_extension, sign_certificate,
 };
 use crate::keys::PrivateKey;
 use crate::lint::{Expect, LintContext};
@@ -40,6 +40,8 @@ pub struct CaProfile {
     /// The request explicitly chose an RSA-1024 key for this CA; without it
     /// the pre-issuance lint refuses one. Default false.
     pub allow_rsa_1024: bool,
+    /// certificatePolicies OIDs (dotted); empty means no extension.
+    pub certificate_policies: Vec<String>,
 }
 
 impl Default for CaProfile {
@@ -54,6 +56,7 @@ impl Default for CaProfile {
             ocsp_uri: None,
             sm2_id: Sm2Id::Standard,
             allow_rsa_1024: false,
+            certificate_policies: Vec::new(),
         }
     }
 }
@@ -72,6 +75,7 @@ fn ca_extensions(profile: &CaProfile, ski: Vec<u8>, aki: Vec<u8>) -> Result<Vec<
     }
     exts.push(ext(true, &ku.to_x509()?)?);
     exts.extend(eku_extension(&profile.extended_key_usages)?);
+    exts.extend(policies_extension(&profile.certificate_policies)?);
     exts.extend(key_id_extensions(ski, aki)?);
     exts.extend(location_extensions(
         profile.crl_distribution_point.as_deref(),

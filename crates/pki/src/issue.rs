@@ -17,11 +17,12 @@ use x509_cert::builder::profile::BuilderProfile;
 use x509_cert::builder::{Builder, CertificateBuilder};
 use x509_cert::certificate::{Certificate, TbsCertificate};
 use x509_cert::ext::Extension;
+use x509_cert::ext::pkix::certpolicy::PolicyInformation;
 use x509_cert::ext::pkix::crl::dp::DistributionPoint;
 use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
 use x509_cert::ext::pkix::{
-    AccessDescription, AuthorityInfoAccessSyntax, AuthorityKeyIdentifier, BasicConstraints, CrlDistributionPoints,
-    ExtendedKeyUsage, KeyUsage, SubjectKeyIdentifier,
+    AccessDescription, AuthorityInfoAccessSyntax, AuthorityKeyIdentifier, BasicConstraints, CertificatePolicies,
+    CrlDistributionPoints, ExtendedKeyUsage, KeyUsage, SubjectKeyIdentifier,
 };
 use x509_cert::name::Name;
 use x509_cert::serial_number::SerialNumber;
@@ -164,6 +165,26 @@ pub(crate) fn eku_extension(ekus: &[ExtKeyUsage]) -> Result<Option<Extension>> {
         }
     }
     Ok(Some(ext(false, &ExtendedKeyUsage(oids))?))
+}
+
+/// A non-critical certificatePolicies extension with these policy OIDs
+/// (dotted, no qualifiers), or none for an empty list.
+pub(crate) fn policies_extension(policies: &[String]) -> Result<Option<Extension>> {
+    if policies.is_empty() {
+        return Ok(None);
+    }
+    let infos = policies
+        .iter()
+        .map(|p| {
+            Ok(PolicyInformation {
+                policy_identifier: p
+                    .parse()
+                    .map_err(|_| Error::InvalidExtension(format!("policy {p:?} is not a dotted OID")))?,
+                policy_qualifiers: None,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Some(ext(false, &CertificatePolicies(infos))?))
 }
 
 /// CRL distribution point (fullName URI) and AIA (OCSP, caIssuers), each

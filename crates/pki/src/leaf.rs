@@ -9,7 +9,7 @@ use crate::alg::{KeyAlgorithm, KeyFamily, Sm2Id};
 use crate::error::{Error, Result};
 use crate::issue::{
     CertValidity, Issuance, Serial, check_issuer, eku_extension, ext, key_id_extensions, key_identifier,
-    location_extensions, sign_certificate,
+    location_extensions, policies_extension, sign_certificate,
 };
 use crate::keys::PrivateKey;
 use crate::lint::{Expect, LintContext};
@@ -70,6 +70,8 @@ pub struct LeafProfile {
     /// The request explicitly chose an RSA-1024 key; without it the
     /// pre-issuance lint refuses one. Default false.
     pub allow_rsa_1024: bool,
+    /// certificatePolicies OIDs (dotted); empty means no extension.
+    pub certificate_policies: Vec<String>,
 }
 
 /// Which extensions of an end-entity certificate are forced critical.
@@ -134,6 +136,7 @@ impl LeafProfile {
             custom_serial: None,
             criticals: Criticals::default(),
             allow_rsa_1024: false,
+            certificate_policies: Vec::new(),
         }
     }
 }
@@ -257,6 +260,7 @@ pub(crate) fn build_leaf_with_extensions<R: CryptoRng + ?Sized>(
         e.critical |= profile.criticals.extended_key_usage;
         e
     }));
+    exts.extend(policies_extension(&profile.certificate_policies)?);
     exts.extend(key_id_extensions(
         key_identifier(subject_spki_der)?,
         issuer.key_id.clone(),

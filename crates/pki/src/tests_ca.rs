@@ -184,6 +184,7 @@ fn mixed_family_chain_and_optional_extensions() {
         ocsp_uri: Some("http://ocsp.example.com".into()),
         sm2_id: Sm2Id::Standard,
         allow_rsa_1024: false,
+        certificate_policies: vec!["2.23.140.1.2.1".into()],
     };
     let sub = build_sub_ca(
         &root,
