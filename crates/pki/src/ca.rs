@@ -8,9 +8,10 @@ use crate::alg::Sm2Id;
 use crate::error::{Error, Result};
 use crate::issue::{
     CertValidity, Issuance, Serial, check_issuer, eku_extension, ext, key_id_extensions, key_identifier,
-    location_extensions, sign_certificate,
+    location_extensions, policies_extension, sign_certificate,
 };
 use crate::keys::PrivateKey;
+use crate::lint::{Expect, LintContext};
 use crate::name::SubjectFields;
 use crate::usage::{ExtKeyUsage, KeyUsageFlags};
 
@@ -36,6 +37,11 @@ pub struct CaProfile {
     /// The SM2 distinguishing ID the *issuer* signs with (ignored for other
     /// key algorithms). Default [`Sm2Id::Standard`].
     pub sm2_id: Sm2Id,
+    /// The request explicitly chose an RSA-1024 key for this CA; without it
+    /// the pre-issuance lint refuses one. Default false.
+    pub allow_rsa_1024: bool,
+    /// certificatePolicies OIDs (dotted); empty means no extension.
+    pub certificate_policies: Vec<String>,
 }
 
 impl Default for CaProfile {
@@ -49,6 +55,8 @@ impl Default for CaProfile {
             ca_issuers_uri: None,
             ocsp_uri: None,
             sm2_id: Sm2Id::Standard,
+            allow_rsa_1024: false,
+            certificate_policies: Vec::new(),
         }
     }
 }
@@ -67,6 +75,7 @@ fn ca_extensions(profile: &CaProfile, ski: Vec<u8>, aki: Vec<u8>) -> Result<Vec<
     }
     exts.push(ext(true, &ku.to_x509()?)?);
     exts.extend(eku_extension(&profile.extended_key_usages)?);
+    exts.extend(policies_extension(&profile.certificate_policies)?);
     exts.extend(key_id_extensions(ski, aki)?);
     exts.extend(location_extensions(
         profile.crl_distribution_point.as_deref(),
@@ -97,7 +106,14 @@ pub fn build_root_ca<R: CryptoRng + ?Sized>(
         serial: profile.serial,
         custom_serial: None,
         validity,
-        extensions: ca_extensions(profile, ski.clone(), ski)?,
+        extensions: ca_extensions(profile, ski.clone(), ski.clone())?,
+        lint: LintContext {
+            expect: Expect::Ca,
+            issuer_validity: None,
+            issuer_key_id: ski,
+            allow_rsa_1024: profile.allow_rsa_1024,
+            requested_serial: false,
+        },
     };
     sign_certificate(issuance, rng)
 }
@@ -137,7 +153,14 @@ pub fn build_sub_ca<R: CryptoRng + ?Sized>(
         serial: profile.serial,
         custom_serial: None,
         validity,
-        extensions: ca_extensions(profile, ski, issuer.key_id)?,
+        extensions: ca_extensions(profile, ski, issuer.key_id.clone())?,
+        lint: LintContext {
+            expect: Expect::Ca,
+            issuer_validity: Some(issuer.validity),
+            issuer_key_id: issuer.key_id,
+            allow_rsa_1024: profile.allow_rsa_1024,
+            requested_serial: false,
+        },
     };
     sign_certificate(issuance, rng)
 }

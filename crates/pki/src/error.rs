@@ -118,6 +118,10 @@ pub enum Error {
     /// A digest given in place of a message has the wrong length for the algorithm.
     #[error("invalid digest: {0}")]
     InvalidDigest(String),
+    /// The certificate to be signed failed a pre-issuance check (the message
+    /// lists every finding); nothing was signed.
+    #[error("pre-issuance check failed: {0}")]
+    LintFailed(String),
     /// An OCSP response could not be decoded.
     #[error("malformed OCSP response: {0}")]
     MalformedOcspResponse(String),

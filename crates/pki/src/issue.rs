@@ -2,11 +2,13 @@
 //! serials, validity, extension helpers, issuer checks, and signing with a
 //! self-check of the fresh signature.
 
+use std::cell::RefCell;
 use std::time::Duration;
 
 use const_oid::AssociatedOid;
 use const_oid::db::rfc5280 as oids;
 use der::asn1::{Ia5String, OctetString};
+use der::referenced::OwnedToRef;
 use der::{DateTime, Decode, Encode};
 use rand_core::CryptoRng;
 use sha1::{Digest, Sha1};
@@ -15,11 +17,12 @@ use x509_cert::builder::profile::BuilderProfile;
 use x509_cert::builder::{Builder, CertificateBuilder};
 use x509_cert::certificate::{Certificate, TbsCertificate};
 use x509_cert::ext::Extension;
+use x509_cert::ext::pkix::certpolicy::PolicyInformation;
 use x509_cert::ext::pkix::crl::dp::DistributionPoint;
 use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
 use x509_cert::ext::pkix::{
-    AccessDescription, AuthorityInfoAccessSyntax, AuthorityKeyIdentifier, BasicConstraints, CrlDistributionPoints,
-    ExtendedKeyUsage, KeyUsage, SubjectKeyIdentifier,
+    AccessDescription, AuthorityInfoAccessSyntax, AuthorityKeyIdentifier, BasicConstraints, CertificatePolicies,
+    CrlDistributionPoints, ExtendedKeyUsage, KeyUsage, SubjectKeyIdentifier,
 };
 use x509_cert::name::Name;
 use x509_cert::serial_number::SerialNumber;
@@ -28,6 +31,7 @@ use x509_cert::time::{Time, Validity};
 use crate::alg::{KeyAlgorithm, Sm2Id};
 use crate::error::{Error, Result};
 use crate::keys::PrivateKey;
+use crate::lint::{LintContext, TbsParts, lint_tbs};
 use crate::signer::{DerSignature, KeySigner};
 use crate::usage::ExtKeyUsage;
 use crate::verify::verify_certificate_signature;
@@ -163,6 +167,26 @@ pub(crate) fn eku_extension(ekus: &[ExtKeyUsage]) -> Result<Option<Extension>> {
     Ok(Some(ext(false, &ExtendedKeyUsage(oids))?))
 }
 
+/// A non-critical certificatePolicies extension with these policy OIDs
+/// (dotted, no qualifiers), or none for an empty list.
+pub(crate) fn policies_extension(policies: &[String]) -> Result<Option<Extension>> {
+    if policies.is_empty() {
+        return Ok(None);
+    }
+    let infos = policies
+        .iter()
+        .map(|p| {
+            Ok(PolicyInformation {
+                policy_identifier: p
+                    .parse()
+                    .map_err(|_| Error::InvalidExtension(format!("policy {p:?} is not a dotted OID")))?,
+                policy_qualifiers: None,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Some(ext(false, &CertificatePolicies(infos))?))
+}
+
 /// CRL distribution point (fullName URI) and AIA (OCSP, caIssuers), each
 /// only when given.
 pub(crate) fn location_extensions(
@@ -201,14 +225,20 @@ pub(crate) fn location_extensions(
     Ok(exts)
 }
 
-/// A builder profile whose names and extensions are computed up front.
-pub(crate) struct FixedProfile {
+/// A builder profile whose names and extensions are computed up front. The
+/// builder asks it for the extensions with the finished `TbsCertificate` in
+/// hand, just before it encodes and signs it: that is where the lints run.
+pub(crate) struct FixedProfile<'a> {
     pub(crate) subject: Name,
     pub(crate) issuer: Name,
     pub(crate) extensions: Vec<Extension>,
+    /// The lints to run and where to put their failure (which the builder's
+    /// own error type cannot carry). Only unit tests that build deliberately
+    /// broken certificates leave it out.
+    pub(crate) lint: Option<(&'a LintContext, &'a RefCell<Option<Error>>)>,
 }
 
-impl BuilderProfile for FixedProfile {
+impl BuilderProfile for FixedProfile<'_> {
     fn get_issuer(&self, _subject: &Name) -> Name {
         self.issuer.clone()
     }
@@ -219,8 +249,24 @@ impl BuilderProfile for FixedProfile {
         &self,
         _spk: SubjectPublicKeyInfoRef<'_>,
         _issuer_spk: SubjectPublicKeyInfoRef<'_>,
-        _tbs: &TbsCertificate,
+        tbs: &TbsCertificate,
     ) -> x509_cert::builder::Result<Vec<Extension>> {
+        let Some((lint, failure)) = self.lint else {
+            return Ok(self.extensions.clone());
+        };
+        let validity = tbs.validity();
+        let parts = TbsParts {
+            serial: tbs.serial_number().as_bytes(),
+            not_before: time_to_unix(&validity.not_before),
+            not_after: time_to_unix(&validity.not_after),
+            subject: tbs.subject(),
+            spki: tbs.subject_public_key_info().owned_to_ref(),
+            extensions: &self.extensions,
+        };
+        if let Err(e) = lint_tbs(&parts, lint) {
+            *failure.borrow_mut() = Some(e);
+            return Err(x509_cert::builder::Error::MissingAttributes);
+        }
         Ok(self.extensions.clone())
     }
 }
@@ -233,6 +279,8 @@ pub(crate) struct CheckedIssuer {
     pub(crate) key_id: Vec<u8>,
     /// The issuer's BasicConstraints pathLenConstraint.
     pub(crate) path_len: Option<u8>,
+    /// The issuer's validity, Unix seconds.
+    pub(crate) validity: (i64, i64),
 }
 
 /// Checks that `issuer_cert_der` is a CA certificate (BasicConstraints
@@ -263,7 +311,8 @@ pub(crate) fn check_issuer(
     }
     validity.to_x509()?;
     let iv = tbs.validity();
-    if validity.not_before < time_to_unix(&iv.not_before) || validity.not_after > time_to_unix(&iv.not_after) {
+    let issuer_validity = (time_to_unix(&iv.not_before), time_to_unix(&iv.not_after));
+    if validity.not_before < issuer_validity.0 || validity.not_after > issuer_validity.1 {
         return Err(Error::ValidityOutsideIssuer);
     }
     let key_id = match tbs
@@ -277,6 +326,7 @@ pub(crate) fn check_issuer(
         name: tbs.subject().clone(),
         key_id,
         path_len: bc.path_len_constraint,
+        validity: issuer_validity,
     })
 }
 
@@ -292,10 +342,14 @@ pub(crate) struct Issuance<'a> {
     pub(crate) custom_serial: Option<u64>,
     pub(crate) validity: CertValidity,
     pub(crate) extensions: Vec<Extension>,
+    /// What the pre-issuance lints check the certificate against.
+    pub(crate) lint: LintContext,
 }
 
-/// Builds and signs a v3 certificate, then checks the fresh signature with
-/// the issuer's public key before returning the DER.
+/// Builds a v3 certificate, lints it against `i.lint` before it is signed
+/// ([`Error::LintFailed`] naming every finding, nothing signed), signs it,
+/// then checks the fresh signature with the issuer's public key before
+/// returning the DER.
 pub(crate) fn sign_certificate<R: CryptoRng + ?Sized>(i: Issuance<'_>, rng: &mut R) -> Result<Vec<u8>> {
     KeyAlgorithm::from_spki_der(i.subject_spki_der)?;
     let spki = SubjectPublicKeyInfoOwned::from_der(i.subject_spki_der).map_err(Error::malformed_key)?;
@@ -305,14 +359,19 @@ pub(crate) fn sign_certificate<R: CryptoRng + ?Sized>(i: Issuance<'_>, rng: &mut
         Some(n) => SerialNumber::from(n),
         None => SerialNumber::new(i.serial.unwrap_or_else(|| Serial::random(rng)).as_bytes())?,
     };
+    let lint_failure = RefCell::new(None);
     let prof = FixedProfile {
         subject: i.subject,
         issuer: i.issuer_name,
         extensions: i.extensions,
+        lint: Some((&i.lint, &lint_failure)),
     };
     let builder = CertificateBuilder::new(prof, serial, i.validity.to_x509()?, spki)?;
     let signer = KeySigner::new(i.issuer_key, i.sm2_id)?;
-    let cert: Certificate = builder.build::<_, DerSignature>(&signer)?;
+    let cert: Certificate = match builder.build::<_, DerSignature>(&signer) {
+        Ok(c) => c,
+        Err(e) => return Err(lint_failure.into_inner().unwrap_or_else(|| e.into())),
+    };
     let der = cert.to_der()?;
     // Check the fresh signature before anything leaves the signer.
     verify_certificate_signature(&der, i.issuer_key.public_key_spki_der(), i.sm2_id)

@@ -9,9 +9,10 @@ use crate::alg::{KeyAlgorithm, KeyFamily, Sm2Id};
 use crate::error::{Error, Result};
 use crate::issue::{
     CertValidity, Issuance, Serial, check_issuer, eku_extension, ext, key_id_extensions, key_identifier,
-    location_extensions, sign_certificate,
+    location_extensions, policies_extension, sign_certificate,
 };
 use crate::keys::PrivateKey;
+use crate::lint::{Expect, LintContext};
 use crate::name::SubjectFields;
 use crate::san::{San, general_names};
 use crate::usage::{ExtKeyUsage, KeyUsageFlags};
@@ -66,6 +67,11 @@ pub struct LeafProfile {
     pub custom_serial: Option<u64>,
     /// Extensions to mark critical beyond the profile's defaults.
     pub criticals: Criticals,
+    /// The request explicitly chose an RSA-1024 key; without it the
+    /// pre-issuance lint refuses one. Default false.
+    pub allow_rsa_1024: bool,
+    /// certificatePolicies OIDs (dotted); empty means no extension.
+    pub certificate_policies: Vec<String>,
 }
 
 /// Which extensions of an end-entity certificate are forced critical.
@@ -129,6 +135,8 @@ impl LeafProfile {
             extra_subject_attributes: Vec::new(),
             custom_serial: None,
             criticals: Criticals::default(),
+            allow_rsa_1024: false,
+            certificate_policies: Vec::new(),
         }
     }
 }
@@ -252,7 +260,11 @@ pub(crate) fn build_leaf_with_extensions<R: CryptoRng + ?Sized>(
         e.critical |= profile.criticals.extended_key_usage;
         e
     }));
-    exts.extend(key_id_extensions(key_identifier(subject_spki_der)?, issuer.key_id)?);
+    exts.extend(policies_extension(&profile.certificate_policies)?);
+    exts.extend(key_id_extensions(
+        key_identifier(subject_spki_der)?,
+        issuer.key_id.clone(),
+    )?);
     if !names.is_empty() {
         let critical = profile.criticals.subject_alt_name || name.iter_rdn().next().is_none();
         exts.push(ext(critical, &SubjectAltName(names))?);
@@ -263,6 +275,21 @@ pub(crate) fn build_leaf_with_extensions<R: CryptoRng + ?Sized>(
         profile.ca_issuers_uri.as_deref(),
     )?);
     exts.extend(extra);
+    let expect = match &profile.kind {
+        LeafKind::Server => Expect::Server,
+        LeafKind::Client => Expect::Client,
+        LeafKind::Custom { .. } => Expect::Custom {
+            key_usage,
+            extended_key_usages: ekus,
+        },
+    };
+    let lint = LintContext {
+        expect,
+        issuer_validity: Some(issuer.validity),
+        issuer_key_id: issuer.key_id,
+        allow_rsa_1024: profile.allow_rsa_1024,
+        requested_serial: profile.custom_serial.is_some(),
+    };
     let issuance = Issuance {
         issuer_key,
         sm2_id: profile.sm2_id,
@@ -273,6 +300,7 @@ pub(crate) fn build_leaf_with_extensions<R: CryptoRng + ?Sized>(
         custom_serial: profile.custom_serial,
         validity,
         extensions: exts,
+        lint,
     };
     sign_certificate(issuance, rng)
 }

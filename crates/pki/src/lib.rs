@@ -36,11 +36,14 @@ pub mod cryptoops;
 mod csr;
 mod error;
 pub mod formats;
+#[doc(hidden)]
+pub mod fuzzing;
 mod inspect;
 mod issue;
 mod key_match;
 mod keys;
 mod leaf;
+mod lint;
 mod name;
 mod ocsp;
 mod ocsp_asn;

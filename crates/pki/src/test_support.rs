@@ -43,6 +43,7 @@ pub(crate) fn ca_chain(alg: KeyAlgorithm, sm2_id: crate::Sm2Id) -> (Vec<u8>, Vec
     let mut rng = os_rng();
     let profile = crate::CaProfile {
         sm2_id,
+        allow_rsa_1024: alg == KeyAlgorithm::Rsa1024,
         ..Default::default()
     };
     let validity = crate::CertValidity {
@@ -73,7 +74,10 @@ pub(crate) fn leaf_chain(alg: KeyAlgorithm, cn: &str, not_before: i64) -> (Vec<u
         not_before,
         not_after: Y2026 + YEAR,
     };
-    let profile = crate::LeafProfile::default();
+    let profile = crate::LeafProfile {
+        allow_rsa_1024: alg == KeyAlgorithm::Rsa1024,
+        ..Default::default()
+    };
     let leaf = crate::build_leaf(
         &sub,
         &keys(alg)[1],

@@ -107,6 +107,7 @@ fn root_and_sub_ca_for_every_algorithm() {
             }
             let profile = CaProfile {
                 sm2_id,
+                allow_rsa_1024: alg == KeyAlgorithm::Rsa1024,
                 ..Default::default()
             };
             let root = build_root_ca(root_key, &subject("Root"), root_validity(), &profile, &mut rng)
@@ -117,6 +118,7 @@ fn root_and_sub_ca_for_every_algorithm() {
             let sub_profile = CaProfile {
                 path_len: Some(0),
                 sm2_id,
+                allow_rsa_1024: alg == KeyAlgorithm::Rsa1024,
                 ..Default::default()
             };
             let sub = build_sub_ca(
@@ -181,6 +183,8 @@ fn mixed_family_chain_and_optional_extensions() {
         ca_issuers_uri: Some("http://ca.example.com/root.cer".into()),
         ocsp_uri: Some("http://ocsp.example.com".into()),
         sm2_id: Sm2Id::Standard,
+        allow_rsa_1024: false,
+        certificate_policies: vec!["2.23.140.1.2.1".into()],
     };
     let sub = build_sub_ca(
         &root,
@@ -310,6 +314,7 @@ fn sub_ca_refusals() {
                 )
                 .unwrap(),
             ],
+            lint: None,
         };
         let validity = x509_cert::time::Validity::new(
             Time::from(der::DateTime::from_unix_duration(std::time::Duration::from_secs(Y2026 as u64)).unwrap()),

@@ -354,6 +354,7 @@ fn refusals() {
             .unwrap(),
             ext(true, &KeyUsageFlags::KEY_CERT_SIGN.to_x509().unwrap()).unwrap(),
         ],
+        lint: None,
     };
     let spki = spki::SubjectPublicKeyInfoOwned::from_der(other.public_key_spki_der()).unwrap();
     let b = CertificateBuilder::new(prof, SerialNumber::from(9u32), leaf_validity.to_x509().unwrap(), spki).unwrap();

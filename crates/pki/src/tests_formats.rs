@@ -349,7 +349,10 @@ fn jks_private_key_entry() {
             not_before: Y2026,
             not_after: Y2026 + YEAR,
         },
-        &CaProfile::default(),
+        &CaProfile {
+            allow_rsa_1024: true,
+            ..Default::default()
+        },
         &mut os_rng(),
     )
     .unwrap();

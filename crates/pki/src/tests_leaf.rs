@@ -48,6 +48,7 @@ fn sub_ca(alg: KeyAlgorithm, sm2_id: Sm2Id) -> (Vec<u8>, &'static PrivateKey) {
     let mut rng = os_rng();
     let p = CaProfile {
         sm2_id,
+        allow_rsa_1024: alg == KeyAlgorithm::Rsa1024,
         ..Default::default()
     };
     let root = build_root_ca(root_key, &subject("Root"), root_validity(), &p, &mut rng).unwrap();
@@ -144,6 +145,7 @@ fn server_and_client_leaves_for_every_algorithm() {
             ] {
                 let profile = LeafProfile {
                     sm2_id: id,
+                    allow_rsa_1024: alg == KeyAlgorithm::Rsa1024,
                     ..LeafProfile::new(kind.clone())
                 };
                 let der = leaf(&sub, sub_key, spki, &sans(), &profile).unwrap_or_else(|e| panic!("{alg:?}: {e}"));
@@ -369,6 +371,7 @@ fn issuer_and_validity_refusals() {
                 .unwrap(),
                 ext(true, &KeyUsageFlags::CRL_SIGN.to_x509().unwrap()).unwrap(),
             ],
+            lint: None,
         };
         let spki = spki::SubjectPublicKeyInfoOwned::from_der(other.public_key_spki_der()).unwrap();
         let b = CertificateBuilder::new(prof, SerialNumber::from(9u32), rv.to_x509().unwrap(), spki).unwrap();

@@ -35,6 +35,7 @@ fn write_chain(dir: &Path, alg: KeyAlgorithm, sm2_id: Sm2Id) {
     let root_profile = CaProfile {
         sm2_id,
         path_len: Some(1),
+        allow_rsa_1024: alg == KeyAlgorithm::Rsa1024,
         ..Default::default()
     };
     let root = build_root_ca(
@@ -55,6 +56,7 @@ fn write_chain(dir: &Path, alg: KeyAlgorithm, sm2_id: Sm2Id) {
         crl_distribution_point: Some("http://crl.example.com/root.crl".into()),
         ca_issuers_uri: Some("http://ca.example.com/root.cer".into()),
         ocsp_uri: Some("http://ocsp.example.com".into()),
+        allow_rsa_1024: alg == KeyAlgorithm::Rsa1024,
         ..Default::default()
     };
     let sub = build_sub_ca(

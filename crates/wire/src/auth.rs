@@ -317,14 +317,14 @@ pub fn presented_credential(r: &SignedParts<'_>) -> Option<String> {
     r.params.raw("AccessKeyId").map(|id| id.chars().take(128).collect())
 }
 
-struct V3Authorization {
-    algorithm: V3Algorithm,
-    access_key_id: String,
-    signed_headers: Vec<String>,
-    signature: String,
+pub(crate) struct V3Authorization {
+    pub(crate) algorithm: V3Algorithm,
+    pub(crate) access_key_id: String,
+    pub(crate) signed_headers: Vec<String>,
+    pub(crate) signature: String,
 }
 
-fn parse_v3_authorization(value: &str) -> Result<V3Authorization, WireError> {
+pub(crate) fn parse_v3_authorization(value: &str) -> Result<V3Authorization, WireError> {
     let bad = |what: &str| WireError::incomplete_signature(format!("The Authorization header is malformed: {what}."));
     let (alg, rest) = value.split_once(' ').ok_or_else(|| bad("no credential part"))?;
     let algorithm = V3Algorithm::from_name(alg).ok_or_else(|| bad("unsupported algorithm"))?;
@@ -365,7 +365,7 @@ pub fn date_to_unix(text: &str) -> Option<i64> {
     (t.offset() == time::UtcOffset::UTC).then(|| t.unix_timestamp())
 }
 
-fn check_timestamp(text: &str, now: i64) -> Result<(), WireError> {
+pub(crate) fn check_timestamp(text: &str, now: i64) -> Result<(), WireError> {
     let at = date_to_unix(text).ok_or_else(|| {
         WireError::new(
             StatusCode::BAD_REQUEST,

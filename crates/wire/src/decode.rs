@@ -3,7 +3,9 @@
 //! object bodies flattened the way the SDKs flatten lists and objects.
 
 use crate::error::WireError;
+use crate::params::Params;
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 pub type Pairs = Vec<(String, String)>;
 
@@ -77,6 +79,46 @@ pub fn parse_json_object(input: &[u8]) -> Result<Pairs, WireError> {
         return Err(malformed("body", "too many parameters"));
     }
     Ok(pairs)
+}
+
+/// A request's parameters as decoded from its query string and body.
+pub struct DecodedParams {
+    pub query: Pairs,
+    pub form: Pairs,
+    /// Query, form and JSON body merged.
+    pub params: Params,
+}
+
+/// Decodes the query string and the body (form or JSON object, by `content_type`,
+/// lower-cased) and merges them.
+pub fn decode_params(query: &[u8], content_type: &str, body: &[u8]) -> Result<DecodedParams, WireError> {
+    let query = parse_form(query, "query")?;
+    let (form, json) = if body.is_empty() {
+        (Vec::new(), Vec::new())
+    } else if content_type.starts_with("application/json") {
+        (Vec::new(), parse_json_object(body)?)
+    } else if content_type.is_empty() || content_type.starts_with("application/x-www-form-urlencoded") {
+        (parse_form(body, "body")?, Vec::new())
+    } else {
+        return Err(WireError::invalid(
+            "Body",
+            format!("Unsupported Content-Type {content_type}; send a form or a JSON object."),
+        ));
+    };
+    if query.len() + form.len() + json.len() > MAX_PARAMS {
+        return Err(WireError::invalid("Body", "The request has too many parameters."));
+    }
+    // Precedence: query over form over JSON (the 2018-07-13 SDK repeats the query in a
+    // JSON body, with the same values).
+    let mut merged = BTreeMap::new();
+    for (k, v) in json.iter().chain(form.iter()).chain(query.iter()) {
+        merged.insert(k.clone(), v.clone());
+    }
+    Ok(DecodedParams {
+        query,
+        form,
+        params: Params::new(merged),
+    })
 }
 
 fn flatten(prefix: &str, value: Value, out: &mut Pairs, depth: usize) -> Result<(), WireError> {

@@ -8,6 +8,8 @@ pub mod auth;
 pub mod decode;
 mod download;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod limits;
 pub mod metrics;
 pub mod params;

@@ -19,6 +19,11 @@ impl Params {
         Self(map)
     }
 
+    /// Every parameter name, in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
+    }
+
     pub fn raw(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(String::as_str)
     }

@@ -19,7 +19,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use opencas_service::Service;
 use serde::Deserialize;
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -401,37 +400,16 @@ pub(crate) async fn decode_request(
     }
     let body = axum::body::to_bytes(body, limit).await.map_err(|_| too_large(limit))?;
 
-    let query = decode::parse_form(uri.query().unwrap_or("").as_bytes(), "query")?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_ascii_lowercase();
-    let (form, json) = if body.is_empty() {
-        (Vec::new(), Vec::new())
-    } else if content_type.starts_with("application/json") {
-        (Vec::new(), decode::parse_json_object(&body)?)
-    } else if content_type.is_empty() || content_type.starts_with("application/x-www-form-urlencoded") {
-        (decode::parse_form(&body, "body")?, Vec::new())
-    } else {
-        return Err(WireError::invalid(
-            "Body",
-            format!("Unsupported Content-Type {content_type}; send a form or a JSON object."),
-        ));
-    };
-    if query.len() + form.len() + json.len() > decode::MAX_PARAMS {
-        return Err(WireError::invalid("Body", "The request has too many parameters."));
-    }
-    // Precedence: query over form over JSON (the 2018-07-13 SDK repeats the query in a
-    // JSON body, with the same values).
-    let mut merged = BTreeMap::new();
-    for (k, v) in json.iter().chain(form.iter()).chain(query.iter()) {
-        merged.insert(k.clone(), v.clone());
-    }
+    let d = decode::decode_params(uri.query().unwrap_or("").as_bytes(), &content_type, &body)?;
     Ok(Decoded {
-        query,
-        form,
+        query: d.query,
+        form: d.form,
         body,
-        params: Params::new(merged),
+        params: d.params,
     })
 }

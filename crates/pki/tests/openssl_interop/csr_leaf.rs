@@ -96,6 +96,8 @@ impl Chain {
             crl_distribution_point: Some("http://crl.example.com/sub.crl".into()),
             ocsp_uri: Some("http://ocsp.example.com".into()),
             ca_issuers_uri: Some("http://ca.example.com/sub.cer".into()),
+            // the CSR itself was accepted under the RSA-1024 policy or not at all
+            allow_rsa_1024: csr.key_algorithm == KeyAlgorithm::Rsa1024,
             ..LeafProfile::new(kind)
         };
         build_leaf(

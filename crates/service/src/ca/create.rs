@@ -27,7 +27,8 @@ impl SubjectInput {
         let fields = SubjectFields {
             common_name: self.common_name.clone(),
             organization: Some(self.organization.clone()),
-            organizational_unit: Some(self.organization_unit.clone()),
+            // the built-in DV issuer has none (CA/B Forum BR 7.1.2.10.2)
+            organizational_unit: Some(self.organization_unit.clone()).filter(|ou| !ou.is_empty()),
             locality: Some(self.locality.clone()),
             state: Some(self.state.clone()),
             country_code: self.country_code.clone(),
@@ -80,6 +81,8 @@ pub struct CreateSubRequest {
     pub path_len: u8,
     pub extended_key_usages: Vec<ExtKeyUsage>,
     pub cert_max_time_days: Option<i64>,
+    /// certificatePolicies OIDs (dotted) of the new CA; the API sets none.
+    pub certificate_policies: Vec<String>,
     pub enable_crl: bool,
     pub crl_day: i64,
     pub client_token: Option<String>,
@@ -158,6 +161,7 @@ impl Service {
         let algorithm = req.algorithm;
         let root_profile = CaProfile {
             sm2_id: self.config.sm2_id,
+            allow_rsa_1024: algorithm == KeyAlgorithm::Rsa1024,
             ..CaProfile::default()
         };
         let (key_der, cert_der) = blocking(move || -> opencas_pki::Result<_> {
@@ -269,6 +273,8 @@ impl Service {
             ca_issuers_uri: Some(format!("{public_url}/ca/{}.crt", parent.identifier)),
             // the parent signs the sub CA with the ID it was made with
             sm2_id: sm2_id_of(&parent),
+            allow_rsa_1024: req.algorithm == KeyAlgorithm::Rsa1024,
+            certificate_policies: req.certificate_policies.clone(),
             ..CaProfile::default()
         };
         let parent_key = self.store.ca_private_key(caller.account_id, &parent.identifier).await?;

@@ -64,6 +64,7 @@ fn sub_req(parent: &str, algorithm: KeyAlgorithm, years: i64) -> CreateSubReques
         path_len: 0,
         extended_key_usages: vec![],
         cert_max_time_days: None,
+        certificate_policies: Vec::new(),
         enable_crl: true,
         crl_day: 7,
         client_token: None,

@@ -395,7 +395,10 @@ impl Service {
             (CertKind::Client, _) => LeafKind::Client,
             (CertKind::Custom, c) => {
                 let c = c.cloned().unwrap_or_default();
-                let family = csr.as_ref().map(|c| c.key_algorithm.family());
+                let family = csr
+                    .as_ref()
+                    .map_or(generate, |c| Some(c.key_algorithm))
+                    .map(KeyAlgorithm::family);
                 check_key_usage_for(family, c.key_usage)?;
                 let key_usage = if c.key_usage.is_empty() {
                     KeyUsageFlags::DIGITAL_SIGNATURE
@@ -418,6 +421,11 @@ impl Service {
             custom_serial: custom.and_then(|c| c.serial),
             criticals,
             sm2_id: crate::revocation::sm2_id_of(&ca),
+            // the CSR path admits RSA-1024 only when RSA_1024 was declared
+            allow_rsa_1024: match &req.key {
+                KeySource::Generate(_) => generate == Some(KeyAlgorithm::Rsa1024),
+                KeySource::Csr { algorithm, .. } => *algorithm == Some(KeyAlgorithm::Rsa1024),
+            },
             ..LeafProfile::new(kind)
         };
         let issuer_key = self.ca_key(&ca).await.map_err(|e| match e {

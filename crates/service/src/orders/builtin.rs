@@ -16,17 +16,21 @@ pub const BUILTIN_ISSUER_ACCOUNT: i64 = 0;
 const ISSUER: Caller = Caller {
     account_id: BUILTIN_ISSUER_ACCOUNT,
 };
-/// CA/Browser Forum baseline requirements: at most 398 days; the seed says 397.
-pub const MAX_DV_DAYS: i64 = 397;
+/// CA/B Forum BR 6.3.2: at most 200 days for certificates issued from 2026-03-15 on; one day
+/// less keeps clear of the boundary, which pkilint warns about.
+pub const MAX_DV_DAYS: i64 = 199;
+/// The CA/B Forum reserved policy OID for domain-validated certificates (BR 7.1.6.1).
+const CABF_DOMAIN_VALIDATED: &str = "2.23.140.1.2.1";
 
 fn subject(cn: &str) -> SubjectInput {
     SubjectInput {
         common_name: cn.into(),
         organization: "opencas".into(),
-        organization_unit: "Public Issuer".into(),
+        organization_unit: String::new(),
         locality: "Internet".into(),
         state: "Internet".into(),
-        country_code: None,
+        // CA/B Forum BR 7.1.2.10.2: a CA's subject carries a country
+        country_code: Some("CN".into()),
     }
 }
 
@@ -59,6 +63,7 @@ impl Service {
                 path_len: 0,
                 extended_key_usages: vec![ExtKeyUsage::ServerAuth, ExtKeyUsage::ClientAuth],
                 cert_max_time_days: Some(MAX_DV_DAYS),
+                certificate_policies: vec![CABF_DOMAIN_VALIDATED.into()],
                 enable_crl: true,
                 crl_day: 7,
                 client_token: Some("builtin-public-dv".into()),
@@ -112,6 +117,7 @@ impl Service {
             crl_distribution_point: Some(self.crl_url(&ca.identifier)),
             ca_issuers_uri: Some(format!("{public_url}/ca/{}.crt", ca.identifier)),
             ocsp_uri: Some(format!("{public_url}/ocsp")),
+            certificate_policies: vec![CABF_DOMAIN_VALIDATED.into()],
             ..LeafProfile::new(LeafKind::Custom {
                 key_usage: ku,
                 extended_key_usages: vec![ExtKeyUsage::ServerAuth, ExtKeyUsage::ClientAuth],

@@ -124,7 +124,7 @@ pub struct OrdersConfig {
     /// The first retry delay; each further retry doubles it up to `retry_max_secs`.
     pub retry_initial_secs: i64,
     pub retry_max_secs: i64,
-    /// Validity of certificates from the built-in issuer (at most 397 days).
+    /// Validity of certificates from the built-in issuer (at most 199 days: CA/B Forum BR 6.3.2 allows 200).
     pub builtin_validity_days: i64,
     /// Product code → `builtin` or the name of an ACME upstream; unlisted products use
     /// the built-in issuer.
@@ -139,7 +139,7 @@ impl Default for OrdersConfig {
             validation_deadline_secs: 3 * 86_400,
             retry_initial_secs: 30,
             retry_max_secs: 3_600,
-            builtin_validity_days: 397,
+            builtin_validity_days: MAX_DV_DAYS,
             issuers: BTreeMap::new(),
             poll_interval_ms: 1_000,
         }

@@ -99,6 +99,7 @@ async fn create_sub(s: Service, caller: Caller, p: Params) -> Result<Body, WireE
         path_len: p.opt_i64("PathLenConstraint", 0..=8)?.unwrap_or(0) as u8,
         extended_key_usages,
         cert_max_time_days: p.opt_i64("CertMaxTime", 1..=36_600)?,
+        certificate_policies: Vec::new(),
         enable_crl,
         crl_day: p.opt_i64("CrlDay", 1..=365)?.unwrap_or(30),
         client_token: client_token(&p)?,
