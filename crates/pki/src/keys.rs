@@ -288,6 +288,7 @@ impl PrivateKey {
             "ENCRYPTED PRIVATE KEY" => {
                 let password = password.ok_or(Error::PasswordRequired)?;
                 let enc = pkcs8::EncryptedPrivateKeyInfoRef::from_der(&block.der).map_err(Error::malformed_key)?;
+                check_kdf_cost(&enc.encryption_algorithm)?;
                 let doc = enc.decrypt(password).map_err(|_| Error::DecryptionFailed)?;
                 Self::from_pkcs8_der(doc.as_bytes())
             }
@@ -359,4 +360,38 @@ fn wrap_pkcs8(alg: AlgorithmIdentifierRef<'_>, inner: &[u8]) -> Result<Zeroizing
     let key = OctetStringRef::new(inner).map_err(Error::malformed_key)?;
     let info = PrivateKeyInfoRef::new(alg, key);
     Ok(Zeroizing::new(info.to_der().map_err(Error::encoding)?))
+}
+
+/// Most PBKDF2 iterations an encrypted key may ask for (RFC 8018 suggests up to 10,000,000
+/// where performance is not critical; OpenSSL writes 2,048). The count comes from the
+/// uploaded key itself, and the pkcs5 crate takes any `u32`: hours of CPU for one request.
+const MAX_PBKDF2_ITERATIONS: u32 = 10_000_000;
+/// Most memory scrypt may take (128·N·r bytes); OpenSSL's default is 16 MiB. Beyond this a
+/// hostile key could make the process allocate gigabytes and be killed.
+const MAX_SCRYPT_BYTES: u64 = 256 << 20;
+
+/// Refuses key-derivation parameters that would cost more than any honest key needs.
+fn check_kdf_cost(scheme: &pkcs8::pkcs5::EncryptionScheme) -> Result<()> {
+    use pkcs8::pkcs5::{EncryptionScheme, pbes2::Kdf};
+    let EncryptionScheme::Pbes2(params) = scheme else {
+        return Ok(()); // PBES1 has a fixed, small cost and is refused by decrypt anyway
+    };
+    let too_costly = match &params.kdf {
+        Kdf::Pbkdf2(p) => p.iteration_count > MAX_PBKDF2_ITERATIONS,
+        Kdf::Scrypt(p) => {
+            let n = p.cost_parameter;
+            let (r, parallel) = (u64::from(p.block_size), u64::from(p.parallelization));
+            let memory = 128u64.saturating_mul(n).saturating_mul(r);
+            memory > MAX_SCRYPT_BYTES || n.saturating_mul(r).saturating_mul(parallel) > MAX_SCRYPT_BYTES / 128
+        }
+        _ => true, // a KDF added to the crate later: refused until its cost can be checked
+    };
+    if too_costly {
+        return Err(Error::UnsupportedKey(
+            "the encrypted key asks for a key derivation cost beyond what this service runs \
+             (PBKDF2 over 10,000,000 iterations or scrypt over 256 MiB); re-encrypt it with default settings"
+                .into(),
+        ));
+    }
+    Ok(())
 }

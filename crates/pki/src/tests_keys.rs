@@ -151,3 +151,59 @@ fn sign_and_verify_every_algorithm() {
         Err(Error::UnsupportedAlgorithm(_))
     ));
 }
+
+/// An encrypted key whose key-derivation parameters are set by `change`, with the
+/// ciphertext of a real key (it is never decrypted when the cost is refused).
+fn encrypted_with(change: impl FnOnce(&mut pkcs8::pkcs5::pbes2::Kdf)) -> String {
+    use der::{Decode, Encode};
+    use pkcs8::pkcs5::EncryptionScheme;
+    let key = &keys(KeyAlgorithm::EcP256)[0];
+    let pem = key.to_encrypted_pkcs8_pem("s3cret", &mut os_rng()).unwrap();
+    let (_, der) = der::pem::decode_vec(pem.as_bytes()).unwrap();
+    let mut enc = pkcs8::EncryptedPrivateKeyInfoOwned::from_der(&der).unwrap();
+    let EncryptionScheme::Pbes2(params) = &mut enc.encryption_algorithm else {
+        panic!("PBES2 expected")
+    };
+    change(&mut params.kdf);
+    der::pem::encode_string(
+        "ENCRYPTED PRIVATE KEY",
+        der::pem::LineEnding::LF,
+        &enc.to_der().unwrap(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn encrypted_keys_with_hostile_kdf_costs_are_refused_before_deriving() {
+    use pkcs8::pkcs5::pbes2::{Kdf, ScryptParams};
+    let unsupported = |pem: &str| {
+        matches!(
+            PrivateKey::from_pem_with_password(pem, "s3cret"),
+            Err(Error::UnsupportedKey(m)) if m.contains("key derivation cost")
+        )
+    };
+    // u32::MAX PBKDF2 iterations would take hours; refused at once
+    let pbkdf2 = encrypted_with(|kdf| match kdf {
+        Kdf::Pbkdf2(p) => p.iteration_count = u32::MAX,
+        _ => panic!("PBKDF2 expected"),
+    });
+    assert!(unsupported(&pbkdf2));
+    // scrypt with N = 2^30, r = 8 would allocate 128 GiB
+    let scrypt = encrypted_with(|kdf| {
+        let Kdf::Pbkdf2(p) = kdf else { panic!("PBKDF2 expected") };
+        *kdf = Kdf::Scrypt(ScryptParams {
+            salt: p.salt,
+            cost_parameter: 1 << 30,
+            block_size: 8,
+            parallelization: 1,
+            key_length: None,
+        });
+    });
+    assert!(unsupported(&scrypt));
+    // the iteration count honest tools write still works
+    let honest = encrypted_with(|kdf| match kdf {
+        Kdf::Pbkdf2(p) => assert!(p.iteration_count <= 600_000, "{}", p.iteration_count),
+        _ => panic!("PBKDF2 expected"),
+    });
+    assert!(PrivateKey::from_pem_with_password(&honest, "s3cret").is_ok());
+}
