@@ -6,6 +6,7 @@
 //! plus the opencas/cfssl ratio per path. opencas requests are signed with ACS3-HMAC-SHA256
 //! (a fresh nonce and date on every request), as the official SDKs sign them.
 
+mod api;
 mod load;
 mod ops;
 mod search;

@@ -11,6 +11,8 @@
 
 #![allow(dead_code)] // the shared modules carry the issuance bench's helpers too
 
+#[path = "api.rs"]
+mod api;
 #[path = "load.rs"]
 mod load;
 #[path = "servers.rs"]
@@ -18,12 +20,10 @@ mod servers;
 #[path = "sign.rs"]
 mod sign;
 
-use bytes::Bytes;
+use api::Ctx;
 use clap::Parser;
-use http_body_util::Full;
-use hyper::{Request, StatusCode, Uri};
+use hyper::StatusCode;
 use load::{MakeReq, Stats};
-use servers::Opencas;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -48,45 +48,6 @@ struct Args {
     warmup: f64,
     #[arg(long, default_value_t = 1)]
     client_threads: usize,
-}
-
-#[derive(Clone)]
-struct Ctx {
-    addr: std::net::SocketAddr,
-    host: String,
-    key_id: String,
-    secret: String,
-}
-
-impl Ctx {
-    fn of(o: &Opencas) -> Self {
-        Self {
-            addr: o.server.addr,
-            host: o.server.addr.to_string(),
-            key_id: o.access_key_id.clone(),
-            secret: o.access_key_secret.clone(),
-        }
-    }
-
-    fn request(&self, action: &str, params: &[(&str, &str)]) -> load::Req {
-        let query = sign::canonical_query(params);
-        let uri: Uri = format!("/?{query}").parse().expect("valid uri");
-        let mut b = Request::post(uri);
-        for (k, v) in sign::v3_headers(&self.host, action, PCA, &query, &self.key_id, &self.secret) {
-            b = b.header(k, v);
-        }
-        b.header("content-length", "0")
-            .body(Full::new(Bytes::new()))
-            .expect("request")
-    }
-
-    async fn call(&self, action: &str, params: &[(&str, &str)]) -> Result<serde_json::Value, String> {
-        let (status, body) = load::one_shot(self.addr, self.request(action, params)).await?;
-        if status != StatusCode::OK {
-            return Err(format!("{action}: {}", load::describe_failure(status, &body)));
-        }
-        serde_json::from_slice(&body).map_err(|e| format!("{action}: not JSON: {e}"))
-    }
 }
 
 fn check_issued(status: StatusCode, body: &[u8]) -> Result<(), String> {
@@ -117,7 +78,7 @@ async fn hierarchy(ctx: &Ctx) -> Result<String, String> {
     ];
     let mut p = subject.to_vec();
     p.extend([("CommonName", "ScaleRoot"), ("Years", "10")]);
-    let root = ctx.call("CreateRootCACertificate", &p).await?;
+    let root = ctx.call(PCA, "CreateRootCACertificate", &p).await?;
     let root_id = root["Identifier"].as_str().ok_or("no root Identifier")?.to_owned();
     let mut p = subject.to_vec();
     p.extend([
@@ -125,7 +86,7 @@ async fn hierarchy(ctx: &Ctx) -> Result<String, String> {
         ("Years", "5"),
         ("ParentIdentifier", &root_id),
     ]);
-    let sub = ctx.call("CreateSubCACertificate", &p).await?;
+    let sub = ctx.call(PCA, "CreateSubCACertificate", &p).await?;
     Ok(sub["Identifier"].as_str().ok_or("no sub Identifier")?.to_owned())
 }
 
@@ -177,6 +138,7 @@ async fn measure(a: &Args, label: &str, dir: &Path, database: Option<&str>, repl
             let (c, sub) = (c.clone(), sub.clone());
             Arc::new(move || {
                 c.request(
+                    PCA,
                     "CreateClientCertificate",
                     &[
                         ("ParentIdentifier", &sub),
@@ -191,7 +153,11 @@ async fn measure(a: &Args, label: &str, dir: &Path, database: Option<&str>, repl
     )
     .await;
     let listed = ctxs[0]
-        .call("ListClientCertificate", &[("ShowSize", "100"), ("CurrentPage", "1")])
+        .call(
+            PCA,
+            "ListClientCertificate",
+            &[("ShowSize", "100"), ("CurrentPage", "1")],
+        )
         .await?;
     let ids: Arc<Vec<String>> = Arc::new(
         listed["CertificateList"]
@@ -211,7 +177,7 @@ async fn measure(a: &Args, label: &str, dir: &Path, database: Option<&str>, repl
             let (c, ids) = (c.clone(), ids.clone());
             Arc::new(move || {
                 let id = &ids[rand::random_range(0..ids.len())];
-                c.request("DescribeClientCertificate", &[("Identifier", id)])
+                c.request(PCA, "DescribeClientCertificate", &[("Identifier", id)])
             })
         },
         check_detail,
