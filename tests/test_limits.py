@@ -118,7 +118,10 @@ def test_header_fields_too_large(srv):
 def test_head_too_large_to_parse_gets_a_bare_4xx_and_the_server_stays_up(srv, ):
     # far past hyper's buffer: no envelope is possible, but a 4xx, not a crash
     s = connect(srv)
-    s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Huge: " + b"v" * (2 * 1024 * 1024) + b"\r\n\r\n")
+    try:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Huge: " + b"v" * (2 * 1024 * 1024) + b"\r\n\r\n")
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the server may answer and close before the 2 MiB are sent: that is the behaviour under test
     data = read_all(s)
     s.close()
     if data:
