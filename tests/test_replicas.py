@@ -267,3 +267,29 @@ def test_a_dead_replicas_crl_claim_is_taken_over(cluster):
     assert got, f"the CRL of {ident} was not re-signed after the dead replica's lease ran out"
     crl, _ = fetch_crl(b, ident)
     assert crl_number(crl) >= got[0] > crl_number(first)
+
+
+def test_replicas_started_together_on_an_empty_database(pg_server):
+    """Three replicas started at the same instant on a fresh data directory and an empty
+    database: one master key, one initial account, one built-in issuer, and all three serve."""
+    work = new_workdir("opencas-replicas-together-")
+    data = work / "data"
+    database = create_test_database(pg_server, "opencas_together")
+    servers = []
+    try:
+        for name in ("a", "b", "c"):
+            srv = OpencasServer(work, config=DEFAULT_TEST_CONFIG, data_dir=data, name=f"together-{name}")
+            srv.database_url = database
+            servers.append(srv)
+        with ThreadPoolExecutor(len(servers)) as pool:
+            list(pool.map(lambda s: s.start(timeout=60), servers))
+        # the initial account, beside the built-in issuer's own (id 0)
+        assert psql(database, "SELECT count(*) FROM accounts WHERE id <> 0").strip() == "1"
+        assert psql(database, "SELECT count(*) FROM cas").strip() == "2"  # the built-in root and DV issuer
+        creds = servers[0].creds
+        for srv in servers:
+            assert_ok(v1_request(srv, creds, "ListClientCertificate", V_2020_06))
+    finally:
+        for srv in servers:
+            cleanup_server(srv)
+        drop_test_database(pg_server, database)

@@ -2,7 +2,7 @@
 //! and the first account's credentials.
 
 use opencas_service::accounts::Credentials;
-use opencas_service::{Service, ServiceConfig};
+use opencas_service::{Service, ServiceConfig, ServiceError};
 use opencas_store::sealing::{MasterKey, write_private_file};
 use opencas_store::{Location, Store};
 use std::path::{Path, PathBuf};
@@ -57,10 +57,16 @@ pub async fn ensure_initial_account(service: &Service, dir: &Path) -> Result<Opt
     if path.exists() || !service.list_accounts().await.map_err(|e| e.to_string())?.is_empty() {
         return Ok(None);
     }
-    let credentials = service
-        .create_account(INITIAL_ACCOUNT)
-        .await
-        .map_err(|e| e.to_string())?;
+    let credentials = match service.create_account(INITIAL_ACCOUNT).await {
+        Ok(credentials) => credentials,
+        // Replicas started together on an empty shared database all find no account; the
+        // name is unique, so one creates it and the others find it taken: theirs is no error.
+        Err(ServiceError::Conflict {
+            code: "AccountAlreadyExists",
+            ..
+        }) => return Ok(None),
+        Err(e) => return Err(e.to_string()),
+    };
     write_credentials(&path, &credentials, false)?;
     Ok(Some(path))
 }

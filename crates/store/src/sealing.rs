@@ -51,9 +51,21 @@ impl MasterKey {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut key = [0u8; 32];
                 rand::rng().fill_bytes(&mut key);
-                write_private_file(path, hex::encode(key).as_bytes())
-                    .map_err(|e| SealError::MasterKey(format!("{}: {e}", path.display())))?;
-                Ok(Self(key))
+                let fail = |e: std::io::Error| SealError::MasterKey(format!("{}: {e}", path.display()));
+                // Written whole under a name of its own, then linked into place: replicas
+                // starting together on one data directory see either no key or the whole
+                // key, never an empty file, and the link fails for all but the first.
+                let staged = path.with_extension(format!("new.{}", hex::encode(&key[..8])));
+                write_private_file(&staged, hex::encode(key).as_bytes()).map_err(fail)?;
+                let linked = std::fs::hard_link(&staged, path);
+                let _ = std::fs::remove_file(&staged);
+                match linked {
+                    Ok(()) => Ok(Self(key)),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        Self::from_hex(&std::fs::read_to_string(path).map_err(fail)?)
+                    }
+                    Err(e) => Err(fail(e)),
+                }
             }
             Err(e) => Err(SealError::MasterKey(format!("{}: {e}", path.display()))),
         }
@@ -148,6 +160,24 @@ mod tests {
         let sealed = s.seal("rec:1", b"secret");
         assert_ne!(&sealed[13..], b"secret");
         assert_eq!(s.open("rec:1", &sealed).unwrap(), b"secret");
+    }
+
+    #[test]
+    fn processes_creating_the_master_key_together_all_get_the_same_one() {
+        for _ in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("master.key");
+            let keys: Vec<[u8; 32]> = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..8)
+                    .map(|_| s.spawn(|| MasterKey::load_or_create(&path).unwrap().0))
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            assert!(keys.windows(2).all(|w| w[0] == w[1]), "two keys were handed out");
+            assert_eq!(MasterKey::load_or_create(&path).unwrap().0, keys[0]);
+            // nothing staged is left behind
+            assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        }
     }
 
     #[test]
