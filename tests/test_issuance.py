@@ -863,6 +863,7 @@ def test_refuse_validity(api, cas):
         E("MissingParameter.Days")
         E(("InvalidParameter.AfterTime", "InvalidParameter.BeforeTime", "InvalidParameter.Days"),
           before_time=now + 86400, after_time=now)  # reversed
+        E("InvalidParameter.AfterTime", before_time=now - 3 * 86400, after_time=now - 86400)  # already expired
         # the sub CA's CertMaxTime
         g = dict(f, parent_identifier=short)
         api.error(action, 400, "InvalidParameter.Days", **g, days=31)

@@ -29,6 +29,19 @@ impl ValidityInput {
     /// (starting at `BeforeTime` when given); then `BeforeTime` + `AfterTime` (both or
     /// neither); then `Years` and `Months` added together.
     pub fn resolve(&self, now: i64) -> Result<(i64, i64, i64)> {
+        let resolved = self.resolve_any(now)?;
+        // A short life is allowed (tests of expiry handling need one), an expired one is not:
+        // it could be used for nothing and would only count against the CA's quota.
+        if resolved.1 <= now {
+            return Err(ServiceError::invalid(
+                "AfterTime",
+                "The certificate would have expired before it was issued: its end must be in the future.",
+            ));
+        }
+        Ok(resolved)
+    }
+
+    fn resolve_any(&self, now: i64) -> Result<(i64, i64, i64)> {
         match (self.before_time, self.after_time) {
             (Some(_), None) => {
                 return Err(ServiceError::invalid(
@@ -117,6 +130,19 @@ mod tests {
         };
         assert!(reversed.resolve(NOW).is_err());
         assert!(ValidityInput::default().resolve(NOW).is_err());
+        let past = ValidityInput {
+            before_time: Some(NOW - 9 * DAY),
+            after_time: Some(NOW),
+            ..Default::default()
+        };
+        assert!(matches!(past.resolve(NOW), Err(ServiceError::InvalidParameter { .. })));
+        let past_days = ValidityInput { days: Some(3), ..past };
+        assert!(past_days.resolve(NOW).is_err());
+        let seconds = ValidityInput {
+            after_time: Some(NOW + 2),
+            ..past
+        };
+        assert_eq!(seconds.resolve(NOW).unwrap().1, NOW + 2);
         let ym = ValidityInput {
             years: Some(1),
             months: Some(1),
