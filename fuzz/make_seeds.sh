@@ -103,4 +103,17 @@ for f in rsa ec; do
 done
 openssl pkcs12 -export -inkey "$W/rsa2048.key" -in "$W/rsa-leaf.pem" -name leaf -passout pass:wrong \
   -out $C/pkcs12_jks_import/seed-rsa-otherpass.p12
+# The EC file with its MAC iteration count (the last INTEGER, 2048) raised to 2^31-1: the reader must
+# refuse it before deriving (the PFX and MacData SEQUENCE lengths grow by the 2 added bytes).
+python3 - "$C/pkcs12_jks_import" <<'PY'
+import sys
+d = bytearray(open(sys.argv[1] + "/seed-ec.p12", "rb").read())
+assert d[:2] == b"\x30\x82" and d[-4:] == bytes.fromhex("02020800")
+d[2:4] = (int.from_bytes(d[2:4], "big") + 2).to_bytes(2, "big")
+mac = len(d) - 67  # MacData: SEQUENCE of 65 bytes (sha256 DigestInfo, 8-byte salt, iterations)
+assert d[mac:mac + 2] == b"\x30\x41"
+d[mac + 1] = 0x43
+d[-4:] = bytes.fromhex("02047fffffff")
+open(sys.argv[1] + "/seed-ec-maciter-max.p12", "wb").write(d)
+PY
 echo "seeds: $(find $C -type f | wc -l) files, $(du -sk $C | cut -f1) KiB"

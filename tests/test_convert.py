@@ -14,7 +14,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from opencas_testlib import opencas_bin
+from opencas_testlib import REPO_ROOT, opencas_bin
 
 PW = "Conv-Pass.42"
 IN_PW = "In-Pass.17"
@@ -152,3 +152,18 @@ def test_refusals(tmp_path):
         assert r.returncode != 0, args
         assert message in r.stderr.lower() or message in r.stderr, (args, r.stderr)
         assert not (tmp_path / "out.x").exists()
+
+
+def test_a_pfx_asking_for_too_much_key_derivation_is_refused_at_once(tmp_path):
+    """The fuzz seed's MAC asks for 2^31-1 PKCS#12 KDF iterations (hours of CPU): refused before
+    deriving, with the reason (the subprocess timeout would catch a derivation)."""
+    pfx = REPO_ROOT / "fuzz" / "corpus" / "pkcs12_jks_import" / "seed-ec-maciter-max.p12"
+    r = convert(tmp_path, "--in", str(pfx), "--in-password", "changeit", "--format", "pem", "--out", "out.x",
+                ok=False)
+    assert r.returncode != 0
+    assert b"key derivation" in r.stderr and b"10,000,000" in r.stderr, r.stderr
+    assert not (tmp_path / "out.x").exists()
+    # the same file with its usual count converts (the patch changed nothing else)
+    good = REPO_ROOT / "fuzz" / "corpus" / "pkcs12_jks_import" / "seed-ec.p12"
+    convert(tmp_path, "--in", str(good), "--in-password", "changeit", "--format", "pem", "--out", "ok.pem")
+    assert b"BEGIN CERTIFICATE" in (tmp_path / "ok.pem").read_bytes()

@@ -208,6 +208,7 @@ def cases(w) -> dict[tuple[str, str], list[tuple[str, dict]]]:
                                                       "Email": "b@example.com", "Mobile": "13800000000"})],
         (V_2018, "DescribeDVOrderResult"): [("refused", {"InstanceId": w["instance"]})],
         (V_2018, "DescribeUserCertificateDetail"): [("refused", {"CertId": cid})],
+        (V_2018, "DeleteUserCertificate"): [("refused", {"CertId": cid})],
         (V_2020_04, "ApplyCertificate"): [("refused", {"InstanceId": w["instance"], "Domain": "b.example.com",
                                                        "ValidationMethod": "DNS"})],
         (V_2020_04, "CancelCertificateForPackageRequest"): [("refused", {"OrderId": w["order"]})],

@@ -88,6 +88,10 @@ pub enum Error {
     /// A key store (PKCS#12, JKS) could not be decoded.
     #[error("malformed key store: {0}")]
     MalformedKeyStore(String),
+    /// A key store asks for more password-based key derivation work than this crate runs; refused
+    /// before any of it is done.
+    #[error("key derivation cost too high: {0}")]
+    ExcessiveKdfCost(String),
     /// The random number generator failed.
     #[error("random number generator failure")]
     Rng,

@@ -165,38 +165,9 @@ pub fn to_pkcs12(
     store.writer(password).write().map_err(p12_error)
 }
 
-/// Reads a PKCS#12 (PFX) file: its certificates and its private key, if any.
-///
-/// The MAC is verified when present. Certificates come back leaf first, then its issuers as far as they are
-/// present (matched by name), then any other certificates in file order. The leaf is the certificate of the
-/// private key, or, in a key-less file, the first certificate that issued none of the others.
-///
-/// The password is not checked against [`validate_password`] (files made elsewhere may use other
-/// passwords). p12-keystore caps MAC and KDF iteration counts at 1 000 000.
-///
-/// Errors: [`Error::DecryptionFailed`] for a wrong password or corrupt encrypted data,
-/// [`Error::MalformedKeyStore`], [`Error::MalformedCertificate`], [`Error::MalformedKey`] /
-/// [`Error::UnsupportedKey`] for a key this crate cannot load, [`Error::UnsupportedKey`] when the file holds
-/// more than one private key, [`Error::KeyMismatch`] when no certificate belongs to the key.
-pub fn pkcs12_read(der: &[u8], password: &str) -> Result<(Vec<Vec<u8>>, Option<PrivateKey>)> {
-    let archive = p12_keystore::Pkcs12Archive::from_pkcs12(der, password).map_err(p12_error)?;
-    if archive.keys.len() > 1 {
-        return Err(Error::UnsupportedKey(format!(
-            "the PKCS#12 file holds {} private keys; only one is supported",
-            archive.keys.len()
-        )));
-    }
-    let key = match archive.keys.first() {
-        Some(bag) => Some(PrivateKey::from_pkcs8_der(bag.key.as_der())?),
-        None => None,
-    };
-    let ders: Vec<Vec<u8>> = archive.certs.iter().map(|c| c.cert.as_der().to_vec()).collect();
-    Ok((leaf_first(ders, key.as_ref())?, key))
-}
-
 /// `ders` reordered leaf first, then its issuers: the leaf is the certificate of `key`, or without
 /// a key the one no other certificate was issued by. A key that matches none is an error.
-fn leaf_first(ders: Vec<Vec<u8>>, key: Option<&PrivateKey>) -> Result<Vec<Vec<u8>>> {
+pub(crate) fn leaf_first(ders: Vec<Vec<u8>>, key: Option<&PrivateKey>) -> Result<Vec<Vec<u8>>> {
     let parsed = ders.iter().map(|d| parse_cert(d)).collect::<Result<Vec<_>>>()?;
     let leaf = match key {
         Some(key) => {

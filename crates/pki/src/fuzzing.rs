@@ -4,9 +4,10 @@
 //! are expected, only a panic, hang or abort is a finding.
 
 use crate::csr::{CsrPolicy, ParsedCsr};
-use crate::formats::{JKS_MAGIC, jks_digest, jks_read, pkcs12_read};
+use crate::formats::{JKS_MAGIC, jks_digest, jks_read};
 use crate::inspect::CertInfo;
 use crate::keys::PrivateKey;
+use crate::pkcs12_read::pkcs12_read;
 use crate::upload::{check_key_matches, parse_uploaded_chain, parse_uploaded_key};
 use crate::{pem, verify};
 

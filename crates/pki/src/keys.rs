@@ -371,7 +371,7 @@ const MAX_PBKDF2_ITERATIONS: u32 = 10_000_000;
 const MAX_SCRYPT_BYTES: u64 = 256 << 20;
 
 /// Refuses key-derivation parameters that would cost more than any honest key needs.
-fn check_kdf_cost(scheme: &pkcs8::pkcs5::EncryptionScheme) -> Result<()> {
+pub(crate) fn check_kdf_cost(scheme: &pkcs8::pkcs5::EncryptionScheme) -> Result<()> {
     use pkcs8::pkcs5::{EncryptionScheme, pbes2::Kdf};
     let EncryptionScheme::Pbes2(params) = scheme else {
         return Ok(()); // PBES1 has a fixed, small cost and is refused by decrypt anyway

@@ -49,6 +49,7 @@ mod ocsp;
 mod ocsp_asn;
 mod ocsp_parse;
 pub mod pem;
+mod pkcs12_read;
 mod pkcs7;
 mod san;
 mod signer;
@@ -73,6 +74,8 @@ mod tests_leaf;
 #[cfg(test)]
 mod tests_ocsp;
 #[cfg(test)]
+mod tests_pkcs12;
+#[cfg(test)]
 mod tests_upload;
 
 pub use alg::{
@@ -86,7 +89,7 @@ pub use crl::{
 };
 pub use csr::{CsrPolicy, ParsedCsr, build_csr};
 pub use error::{Error, Result};
-pub use formats::{MAX_ALIAS_LEN, MAX_PASSWORD_LEN, jks_read, pkcs12_read, to_jks, to_pkcs12, validate_password};
+pub use formats::{MAX_ALIAS_LEN, MAX_PASSWORD_LEN, jks_read, to_jks, to_pkcs12, validate_password};
 pub use inspect::{CertInfo, Fingerprints};
 pub use issue::{CertValidity, Serial, key_identifier};
 pub use key_match::key_matches_spki;
@@ -101,6 +104,7 @@ pub use ocsp::{
     build_ocsp_signer_cert, ocsp_error_response,
 };
 pub use ocsp_parse::{OcspResponseInfo, parse_ocsp_response};
+pub use pkcs12_read::{MAX_PKCS12_KDF_ITERATIONS, pkcs12_read};
 pub use san::San;
 pub use signer::{DerSignature, KeySigner, SpkiPublicKey};
 pub use upload::{

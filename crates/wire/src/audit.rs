@@ -8,10 +8,14 @@
 //! its own and cannot be rolled back from here.) If the `result` record fails, the effect
 //! is already committed: the caller gets `ServiceUnavailable` — like a lost connection, it
 //! must look before retrying — and the log still holds the `call` record. A `call` without
-//! a `result` thus means "cut off": a timeout, a crash, or a result that could not be written.
+//! a `result` thus means "cut off": a crash, or a result that could not be written.
 //!
-//! Refused authentications are recorded with the credential presented, before the refusal
-//! is sent; if that record fails, the refusal becomes `ServiceUnavailable` too.
+//! Refused authentications are recorded with the credential presented (kind `auth`), and
+//! state-changing calls refused by the rate limit with their caller (kind `throttled`), before
+//! the refusal is sent; if that record fails, the refusal becomes `ServiceUnavailable` too.
+//! A call cut off by the request timeout after its `call` record gets a `result` record with
+//! the timeout's status (408 `RequestTimeout`) before the timeout is answered; its effect may
+//! or may not have been committed, as for any answer the caller never received.
 
 use crate::auth::SignedParts;
 use crate::error::WireError;
@@ -101,7 +105,10 @@ fn pairs(params: &Params) -> impl Iterator<Item = (&str, &str)> {
 }
 
 /// Records a state-changing call (`action` is `(version, name)`) before it runs; the call
-/// must not run on an error.
+/// must not run on an error. The call is left in `slot` from before its record is appended,
+/// so that whoever cuts the request off (the request timeout drops the whole future, the
+/// append included) can still record its result.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn record_call(
     state: &AppState,
     ctx: &AuditCtx,
@@ -109,11 +116,9 @@ pub(crate) async fn record_call(
     caller: Caller,
     credential: Option<String>,
     params: &Params,
-) -> Result<Pending, WireError> {
-    let named: Vec<(String, String)> = pairs(params)
-        .filter(|(k, v)| names_resource(k) && !v.is_empty())
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
+    slot: &mut Option<Pending>,
+) -> Result<(), WireError> {
+    let named: Vec<(String, String)> = named_resources(params);
     let entry = AuditEntry {
         at_ms: now_ms(),
         kind: "call".into(),
@@ -128,16 +133,34 @@ pub(crate) async fn record_call(
         status: None,
         code: None,
     };
-    append(state, entry.clone()).await?;
-    Ok(Pending { entry, named })
+    *slot = Some(Pending {
+        entry: entry.clone(),
+        named,
+    });
+    if let Err(e) = append(state, entry).await {
+        *slot = None;
+        return Err(e);
+    }
+    Ok(())
 }
 
-/// Records the outcome of a call recorded by `record_call`, before it is answered.
+fn named_resources(params: &Params) -> Vec<(String, String)> {
+    pairs(params)
+        .filter(|(k, v)| names_resource(k) && !v.is_empty())
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// Records the outcome of the call `record_call` left in `slot` (nothing when it holds
+/// none), before it is answered; the slot is empty afterwards.
 pub(crate) async fn record_result(
     state: &AppState,
-    pending: Pending,
+    slot: &mut Option<Pending>,
     outcome: Result<Option<&Body>, &WireError>,
 ) -> Result<(), WireError> {
+    let Some(pending) = slot.as_ref() else {
+        return Ok(());
+    };
     let (status, code) = match outcome {
         Ok(_) => (200, "OK".to_owned()),
         Err(e) => (i64::from(e.status.as_u16()), e.code.to_string()),
@@ -149,9 +172,44 @@ pub(crate) async fn record_result(
         resources: resource_ids(named, outcome.ok().flatten()),
         status: Some(status),
         code: Some(code),
-        ..pending.entry
+        ..pending.entry.clone()
     };
-    append(state, entry).await
+    append(state, entry).await?;
+    *slot = None;
+    Ok(())
+}
+
+/// Records a state-changing call refused by the account's rate limit (kind `throttled`: the
+/// caller is known, unlike a refused authentication); answers the refusal to send (or
+/// `ServiceUnavailable` when it could not be recorded).
+pub(crate) async fn record_throttled(
+    state: &AppState,
+    ctx: &AuditCtx,
+    action: (&str, &str),
+    caller: Caller,
+    credential: Option<String>,
+    params: &Params,
+    refusal: WireError,
+) -> WireError {
+    let named = named_resources(params);
+    let entry = AuditEntry {
+        at_ms: now_ms(),
+        kind: "throttled".into(),
+        account_id: Some(caller.account_id),
+        access_key_id: credential,
+        action: action.1.into(),
+        version: action.0.into(),
+        request_id: ctx.request_id.clone(),
+        source: ctx.source.clone(),
+        params: masked_params(pairs(params)),
+        resources: resource_ids(named.iter().map(|(k, v)| (k.as_str(), v.as_str())), None),
+        status: Some(i64::from(refusal.status.as_u16())),
+        code: Some(refusal.code.to_string()),
+    };
+    match append(state, entry).await {
+        Ok(()) => refusal,
+        Err(e) => e,
+    }
 }
 
 /// Records a refused authentication; answers the refusal to send (or `ServiceUnavailable`

@@ -229,6 +229,7 @@ async fn dispatch(
     let timeout = Duration::from_secs(state.limits.request_timeout_secs);
     let mut format = Format::Json;
     let mut label = "unknown";
+    let mut pending = None;
     let outcome = tokio::time::timeout(
         timeout,
         handle(
@@ -239,18 +240,26 @@ async fn dispatch(
             &uri,
             &headers,
             body,
-            &mut format,
-            &mut label,
+            (&mut format, &mut label),
+            &mut pending,
         ),
     )
-    .await
-    .unwrap_or_else(|_| {
-        Err(WireError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "RequestTimeout",
-            "The request took too long to arrive or to process.",
-        ))
-    });
+    .await;
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(_) => {
+            let err = WireError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "RequestTimeout",
+                "The request took too long to arrive or to process.",
+            );
+            // The action was dropped mid-way; its `call` record, if any, still needs a result.
+            match audit::record_result(&state, &mut pending, Err(&err)).await {
+                Ok(()) => Err(err),
+                Err(unrecorded) => Err(unrecorded),
+            }
+        }
+    };
     let (response, code) = match outcome {
         Ok(body) => (render::success(label, body, format, &request_id), "OK".to_owned()),
         Err(err) => {
@@ -275,8 +284,8 @@ async fn handle(
     uri: &Uri,
     headers: &HeaderMap,
     body: Body,
-    format: &mut Format,
-    label: &mut &'static str,
+    (format, label): (&mut Format, &mut &'static str),
+    pending: &mut Option<audit::Pending>,
 ) -> Result<crate::registry::Body, WireError> {
     if method != Method::GET && method != Method::POST {
         return Err(WireError::new(
@@ -322,13 +331,17 @@ async fn handle(
         &decoded,
     )
     .await?;
-    state.limiter.check(caller.account_id, action.name)?;
+    let name = (action.version, action.name);
+    let throttled = state.limiter.check(caller.account_id, action.name);
     if !audit::is_audited(action.name) {
+        throttled?;
         return (action.handler)(state.service.clone(), caller, decoded.params).await;
     }
     let credential = crate::auth::presented_credential(&signed_parts(method, uri, headers, &decoded));
-    let name = (action.version, action.name);
-    let pending = audit::record_call(state, ctx, name, caller, credential, &decoded.params).await?;
+    if let Err(refusal) = throttled {
+        return Err(audit::record_throttled(state, ctx, name, caller, credential, &decoded.params, refusal).await);
+    }
+    audit::record_call(state, ctx, name, caller, credential, &decoded.params, pending).await?;
     let outcome = (action.handler)(state.service.clone(), caller, decoded.params).await;
     audit::record_result(state, pending, outcome.as_ref().map(Some)).await?;
     outcome

@@ -13,6 +13,9 @@ mod revocation;
 mod tags;
 mod warehouses;
 
+#[cfg(test)]
+mod coverage_tests;
+
 use crate::registry::Registry;
 
 pub fn registry() -> Registry {

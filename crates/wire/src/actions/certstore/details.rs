@@ -22,6 +22,9 @@ pub fn register(r: &mut Registry) {
     r.add("2020-04-07", "DeleteUserCertificate", |s, c, p| {
         Box::pin(delete_user_certificate(s, c, p))
     });
+    r.add("2018-07-13", "DeleteUserCertificate", |s, c, p| {
+        Box::pin(delete_user_certificate_2018(s, c, p))
+    });
     r.add("2020-04-07", "ListCertificates", |s, c, p| {
         Box::pin(list_certificates(s, c, p))
     });
@@ -51,6 +54,14 @@ async fn delete_user_certificate(s: Service, caller: Caller, p: Params) -> Resul
     let id = required_id(&p, "CertId")?;
     let token = p.opt_str_max("ClientToken", 64)?;
     s.delete_user_certificate(caller, id, token).await?;
+    Ok(Body::new())
+}
+
+/// The 2018-07-13 form: no ClientToken; `SourceIp` and `Lang` are accepted and ignored, as by
+/// the other 2018-07-13 actions.
+async fn delete_user_certificate_2018(s: Service, caller: Caller, p: Params) -> Result<Body, WireError> {
+    let id = required_id(&p, "CertId")?;
+    s.delete_user_certificate(caller, id, None).await?;
     Ok(Body::new())
 }
 

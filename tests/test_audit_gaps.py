@@ -1,0 +1,105 @@
+"""The audit log's two remaining cases: a state-changing call refused by the rate limit gets a
+`throttled` record (its caller is known, unlike a refused authentication's), and a call cut off
+by the request timeout after its `call` record gets a `result` record with the 408 the caller
+heard. Reads are not recorded, throttled or not."""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+
+from opencas_testlib import V_2020_04, assert_error, assert_ok, requires_sqlite_file, v1_request, v3_request
+
+
+def audit_list(server, *args: str) -> list[dict]:
+    out = server.cli("audit", "list", *args).stdout
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def records_of(server, request_id: str) -> list[dict]:
+    return [r for r in audit_list(server) if r["request_id"] == request_id]
+
+
+# Below 1 QPS a bucket never holds a whole token: every call of these actions is refused.
+THROTTLED = {"rate_limit": {"enabled": True, "default_qps": 1000,
+                            "actions": {"DeleteUserCertificate": 0.5, "ListCert": 0.5}}}
+
+
+def test_a_throttled_write_is_recorded_with_its_caller(server_factory):
+    srv = server_factory(THROTTLED, name="throttled")
+    refused = assert_error(v3_request(srv, srv.creds, "DeleteUserCertificate", V_2020_04, {"CertId": "4242"}),
+                           429, "Throttling.User")
+    records = records_of(srv, refused["RequestId"])
+    assert len(records) == 1, records
+    rec = records[0]
+    assert rec["kind"] == "throttled"
+    assert rec["action"] == "DeleteUserCertificate" and rec["version"] == V_2020_04
+    assert rec["status"] == 429 and rec["code"] == "Throttling.User"
+    assert rec["access_key_id"] == srv.creds["AccessKeyId"]
+    assert rec["account_id"] == int(srv.creds["AccountId"])
+    assert rec["params"].get("CertId") == "4242"
+    assert rec["source"].startswith("127.0.0.1:")
+    # the same through v1 signing, and the filter by action finds both
+    again = assert_error(v1_request(srv, srv.creds, "DeleteUserCertificate", V_2020_04, {"CertId": "4243"}),
+                         429, "Throttling.User")
+    by_action = audit_list(srv, "--action", "DeleteUserCertificate")
+    assert {r["request_id"] for r in by_action if r["kind"] == "throttled"} >= {refused["RequestId"],
+                                                                               again["RequestId"]}
+    assert not any(r["kind"] in ("call", "result") for r in by_action), by_action
+    # a throttled read is refused the same way but, like every read, not recorded
+    read = assert_error(v3_request(srv, srv.creds, "ListCert", V_2020_04), 429, "Throttling.User")
+    assert records_of(srv, read["RequestId"]) == []
+    assert json.loads(srv.cli("audit", "verify").stdout)["status"] == "intact"
+
+
+def test_a_throttled_write_that_cannot_be_recorded_is_answered_503(server_factory):
+    requires_sqlite_file()
+    srv = server_factory(THROTTLED, name="throttled503")
+    db = sqlite3.connect(str(srv.data_dir / "opencas.db"), isolation_level=None)
+    db.execute("CREATE TRIGGER audit_refuse BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'x'); END;")
+    try:
+        assert_error(v3_request(srv, srv.creds, "DeleteUserCertificate", V_2020_04, {"CertId": "1"}),
+                     503, "ServiceUnavailable")
+    finally:
+        db.execute("DROP TRIGGER audit_refuse")
+        db.close()
+    assert_error(v3_request(srv, srv.creds, "DeleteUserCertificate", V_2020_04, {"CertId": "1"}),
+                 429, "Throttling.User")
+
+
+def test_a_call_cut_off_by_the_request_timeout_gets_a_result_record(server_factory):
+    """Another connection holds SQLite's write lock for longer than the request timeout, so the
+    call cannot be stored in time: the server answers 408, and once the lock is gone the log
+    holds the call and a 408 result for it (before, the queued call record went in alone)."""
+    requires_sqlite_file()
+    srv = server_factory({"rate_limit": {"enabled": False}, "limits": {"request_timeout_secs": 1}}, name="timeout")
+    # the server works: one ordinary refused write, recorded as call + result
+    missing = assert_error(v3_request(srv, srv.creds, "DeleteUserCertificate", V_2020_04, {"CertId": "777"}),
+                           404, "NotFound.Certificate")
+    assert [r["kind"] for r in records_of(srv, missing["RequestId"])] == ["call", "result"]
+
+    db = sqlite3.connect(str(srv.data_dir / "opencas.db"), isolation_level=None, timeout=30)
+    db.execute("BEGIN IMMEDIATE")
+    answer: dict = {}
+
+    def call():
+        answer["resp"] = v3_request(srv, srv.creds, "DeleteUserCertificate", V_2020_04, {"CertId": "778"})
+
+    t = threading.Thread(target=call)
+    t.start()
+    try:
+        # held well past the 1 s timeout (the server's own wait for the lock is 10 s)
+        time.sleep(4)
+    finally:
+        db.execute("ROLLBACK")
+        db.close()
+    t.join(60)
+    cut = assert_error(answer["resp"], 408, "RequestTimeout")
+    records = records_of(srv, cut["RequestId"])
+    assert [r["kind"] for r in records] == ["call", "result"], records
+    assert records[1]["status"] == 408 and records[1]["code"] == "RequestTimeout"
+    assert records[1]["params"].get("CertId") == "778"
+    # the server goes on normally
+    assert_ok(v3_request(srv, srv.creds, "ListCert", V_2020_04))
+    assert json.loads(srv.cli("audit", "verify").stdout)["status"] == "intact"
