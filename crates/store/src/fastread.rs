@@ -105,6 +105,24 @@ impl Readers {
     ) -> Result<Vec<T>> {
         self.with(|c| c.prepare_cached(sql)?.query_map(params, decode)?.collect())
     }
+
+    /// Hands every row `sql` selects to `visit`, in turn, without collecting them: a
+    /// million-row read then costs no allocation per row.
+    pub(crate) fn each(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        mut visit: impl FnMut(&Row<'_>) -> rusqlite::Result<()>,
+    ) -> Result<()> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(sql)?;
+            let mut rows = stmt.query(params)?;
+            while let Some(row) = rows.next()? {
+                visit(row)?;
+            }
+            Ok(())
+        })
+    }
 }
 
 /// Reads a row's columns in the order its SELECT lists them (`CERT_COLUMNS`, `CA_COLUMNS`),
