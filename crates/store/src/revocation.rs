@@ -434,6 +434,53 @@ impl Store {
 mod tests {
     use super::RevocationVersion;
 
+    /// On the test backend (SQLite with its direct readers, or PostgreSQL through `Any`
+    /// when `OPENCAS_TEST_POSTGRES_URL` is set): the folded read lends the rows the
+    /// collecting read returns, and `revoked_latest` is their latest time.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn folded_read_and_latest_time_on_the_test_backend() {
+        use crate::search::tests::{cert, insert};
+        let master = crate::sealing::MasterKey::from_hex(&"55".repeat(32)).unwrap();
+        let s = crate::test_db::TestDb::with_master(&master).await;
+        let key = crate::NewAccessKey {
+            access_key_id: "k",
+            secret: "x",
+        };
+        s.insert_account(1, "a", "a", key, 0).await.unwrap();
+        assert_eq!(s.revoked_latest("ca1").await.unwrap(), 0);
+        let rows: Vec<_> = (1..=4).map(|n| cert(1, n, &format!("l{n}.example"), "")).collect();
+        insert(&s, &rows).await;
+        let mut tx = s.begin().await.unwrap();
+        for (n, row) in rows.iter().enumerate().skip(1) {
+            let reason = (n == 2).then_some("superseded");
+            assert!(
+                tx.revoke_certificate(1, &row.identifier, reason, 5_000 - n as i64)
+                    .await
+                    .unwrap()
+            );
+        }
+        tx.commit().await.unwrap();
+        let folded = s
+            .fold_revoked("ca1", None, Vec::new(), |v, r| {
+                v.push((r.serial_hex.to_owned(), r.revoked_at, r.reason.map(str::to_owned)))
+            })
+            .await
+            .unwrap();
+        let collected: Vec<_> = s
+            .revoked_by_issuer("ca1")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.serial_hex, r.revoked_at, r.reason))
+            .collect();
+        assert_eq!(folded, collected);
+        assert_eq!(folded.len(), 3);
+        assert!(folded.contains(&("3".into(), 4_998, Some("superseded".into()))));
+        assert_eq!(s.revoked_latest("ca1").await.unwrap(), 4_999);
+        let since = s.fold_revoked("ca1", Some(4_997), 0, |n, _| *n += 1).await.unwrap();
+        assert_eq!(since, 2);
+    }
+
     #[test]
     fn a_later_state_covers_an_earlier_one_and_not_the_reverse() {
         let v = |seq, revoked_subs, sub_latest| RevocationVersion {
