@@ -415,8 +415,8 @@ async fn ocsp_part(args: &Args, dir: &Path) -> Result<(), String> {
         "\n== OCSP over HTTP (openssl speed on this machine, 1 core: P-256 {ec:.0} sign/s, RSA-2048 {rsa:.0} sign/s) =="
     );
     println!(
-        "{:<9} {:<5} {:<8} {:>5} {:>10} {:>9} {:>9} {:>12}",
-        "CA", "verb", "nonce", "conns", "resp/s", "p50 ms", "p99 ms", "of raw sign"
+        "{:<9} {:<5} {:<8} {:>5} {:>10} {:>9} {:>9} {:>12} {:>13} {:>13}",
+        "CA", "verb", "nonce", "conns", "resp/s", "p50 ms", "p99 ms", "of raw sign", "srv CPU µs/r", "raw sign µs"
     );
     for (alg, label, raw) in [("ECC_256", "P-256", ec), ("RSA_2048", "RSA-2048", rsa)] {
         let (sub, pem) = ctx.hierarchy(alg, &format!("ocsp-{label}")).await?;
@@ -433,6 +433,7 @@ async fn ocsp_part(args: &Args, dir: &Path) -> Result<(), String> {
                         let (ctx, req) = (ctx.clone(), req.clone());
                         Arc::new(move || ctx.ocsp_post(&req))
                     };
+                    let cpu_before = o.server.cpu_seconds();
                     let st = load::run_point(
                         ctx.addr,
                         c,
@@ -442,16 +443,25 @@ async fn ocsp_part(args: &Args, dir: &Path) -> Result<(), String> {
                         ocsp_ok,
                     )
                     .await;
+                    // Server CPU per answer: unlike the rate, it does not depend on how much of
+                    // the shared machine other processes take. The warm-up ran at about the
+                    // measured rate, so it is counted in as well.
+                    let answered = st.per_second() * (args.warmup + args.duration);
+                    let cpu_us = match (cpu_before, o.server.cpu_seconds()) {
+                        (Some(a), Some(b)) if answered > 0.0 => format!("{:.0}", (b - a) * 1e6 / answered),
+                        _ => "?".into(),
+                    };
                     if st.errors > 0 {
                         eprintln!("  {} errors, first: {:?}", st.errors, st.first_error);
                     }
                     println!(
-                        "{label:<9} {verb:<5} {:<8} {c:>5} {:>10.0} {:>9.2} {:>9.2} {:>11.0}%",
+                        "{label:<9} {verb:<5} {:<8} {c:>5} {:>10.0} {:>9.2} {:>9.2} {:>11.0}% {cpu_us:>13} {:>13.0}",
                         if nonce { "yes" } else { "no" },
                         st.per_second(),
                         st.percentile_ms(50.0),
                         st.percentile_ms(99.0),
-                        100.0 * st.per_second() / raw
+                        100.0 * st.per_second() / raw,
+                        1e6 / raw
                     );
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }

@@ -22,6 +22,10 @@ use crate::keys::PrivateKey;
 use crate::name::dn_string;
 use crate::verify::verify_signature;
 
+mod entry;
+use entry::MAX_SERIAL_LEN;
+pub use entry::RevokedEntry;
+
 /// A revocation reason (RFC 5280 §5.3.1 `CRLReason`; code 7 is unused).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum RevocationReason {
@@ -142,84 +146,6 @@ impl RevocationReason {
     }
 }
 
-/// Longest serial (content octets of the INTEGER) RFC 5280 allows.
-const MAX_SERIAL_LEN: usize = 20;
-/// `Extensions { Extension { id-ce-cRLReasons, OCTET STRING { ENUMERATED ? } } }`
-/// without the final code byte.
-const REASON_EXTENSIONS: [u8; 13] = [
-    0x30, 0x0c, 0x30, 0x0a, 0x06, 0x03, 0x55, 0x1d, 0x15, 0x04, 0x03, 0x0a, 0x01,
-];
-
-/// One revoked certificate.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RevokedEntry {
-    /// The serial as a big-endian magnitude (leading zero bytes are ignored),
-    /// 1 to 20 octets once encoded.
-    pub serial: Vec<u8>,
-    /// Revocation time, Unix seconds.
-    pub revocation_time: i64,
-    /// The reason; `None` and `Some(Unspecified)` both omit the reasonCode.
-    pub reason: Option<RevocationReason>,
-}
-
-impl RevokedEntry {
-    /// An entry for the serial given in hex (`Serial::to_hex` / `CertInfo::serial_hex`).
-    pub fn from_hex(serial_hex: &str, revocation_time: i64, reason: Option<RevocationReason>) -> Result<Self> {
-        let serial = hex::decode(serial_hex).map_err(|e| Error::InvalidSerial(format!("{serial_hex:?}: {e}")))?;
-        Ok(RevokedEntry {
-            serial,
-            revocation_time,
-            reason,
-        })
-    }
-
-    /// The DER `SEQUENCE { userCertificate, revocationDate, crlEntryExtensions }`
-    /// of this entry, for callers that cache encoded entries and later pass
-    /// their concatenation to [`build_crl_from_encoded`].
-    pub fn to_der(&self) -> Result<Vec<u8>> {
-        let mut out = Vec::with_capacity(56);
-        self.encode_into(&mut out)?;
-        Ok(out)
-    }
-
-    /// Appends [`RevokedEntry::to_der`] to `out` (no allocation beyond `out`'s growth).
-    pub fn encode_into(&self, out: &mut Vec<u8>) -> Result<()> {
-        let first = self.serial.iter().position(|b| *b != 0);
-        let Some(first) = first else {
-            return Err(Error::InvalidSerial("a serial number must be positive".into()));
-        };
-        let serial = &self.serial[first..];
-        let pad = usize::from(serial[0] & 0x80 != 0);
-        let int_len = serial.len() + pad;
-        if int_len > MAX_SERIAL_LEN {
-            return Err(Error::InvalidSerial(format!(
-                "{} is longer than 20 octets",
-                hex::encode(serial)
-            )));
-        }
-        let time = unix_to_datetime(self.revocation_time)?;
-        let time_len = if time.year() < 2050 { 15 } else { 17 };
-        let reason = RevocationReason::written(self.reason)?;
-        let ext_len = if reason.is_some() {
-            REASON_EXTENSIONS.len() + 1
-        } else {
-            0
-        };
-        // At most 2 + 20 + 17 + 14 = 53 content octets: always a short-form length.
-        out.extend_from_slice(&[0x30, (2 + int_len + time_len + ext_len) as u8, 0x02, int_len as u8]);
-        if pad == 1 {
-            out.push(0);
-        }
-        out.extend_from_slice(serial);
-        push_datetime(out, &time);
-        if let Some(r) = reason {
-            out.extend_from_slice(&REASON_EXTENSIONS);
-            out.push(r.code());
-        }
-        Ok(())
-    }
-}
-
 /// Appends a DER tag and definite length.
 fn push_header(out: &mut Vec<u8>, tag: u8, len: usize) {
     out.push(tag);
@@ -242,7 +168,7 @@ fn header_len(len: usize) -> usize {
 }
 
 /// Appends an X.509 `Time`: UTCTime through 2049, GeneralizedTime from 2050.
-fn push_datetime(out: &mut Vec<u8>, t: &der::DateTime) {
+pub(super) fn push_datetime(out: &mut Vec<u8>, t: &der::DateTime) {
     let two = |v: u8| [b'0' + v / 10, b'0' + v % 10];
     let year = t.year();
     if year < 2050 {

@@ -128,6 +128,19 @@ impl PrivateKey {
         self.alg
     }
 
+    /// Whether a signature made with this key is right by construction, so that verifying
+    /// it again (as CRLs are) would only repeat work. True for the aws-lc back-ends:
+    /// aws-lc checks every RSA private-key operation against the public exponent before
+    /// returning it (`rsa_default_private_transform`, against fault attacks), and an ECDSA
+    /// key pair is checked for consistency (`EC_KEY_check_key`) when it is loaded, after
+    /// which signing is arithmetic on that validated key, retried when r or s would be 0:
+    /// no input makes it return an invalid signature, short of a hardware fault or a bug
+    /// in aws-lc itself (which a self-check with aws-lc's own verifier would share). False for the RustCrypto back-ends (RSA-1024, SM2), which make no
+    /// such check and are rare enough that the self-check costs nothing that matters.
+    pub(crate) fn signature_right_by_construction(&self) -> bool {
+        matches!(self.backend, Backend::AwsRsa(_) | Backend::Ecdsa(_))
+    }
+
     /// The public key as DER `SubjectPublicKeyInfo`.
     pub fn public_key_spki_der(&self) -> &[u8] {
         &self.spki

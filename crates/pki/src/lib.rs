@@ -64,6 +64,8 @@ mod tests_ca;
 #[cfg(test)]
 mod tests_crl;
 #[cfg(test)]
+mod tests_crl_hex;
+#[cfg(test)]
 mod tests_csr;
 #[cfg(test)]
 mod tests_formats;

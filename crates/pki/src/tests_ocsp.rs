@@ -237,6 +237,7 @@ fn responses(issuer: &[u8]) -> Vec<SingleResponse> {
 fn responses_signed_by_the_ca() {
     for (alg, id) in [
         (KeyAlgorithm::Rsa2048, Sm2Id::Standard),
+        (KeyAlgorithm::EcP256, Sm2Id::Standard),
         (KeyAlgorithm::EcP384, Sm2Id::Standard),
         (KeyAlgorithm::EcP521, Sm2Id::Standard),
         (KeyAlgorithm::Sm2, Sm2Id::Empty),
@@ -265,6 +266,32 @@ fn responses_signed_by_the_ca() {
         // Without a nonce, no response extensions.
         let der = build_ocsp_response(&sub, key, &rs[..1], Y2026, None, id).unwrap();
         assert_eq!(parse_ocsp_response(&der).unwrap().nonce, None);
+    }
+}
+
+/// The aws-lc back-ends sign OCSP answers without verifying them again (the self-check
+/// is kept for the others): every such answer must still verify.
+#[test]
+fn answers_signed_without_a_self_check_verify() {
+    let expected = [
+        (KeyAlgorithm::Rsa1024, false),
+        (KeyAlgorithm::Rsa2048, true),
+        (KeyAlgorithm::EcP256, true),
+        (KeyAlgorithm::EcP384, true),
+        (KeyAlgorithm::Sm2, false),
+    ];
+    for (alg, unchecked) in expected {
+        assert_eq!(keys(alg)[1].signature_right_by_construction(), unchecked, "{alg:?}");
+    }
+    let (_, sub) = ca_chain(KeyAlgorithm::EcP256, Sm2Id::Standard);
+    let key = &keys(KeyAlgorithm::EcP256)[1];
+    let rs = responses(&sub);
+    for i in 0..300 {
+        let nonce = [0x04, 0x08, i as u8, (i >> 8) as u8, 1, 2, 3, 4, 5, 6];
+        let der = build_ocsp_response(&sub, key, &rs, Y2026 + i, Some(&nonce), Sm2Id::Standard).unwrap();
+        let info = parse_ocsp_response(&der).unwrap();
+        info.verify_signature(key.public_key_spki_der(), Sm2Id::Standard)
+            .unwrap_or_else(|e| panic!("answer {i}: {e}"));
     }
 }
 

@@ -11,7 +11,7 @@
 //! Only statements that touch a bounded number of rows through an index belong here: they run
 //! on an async worker thread, which nothing else can use meanwhile (tens of microseconds, like
 //! the in-place ECDSA signatures). Scans, searches and exports stay on the sqlx pool, except
-//! the CRL's read of every revoked row (`Store::revoked_by_issuer`), which uses these
+//! the CRL's read of every revoked row (`Store::fold_revoked`, `Store::revoked_by_issuer`), which uses these
 //! connections from a blocking thread.
 //!
 //! PostgreSQL (issue 10) has no such reader: `Store::fast` is `None` there and every method
@@ -104,6 +104,24 @@ impl Readers {
         decode: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
     ) -> Result<Vec<T>> {
         self.with(|c| c.prepare_cached(sql)?.query_map(params, decode)?.collect())
+    }
+
+    /// Hands every row `sql` selects to `visit`, in turn, without collecting them: a
+    /// million-row read then costs no allocation per row.
+    pub(crate) fn each(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        mut visit: impl FnMut(&Row<'_>) -> rusqlite::Result<()>,
+    ) -> Result<()> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(sql)?;
+            let mut rows = stmt.query(params)?;
+            while let Some(row) = rows.next()? {
+                visit(row)?;
+            }
+            Ok(())
+        })
     }
 }
 

@@ -145,3 +145,45 @@ async fn direct_revocation_reads_match_the_any_path() {
     assert!(since.iter().all(|r| r.revoked_at > 1_100));
     assert!(fast.revoked_since("other-ca", 0).await.unwrap().is_empty());
 }
+
+/// `fold_revoked` lends the same rows, in the same order, as the collecting reads, on both
+/// paths; `revoked_latest` is their latest time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn folded_revocation_reads_match_the_collected_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let fast = test_store(&dir).await;
+    let slow = without_fast(&fast);
+    assert_eq!(fast.revoked_latest("ca1").await.unwrap(), 0);
+    let rows: Vec<_> = (1..=6).map(|n| cert(1, n, &format!("f{n}.example"), "")).collect();
+    crate::search::tests::insert(&fast, &rows).await;
+    let mut tx = fast.begin().await.unwrap();
+    for (n, row) in rows.iter().enumerate().skip(1) {
+        let reason = (n % 2 == 0).then_some("keyCompromise");
+        let at = 1_000 + ((n as i64 * 7) % 5) * 100;
+        assert!(tx.revoke_certificate(1, &row.identifier, reason, at).await.unwrap());
+    }
+    tx.commit().await.unwrap();
+    let owned = |r: crate::RevokedRow<'_>| crate::RevokedSerial {
+        serial_hex: r.serial_hex.to_owned(),
+        revoked_at: r.revoked_at,
+        reason: r.reason.map(str::to_owned),
+    };
+    for store in [&fast, &slow] {
+        let all = store
+            .fold_revoked("ca1", None, Vec::new(), move |v, r| v.push(owned(r)))
+            .await
+            .unwrap();
+        assert_eq!(all, store.revoked_by_issuer("ca1").await.unwrap());
+        assert_eq!(all.len(), 5);
+        let since = store
+            .fold_revoked("ca1", Some(1_100), Vec::new(), move |v, r| v.push(owned(r)))
+            .await
+            .unwrap();
+        assert_eq!(since, store.revoked_since("ca1", 1_100).await.unwrap());
+        assert_eq!(since.len(), 3);
+        let latest = all.iter().map(|r| r.revoked_at).max().unwrap();
+        assert_eq!(store.revoked_latest("ca1").await.unwrap(), latest);
+        let n = store.fold_revoked("other-ca", None, 0, |n, _| *n += 1).await.unwrap();
+        assert_eq!(n, 0);
+    }
+}

@@ -48,7 +48,7 @@ pub use group::BoxFuture;
 pub use jobs::{JobOutcome, JobRecord};
 pub use listing::{OrderFilter, Page};
 pub use orders::{ChallengeRecord, DvOrder, PackageRecord};
-pub use revocation::{RevocationVersion, RevokedSerial, SerialStatus, StoredCrlMeta};
+pub use revocation::{RevocationVersion, RevokedRow, RevokedSerial, SerialStatus, StoredCrlMeta};
 pub use search::{CertPage, CertQuery, Window};
 pub use tags::{TagKind, TagRow, TagRowFilter};
 pub use tx::Tx;

@@ -15,6 +15,16 @@ pub struct RevokedSerial {
     pub reason: Option<String>,
 }
 
+/// A revoked row lent to the visitor of [`Store::fold_revoked`] (the fields of
+/// [`RevokedSerial`], borrowed from the statement).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RevokedRow<'a> {
+    pub serial_hex: &'a str,
+    /// Unix milliseconds.
+    pub revoked_at: i64,
+    pub reason: Option<&'a str>,
+}
+
 /// What OCSP needs to know about one serial.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SerialStatus {
@@ -191,6 +201,71 @@ impl Store {
             .await
     }
 
+    /// Folds `visit` over the rows [`Store::revoked_by_issuer`] (`after_ms` = `None`) or
+    /// [`Store::revoked_since`] would return, on a blocking thread, without a `String` per row:
+    /// a CRL encodes a million entries straight from the statement. The order is the same as
+    /// theirs.
+    pub async fn fold_revoked<S, F>(&self, issuer: &str, after_ms: Option<i64>, mut state: S, mut visit: F) -> Result<S>
+    where
+        S: Send + 'static,
+        F: FnMut(&mut S, RevokedRow<'_>) + Send + 'static,
+    {
+        let sql = if after_ms.is_some() {
+            REVOKED_SINCE
+        } else {
+            REVOKED_BY_ISSUER
+        };
+        if let Some(fast) = &self.fast {
+            let fast = std::sync::Arc::clone(fast);
+            let issuer = issuer.to_owned();
+            return tokio::task::spawn_blocking(move || {
+                let each = |r: &rusqlite::Row<'_>| {
+                    let row = RevokedRow {
+                        serial_hex: r.get_ref(0)?.as_str()?,
+                        revoked_at: r.get_ref(1)?.as_i64_or_null()?.unwrap_or(0),
+                        reason: r.get_ref(2)?.as_str_or_null()?,
+                    };
+                    visit(&mut state, row);
+                    Ok(())
+                };
+                match after_ms {
+                    None => fast.each(sql, [issuer], each),
+                    Some(after) => fast.each(sql, rusqlite::params![issuer, after], each),
+                }
+                .map(|()| state)
+            })
+            .await
+            .map_err(|e| StoreError::Batch(format!("reading the revoked certificates: {e}")))?;
+        }
+        let rows = self.revoked_rows(sql, issuer, after_ms).await?;
+        for r in &rows {
+            let row = RevokedRow {
+                serial_hex: &r.serial_hex,
+                revoked_at: r.revoked_at,
+                reason: r.reason.as_deref(),
+            };
+            visit(&mut state, row);
+        }
+        Ok(state)
+    }
+
+    /// The latest revocation time (unix ms) among the entries of the CRL of
+    /// `issuer_identifier`, 0 when there are none: two index seeks.
+    pub async fn revoked_latest(&self, issuer_identifier: &str) -> Result<i64> {
+        let row = sqlx::query(
+            "SELECT COALESCE((SELECT MAX(revoked_at) FROM certificates WHERE issuer_identifier = $1 \
+                                AND revoked_at IS NOT NULL), 0) AS certs, \
+                    COALESCE((SELECT MAX(status_changed_at) FROM cas WHERE issuer_identifier = $1 \
+                                AND identifier <> $1 AND status = 'REVOKE'), 0) AS subs",
+        )
+        .bind(issuer_identifier)
+        .fetch_one(&self.pool)
+        .await?;
+        let certs: i64 = row.try_get("certs")?;
+        let subs: i64 = row.try_get("subs")?;
+        Ok(certs.max(subs))
+    }
+
     /// Runs one of the queries above. Either can return millions of rows (a bulk revocation
     /// lands in "since" as well), so with direct readers the rows are read on a blocking
     /// thread, off the async workers; sqlx's `Any` driver takes seconds per million rows.
@@ -358,6 +433,53 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::RevocationVersion;
+
+    /// On the test backend (SQLite with its direct readers, or PostgreSQL through `Any`
+    /// when `OPENCAS_TEST_POSTGRES_URL` is set): the folded read lends the rows the
+    /// collecting read returns, and `revoked_latest` is their latest time.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn folded_read_and_latest_time_on_the_test_backend() {
+        use crate::search::tests::{cert, insert};
+        let master = crate::sealing::MasterKey::from_hex(&"55".repeat(32)).unwrap();
+        let s = crate::test_db::TestDb::with_master(&master).await;
+        let key = crate::NewAccessKey {
+            access_key_id: "k",
+            secret: "x",
+        };
+        s.insert_account(1, "a", "a", key, 0).await.unwrap();
+        assert_eq!(s.revoked_latest("ca1").await.unwrap(), 0);
+        let rows: Vec<_> = (1..=4).map(|n| cert(1, n, &format!("l{n}.example"), "")).collect();
+        insert(&s, &rows).await;
+        let mut tx = s.begin().await.unwrap();
+        for (n, row) in rows.iter().enumerate().skip(1) {
+            let reason = (n == 2).then_some("superseded");
+            assert!(
+                tx.revoke_certificate(1, &row.identifier, reason, 5_000 - n as i64)
+                    .await
+                    .unwrap()
+            );
+        }
+        tx.commit().await.unwrap();
+        let folded = s
+            .fold_revoked("ca1", None, Vec::new(), |v, r| {
+                v.push((r.serial_hex.to_owned(), r.revoked_at, r.reason.map(str::to_owned)))
+            })
+            .await
+            .unwrap();
+        let collected: Vec<_> = s
+            .revoked_by_issuer("ca1")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.serial_hex, r.revoked_at, r.reason))
+            .collect();
+        assert_eq!(folded, collected);
+        assert_eq!(folded.len(), 3);
+        assert!(folded.contains(&("3".into(), 4_998, Some("superseded".into()))));
+        assert_eq!(s.revoked_latest("ca1").await.unwrap(), 4_999);
+        let since = s.fold_revoked("ca1", Some(4_997), 0, |n, _| *n += 1).await.unwrap();
+        assert_eq!(since, 2);
+    }
 
     #[test]
     fn a_later_state_covers_an_earlier_one_and_not_the_reverse() {
