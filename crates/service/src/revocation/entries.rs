@@ -19,7 +19,7 @@ use std::sync::Arc;
 const WINDOW_MS: i64 = 60_000;
 
 /// What an incremental update of a CA's entries starts from.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub(super) struct Tail {
     /// The CRL whose entries these are (0 until it is signed).
     number: i64,
