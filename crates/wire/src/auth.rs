@@ -471,6 +471,28 @@ mod tests {
         assert!(w.check_and_record("ak1", "", 1000).is_err());
     }
 
+    /// The window holds what arrived in the last 2 × MAX_SKEW_SECS and no more: memory is
+    /// bounded by the request rate over that time, never by the requests ever served.
+    #[test]
+    fn nonces_older_than_the_window_are_forgotten() {
+        let w = NonceWindow::default();
+        let held = |w: &NonceWindow| w.buckets.lock().unwrap().iter().map(|(_, s)| s.len()).sum::<usize>();
+        for minute in 0..40 {
+            for i in 0..100 {
+                w.check_and_record("ak", &format!("{minute}-{i}"), 10_000 + minute * 60)
+                    .unwrap();
+            }
+            let minutes_kept = (2 * MAX_SKEW_SECS / 60 + 2) as usize;
+            assert!(
+                held(&w) <= 100 * minutes_kept,
+                "minute {minute}: {} nonces held",
+                held(&w)
+            );
+        }
+        // the last minute's nonces are still refused
+        assert!(w.check_and_record("ak", "39-0", 10_000 + 39 * 60).is_err());
+    }
+
     #[test]
     fn authorization_header_parsing() {
         let a = parse_v3_authorization("ACS3-HMAC-SHA256 Credential=ak,SignedHeaders=host;X-Acs-Date,Signature=ab")

@@ -8,7 +8,7 @@
 //! one hash pass and one signature, not a table scan.
 
 use super::entries::Tail;
-use super::{DAY_SECS, sm2_id_of};
+use super::{DAY_SECS, MAX_CAS, insert_capped, sm2_id_of};
 use crate::{Result, Service, ServiceConfig, ServiceError, blocking};
 use opencas_pki::build_crl_from_encoded;
 use opencas_store::{CaRecord, RevocationVersion, StoredCrlMeta, now_millis};
@@ -31,9 +31,20 @@ pub(super) struct CachedCrl {
     pub der: Arc<Vec<u8>>,
 }
 
+/// Bytes of CRLs kept in memory across all CAs. A CA with a million revoked certificates has
+/// a CRL of about 37 MB; past this budget other CAs' CRLs are dropped and re-read from the
+/// store on their next fetch, so memory does not grow with the number of large CRLs served.
+const CRL_CACHE_BYTES: usize = 256 << 20;
+
+#[derive(Default)]
+struct CachedCrls {
+    by_ca: HashMap<String, CachedCrl>,
+    bytes: usize,
+}
+
 #[derive(Default)]
 pub(super) struct CrlCache {
-    crls: Mutex<HashMap<String, CachedCrl>>,
+    crls: Mutex<CachedCrls>,
     /// Where the next change of each CA's entries can start from.
     tails: Mutex<HashMap<String, Tail>>,
     /// One signer per CA in this process: concurrent fetches after a revocation wait for
@@ -43,14 +54,31 @@ pub(super) struct CrlCache {
 
 impl CrlCache {
     pub(super) fn get(&self, identifier: &str) -> Option<CachedCrl> {
-        self.crls.lock().unwrap().get(identifier).cloned()
+        self.crls.lock().unwrap().by_ca.get(identifier).cloned()
     }
 
     fn put(&self, identifier: &str, crl: CachedCrl) {
+        self.put_within(identifier, crl, CRL_CACHE_BYTES);
+    }
+
+    fn put_within(&self, identifier: &str, crl: CachedCrl, budget: usize) {
         let mut crls = self.crls.lock().unwrap();
-        if crls.get(identifier).is_none_or(|c| c.number < crl.number) {
-            crls.insert(identifier.to_owned(), crl);
+        if crls.by_ca.get(identifier).is_some_and(|c| c.number >= crl.number) {
+            return;
         }
+        if let Some(old) = crls.by_ca.remove(identifier) {
+            crls.bytes -= old.der.len();
+        }
+        // the new CRL stays even when it alone is over budget: it is about to be served
+        while crls.bytes + crl.der.len() > budget {
+            let Some(other) = crls.by_ca.keys().next().cloned() else {
+                break;
+            };
+            let dropped = crls.by_ca.remove(&other).expect("key just seen");
+            crls.bytes -= dropped.der.len();
+        }
+        crls.bytes += crl.der.len();
+        crls.by_ca.insert(identifier.to_owned(), crl);
     }
 
     pub(super) fn tail(&self, identifier: &str) -> Option<Tail> {
@@ -58,16 +86,16 @@ impl CrlCache {
     }
 
     fn put_tail(&self, identifier: &str, tail: Tail) {
-        self.tails.lock().unwrap().insert(identifier.to_owned(), tail);
+        insert_capped(&mut self.tails.lock().unwrap(), identifier.to_owned(), tail, MAX_CAS);
     }
 
     fn signing_lock(&self, identifier: &str) -> Arc<tokio::sync::Mutex<()>> {
-        self.signing
-            .lock()
-            .unwrap()
-            .entry(identifier.to_owned())
-            .or_default()
-            .clone()
+        let mut signing = self.signing.lock().unwrap();
+        if signing.len() >= MAX_CAS && !signing.contains_key(identifier) {
+            // a lock nobody holds or waits for can go: the next signer makes a new one
+            signing.retain(|_, lock| Arc::strong_count(lock) > 1);
+        }
+        signing.entry(identifier.to_owned()).or_default().clone()
     }
 }
 
@@ -225,5 +253,63 @@ impl Service {
             }
         }
         Ok(signed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn crl(number: i64, bytes: usize) -> CachedCrl {
+        CachedCrl {
+            number,
+            version: RevocationVersion::default(),
+            next_update: 0,
+            der: Arc::new(vec![0; bytes]),
+        }
+    }
+
+    fn held_bytes(cache: &CrlCache) -> usize {
+        let crls = cache.crls.lock().unwrap();
+        assert_eq!(crls.bytes, crls.by_ca.values().map(|c| c.der.len()).sum::<usize>());
+        crls.bytes
+    }
+
+    #[test]
+    fn crls_in_memory_stay_within_the_byte_budget() {
+        let cache = CrlCache::default();
+        for i in 0..50 {
+            cache.put_within(&format!("ca{i}"), crl(1, 100), 1_000);
+            assert!(held_bytes(&cache) <= 1_000);
+            assert_eq!(cache.get(&format!("ca{i}")).unwrap().number, 1, "the new CRL is kept");
+        }
+        assert_eq!(cache.crls.lock().unwrap().by_ca.len(), 10);
+        // a newer CRL of a cached CA replaces it and its bytes; an older one is ignored
+        cache.put_within("ca49", crl(2, 300), 1_000);
+        cache.put_within("ca49", crl(1, 900), 1_000);
+        assert_eq!(cache.get("ca49").unwrap().der.len(), 300);
+        assert!(held_bytes(&cache) <= 1_000);
+        // one CRL larger than the whole budget is still served, alone
+        cache.put_within("big", crl(1, 5_000), 1_000);
+        assert_eq!(held_bytes(&cache), 5_000);
+        assert!(cache.get("big").is_some());
+    }
+
+    #[test]
+    fn tails_and_signing_locks_are_bounded_and_a_held_lock_survives() {
+        let cache = CrlCache::default();
+        let held = cache.signing_lock("held");
+        let _guard = held.try_lock().unwrap();
+        for i in 0..MAX_CAS + 100 {
+            let id = format!("ca{i}");
+            drop(cache.signing_lock(&id));
+            cache.put_tail(&id, Tail::default());
+        }
+        assert!(cache.signing.lock().unwrap().len() <= MAX_CAS);
+        assert!(cache.tails.lock().unwrap().len() <= MAX_CAS);
+        assert!(
+            Arc::ptr_eq(&cache.signing_lock("held"), &held),
+            "a lock in use must not be replaced: two signers of one CA would race"
+        );
     }
 }

@@ -21,7 +21,7 @@ const WINDOW_MS: i64 = 60_000;
 const ENTRY_LEN_GUESS: usize = 40;
 
 /// What an incremental update of a CA's entries starts from.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub(super) struct Tail {
     /// The CRL whose entries these are (0 until it is signed).
     number: i64,

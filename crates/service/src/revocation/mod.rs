@@ -19,6 +19,19 @@ use std::sync::{Arc, Mutex};
 pub use crl::crl_refresh_tick;
 
 const DAY_SECS: i64 = 86_400;
+/// Entries kept per CA in each per-process map below (keys, CRL tails, signing locks, OCSP
+/// revocation versions). Each is derived from the store and costs one read to rebuild, so a
+/// full map is emptied rather than tracked for recency: it bounds memory by this count instead
+/// of by the number of CAs a process ever served.
+const MAX_CAS: usize = 4096;
+
+/// Inserts into a map of at most `cap` entries, emptying it first when full.
+fn insert_capped<K: Eq + std::hash::Hash, V>(map: &mut HashMap<K, V>, key: K, value: V, cap: usize) {
+    if map.len() >= cap && !map.contains_key(&key) {
+        map.clear();
+    }
+    map.insert(key, value);
+}
 
 /// Per-process caches of the public PKI endpoints.
 #[derive(Default)]
@@ -196,7 +209,12 @@ impl Service {
             .await?
             .map_err(|e| ServiceError::Internal(format!("CA key: {e}")))?;
         let key = Arc::new(key);
-        self.pki.keys.lock().unwrap().insert(ca.identifier.clone(), key.clone());
+        insert_capped(
+            &mut self.pki.keys.lock().unwrap(),
+            ca.identifier.clone(),
+            key.clone(),
+            MAX_CAS,
+        );
         Ok(key)
     }
 }

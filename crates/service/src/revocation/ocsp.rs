@@ -6,7 +6,7 @@
 //! another replica within `VERSION_TTL_MS`. A nonce is echoed in the signed data, so
 //! such answers are always signed fresh. Nothing here writes to the store.
 
-use super::{DAY_SECS, sm2_id_of};
+use super::{DAY_SECS, MAX_CAS, insert_capped, sm2_id_of};
 use crate::{Service, blocking};
 use opencas_pki::{
     CertId, KeyAlgorithm, OcspCertStatus, OcspHashAlgorithm, OcspRequest, OcspResponseStatus, RevocationReason,
@@ -249,12 +249,12 @@ impl Service {
             return Ok(*v);
         }
         let v = self.store.revocation_version(identifier).await.map_err(internal)?;
-        self.pki
-            .ocsp
-            .versions
-            .lock()
-            .unwrap()
-            .insert(identifier.to_owned(), (v, now));
+        insert_capped(
+            &mut self.pki.ocsp.versions.lock().unwrap(),
+            identifier.to_owned(),
+            (v, now),
+            MAX_CAS,
+        );
         Ok(v)
     }
 
@@ -283,5 +283,40 @@ fn answer(id: &CertId, status: OcspCertStatus, now: i64) -> SingleResponse {
         status,
         this_update: now,
         next_update: Some(now + VALIDITY_SECS),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cached_answers_never_exceed_the_capacity() {
+        let cache = OcspCache::default();
+        let answer = |refresh_at| CachedAnswer {
+            version: RevocationVersion::default(),
+            status: OcspCertStatus::Good,
+            refresh_at,
+            der: Arc::new(vec![0; 10]),
+        };
+        // fresh answers (nothing to expire) and stale ones
+        for i in 0u32..1_000 {
+            let refresh_at = if i % 3 == 0 { 50 } else { 1_000 };
+            cache.put(&i.to_be_bytes(), answer(refresh_at), 64, 100);
+            assert!(cache.answers.lock().unwrap().len() <= 64);
+            assert!(cache.answers.lock().unwrap().contains_key(i.to_be_bytes().as_slice()));
+        }
+        cache.put(b"none", answer(1_000), 0, 100);
+        assert!(!cache.answers.lock().unwrap().contains_key(b"none".as_slice()));
+    }
+
+    #[test]
+    fn per_ca_maps_are_capped_and_keep_the_new_entry() {
+        let mut versions = HashMap::new();
+        for i in 0..MAX_CAS * 2 {
+            insert_capped(&mut versions, i.to_string(), (RevocationVersion::default(), 0), MAX_CAS);
+            assert!(versions.len() <= MAX_CAS);
+            assert!(versions.contains_key(&i.to_string()));
+        }
     }
 }
