@@ -320,19 +320,31 @@ impl Store {
         Ok(row.try_get("n")?)
     }
 
+    /// Read on every CRL fetch and OCSP answer: on SQLite through the direct readers, so that
+    /// a fetch never queues for a pooled connection behind long list queries (the soak's
+    /// CRL timeouts under load).
     pub async fn revocation_version(&self, issuer_identifier: &str) -> Result<RevocationVersion> {
-        let row = sqlx::query(
-            "SELECT c.revocation_seq AS seq, \
+        const SQL: &str = "SELECT c.revocation_seq AS seq, \
                     (SELECT COUNT(*) FROM cas s WHERE s.issuer_identifier = $1 AND s.identifier <> $1 \
                        AND s.status = 'REVOKE') AS subs, \
                     (SELECT COALESCE(MAX(s.status_changed_at), 0) FROM cas s WHERE s.issuer_identifier = $1 \
                        AND s.identifier <> $1 AND s.status = 'REVOKE') AS latest \
-             FROM cas c WHERE c.identifier = $1",
-        )
-        .bind(issuer_identifier)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or(StoreError::NotFound)?;
+             FROM cas c WHERE c.identifier = $1";
+        if let Some(fast) = &self.fast {
+            let version = fast.optional(SQL, [issuer_identifier], |r| {
+                Ok(RevocationVersion {
+                    seq: r.get(0)?,
+                    revoked_subs: r.get(1)?,
+                    sub_latest: r.get(2)?,
+                })
+            })?;
+            return version.ok_or(StoreError::NotFound);
+        }
+        let row = sqlx::query(SQL)
+            .bind(issuer_identifier)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)?;
         Ok(RevocationVersion {
             seq: row.try_get("seq")?,
             revoked_subs: row.try_get("subs")?,
@@ -340,16 +352,25 @@ impl Store {
         })
     }
 
-    /// What is known of the last CRL the CA `identifier` signed, without its bytes.
+    /// What is known of the last CRL the CA `identifier` signed, without its bytes. Read on
+    /// every CRL fetch: direct on SQLite, as `revocation_version`.
     pub async fn crl_meta(&self, identifier: &str) -> Result<Option<StoredCrlMeta>> {
-        let row = sqlx::query(
-            // 0/1, not a comparison: PostgreSQL would answer a BOOLEAN
-            "SELECT crl_number, this_update, next_update, refresh_at, version, \
-             CASE WHEN length(der) > 0 THEN 1 ELSE 0 END AS signed FROM crls WHERE issuer_identifier = $1",
-        )
-        .bind(identifier)
-        .fetch_optional(&self.pool)
-        .await?;
+        // 0/1, not a comparison: PostgreSQL would answer a BOOLEAN
+        const SQL: &str = "SELECT crl_number, this_update, next_update, refresh_at, version, \
+             CASE WHEN length(der) > 0 THEN 1 ELSE 0 END AS signed FROM crls WHERE issuer_identifier = $1";
+        if let Some(fast) = &self.fast {
+            return fast.optional(SQL, [identifier], |r| {
+                Ok(StoredCrlMeta {
+                    crl_number: r.get(0)?,
+                    this_update: r.get(1)?,
+                    next_update: r.get(2)?,
+                    refresh_at: r.get(3)?,
+                    version: r.get::<_, String>(4)?.parse().ok(),
+                    signed: r.get::<_, i64>(5)? != 0,
+                })
+            });
+        }
+        let row = sqlx::query(SQL).bind(identifier).fetch_optional(&self.pool).await?;
         row.map(|r| {
             Ok(StoredCrlMeta {
                 crl_number: r.try_get("crl_number")?,
