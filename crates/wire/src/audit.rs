@@ -119,9 +119,30 @@ pub(crate) async fn record_call(
     slot: &mut Option<Pending>,
 ) -> Result<(), WireError> {
     let named: Vec<(String, String)> = named_resources(params);
-    let entry = AuditEntry {
+    let entry = caller_entry("call", ctx, action, (caller, credential), params, &named);
+    *slot = Some(Pending {
+        entry: entry.clone(),
+        named,
+    });
+    if let Err(e) = append(state, entry).await {
+        *slot = None;
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// A record of an authenticated caller's call, without an outcome.
+fn caller_entry(
+    kind: &str,
+    ctx: &AuditCtx,
+    action: (&str, &str),
+    (caller, credential): (Caller, Option<String>),
+    params: &Params,
+    named: &[(String, String)],
+) -> AuditEntry {
+    AuditEntry {
         at_ms: now_ms(),
-        kind: "call".into(),
+        kind: kind.into(),
         account_id: Some(caller.account_id),
         access_key_id: credential,
         action: action.1.into(),
@@ -132,16 +153,7 @@ pub(crate) async fn record_call(
         resources: resource_ids(named.iter().map(|(k, v)| (k.as_str(), v.as_str())), None),
         status: None,
         code: None,
-    };
-    *slot = Some(Pending {
-        entry: entry.clone(),
-        named,
-    });
-    if let Err(e) = append(state, entry).await {
-        *slot = None;
-        return Err(e);
     }
-    Ok(())
 }
 
 fn named_resources(params: &Params) -> Vec<(String, String)> {
@@ -193,18 +205,9 @@ pub(crate) async fn record_throttled(
 ) -> WireError {
     let named = named_resources(params);
     let entry = AuditEntry {
-        at_ms: now_ms(),
-        kind: "throttled".into(),
-        account_id: Some(caller.account_id),
-        access_key_id: credential,
-        action: action.1.into(),
-        version: action.0.into(),
-        request_id: ctx.request_id.clone(),
-        source: ctx.source.clone(),
-        params: masked_params(pairs(params)),
-        resources: resource_ids(named.iter().map(|(k, v)| (k.as_str(), v.as_str())), None),
         status: Some(i64::from(refusal.status.as_u16())),
         code: Some(refusal.code.to_string()),
+        ..caller_entry("throttled", ctx, action, (caller, credential), params, &named)
     };
     match append(state, entry).await {
         Ok(()) => refusal,
