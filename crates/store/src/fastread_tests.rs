@@ -114,6 +114,33 @@ async fn direct_ca_reads_match_the_any_path() {
     assert_eq!(format!("{a:?}"), format!("{b:?}"));
     assert_eq!(a.cert_issued_count, 3);
     assert!(fast.find_ca(2, &ca.identifier).await.unwrap().is_none());
+
+    // the two reads of every CRL fetch
+    let version = fast.revocation_version(&ca.identifier).await.unwrap();
+    assert_eq!(version, slow.revocation_version(&ca.identifier).await.unwrap());
+    assert!(matches!(
+        fast.revocation_version("absent").await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        slow.revocation_version("absent").await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(fast.crl_meta(&ca.identifier).await.unwrap(), None);
+    assert_eq!(slow.crl_meta(&ca.identifier).await.unwrap(), None);
+    let meta = StoredCrlMeta {
+        crl_number: 4,
+        this_update: 10,
+        next_update: 20,
+        refresh_at: 15,
+        version: Some(version),
+        signed: true,
+    };
+    let mut tx = fast.begin().await.unwrap();
+    tx.save_crl(&ca.identifier, &meta, &[0x30, 0]).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(fast.crl_meta(&ca.identifier).await.unwrap(), Some(meta.clone()));
+    assert_eq!(slow.crl_meta(&ca.identifier).await.unwrap(), Some(meta));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
