@@ -272,18 +272,17 @@ def report(args, stats, samples, idle, wall, alive, db_mib):
         print(f"RSS MiB after {args.idle_after:.0f} s idle: {idle[-1] / 1024:.1f}")
     if not alive:
         failures.append("the server died")
+    def judge_growth(phase: str, minutes: list[float], base: int, base_name: str, bound: float):
+        growth = minutes[-1] / minutes[base] - 1
+        print(f"{phase} phase: last minute {minutes[-1]:.1f} MiB vs {base_name} {minutes[base]:.1f} MiB: "
+              f"{growth:+.1%} (bound {bound:+.0%})")
+        if growth > bound:
+            failures.append(f"{phase}-phase RSS grew {growth:+.1%} (> {bound:+.0%})")
+
     if len(mixed) >= 3:
-        growth = mixed[-1] / mixed[1] - 1
-        print(f"mixed phase: last minute {mixed[-1]:.1f} MiB vs second {mixed[1]:.1f} MiB: {growth:+.1%} "
-              f"(bound {args.mixed_rss_bound:+.0%})")
-        if growth > args.mixed_rss_bound:
-            failures.append(f"mixed-phase RSS grew {growth:+.1%} (> {args.mixed_rss_bound:+.0%})")
+        judge_growth("mixed", mixed, 1, "second", args.mixed_rss_bound)
     if len(steady) >= 2:
-        growth = steady[-1] / steady[0] - 1
-        print(f"steady phase: last minute {steady[-1]:.1f} MiB vs first {steady[0]:.1f} MiB: {growth:+.1%} "
-              f"(bound {args.rss_bound:+.0%})")
-        if growth > args.rss_bound:
-            failures.append(f"steady-phase RSS grew {growth:+.1%} (> {args.rss_bound:+.0%})")
+        judge_growth("steady", steady, 0, "first", args.rss_bound)
     elif args.steady_seconds > 0:
         failures.append("the steady phase was too short to judge memory (needs two whole minutes)")
     return failures

@@ -143,21 +143,28 @@ async fn direct_ca_reads_match_the_any_path() {
     assert_eq!(slow.crl_meta(&ca.identifier).await.unwrap(), Some(meta));
 }
 
+/// Six certificates of CA `ca1`, five of them revoked (every other one for keyCompromise) at
+/// times out of insertion order, so that "since" reads must sort them oldest first.
+async fn six_certificates_five_revoked(store: &Store, prefix: &str) {
+    let rows: Vec<_> = (1..=6)
+        .map(|n| cert(1, n, &format!("{prefix}{n}.example"), ""))
+        .collect();
+    crate::search::tests::insert(store, &rows).await;
+    let mut tx = store.begin().await.unwrap();
+    for (n, row) in rows.iter().enumerate().skip(1) {
+        let reason = (n % 2 == 0).then_some("keyCompromise");
+        let at = 1_000 + ((n as i64 * 7) % 5) * 100;
+        assert!(tx.revoke_certificate(1, &row.identifier, reason, at).await.unwrap());
+    }
+    tx.commit().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn direct_revocation_reads_match_the_any_path() {
     let dir = tempfile::tempdir().unwrap();
     let fast = test_store(&dir).await;
     let slow = without_fast(&fast);
-    let rows: Vec<_> = (1..=6).map(|n| cert(1, n, &format!("r{n}.example"), "")).collect();
-    crate::search::tests::insert(&fast, &rows).await;
-    let mut tx = fast.begin().await.unwrap();
-    for (n, row) in rows.iter().enumerate().skip(1) {
-        let reason = (n % 2 == 0).then_some("keyCompromise");
-        // revocation times out of insertion order: "since" must come back oldest first
-        let at = 1_000 + ((n as i64 * 7) % 5) * 100;
-        assert!(tx.revoke_certificate(1, &row.identifier, reason, at).await.unwrap());
-    }
-    tx.commit().await.unwrap();
+    six_certificates_five_revoked(&fast, "r").await;
     let mut all = fast.revoked_by_issuer("ca1").await.unwrap();
     let mut all_slow = slow.revoked_by_issuer("ca1").await.unwrap();
     all.sort_by(|a, b| a.serial_hex.cmp(&b.serial_hex));
@@ -181,15 +188,7 @@ async fn folded_revocation_reads_match_the_collected_ones() {
     let fast = test_store(&dir).await;
     let slow = without_fast(&fast);
     assert_eq!(fast.revoked_latest("ca1").await.unwrap(), 0);
-    let rows: Vec<_> = (1..=6).map(|n| cert(1, n, &format!("f{n}.example"), "")).collect();
-    crate::search::tests::insert(&fast, &rows).await;
-    let mut tx = fast.begin().await.unwrap();
-    for (n, row) in rows.iter().enumerate().skip(1) {
-        let reason = (n % 2 == 0).then_some("keyCompromise");
-        let at = 1_000 + ((n as i64 * 7) % 5) * 100;
-        assert!(tx.revoke_certificate(1, &row.identifier, reason, at).await.unwrap());
-    }
-    tx.commit().await.unwrap();
+    six_certificates_five_revoked(&fast, "f").await;
     let owned = |r: crate::RevokedRow<'_>| crate::RevokedSerial {
         serial_hex: r.serial_hex.to_owned(),
         revoked_at: r.revoked_at,
