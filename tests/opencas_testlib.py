@@ -697,3 +697,24 @@ def cli_download(server, account_id, identifier: str, fmt: str | None, out: str,
     e.update(env or {})
     return subprocess.run(argv, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL,
                           cwd=str(server.workdir), env=e)
+
+
+def self_signed_ec(cn: str | None = None) -> tuple[str, str]:
+    """A self-signed P-256 certificate for `cn` (a random name when None) with the name as its
+    SAN, valid from a day ago for 60 days, and its PKCS#8 key: (cert PEM, key PEM)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    cn = cn or f"ss-{uuid.uuid4().hex[:12]}.example.com"
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    now = _dt.datetime.now(_dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - _dt.timedelta(days=1))
+            .not_valid_after(now + _dt.timedelta(days=60))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(cn)]), False).sign(key, hashes.SHA256()))
+    return (cert.public_bytes(serialization.Encoding.PEM).decode(),
+            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption()).decode())

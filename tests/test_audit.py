@@ -5,19 +5,15 @@ reordered rows; and a call whose record cannot be written fails with ServiceUnav
 leaves no effect."""
 from __future__ import annotations
 
-import datetime as dt
 import json
 import shutil
 import sqlite3
 import uuid
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
-from opencas_testlib import assert_error, cas20200407, download_v3, utc_timestamp, v1_request, v3_request, requires_sqlite_file
+from opencas_testlib import (assert_error, cas20200407, download_v3, utc_timestamp, v1_request, v3_request,
+                             requires_sqlite_file, self_signed_ec as self_signed)
 from test_issuance import PASSWORD, IApi, quick
 
 V06 = "2020-06-30"
@@ -28,17 +24,6 @@ def audit_list(server, *args: str) -> list[dict]:
     out = server.cli("audit", "list", *args).stdout
     return [json.loads(line) for line in out.splitlines() if line.strip()]
 
-
-def self_signed() -> tuple[str, str]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"audit-{uuid.uuid4().hex[:8]}.example.com")])
-    now = dt.datetime.now(dt.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=30)).sign(key, hashes.SHA256()))
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
-    return cert.public_bytes(serialization.Encoding.PEM).decode(), key_pem
 
 
 class Upload:

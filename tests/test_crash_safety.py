@@ -13,7 +13,6 @@ nothing acknowledged was lost or changed:
 from __future__ import annotations
 
 import collections
-import datetime as dt
 import random
 import sqlite3
 import threading
@@ -27,7 +26,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from opencas_testlib import OpencasServer, cas20200407, cas20200630, new_workdir, raw
+from opencas_testlib import OpencasServer, cas20200407, cas20200630, new_workdir, raw, self_signed_ec as self_signed
 
 KILLS = 22
 WORKERS = 6
@@ -37,19 +36,6 @@ CONFIG = {"rate_limit": {"enabled": False}}
 def pem_to_der(pem: str) -> bytes:
     return x509.load_pem_x509_certificate(pem.encode()).public_bytes(serialization.Encoding.DER)
 
-
-def self_signed() -> tuple[str, str]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"up-{uuid.uuid4().hex[:12]}.example.com")])
-    now = dt.datetime.now(dt.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=90))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name.rfc4514_string()[3:])]), False)
-            .sign(key, hashes.SHA256()))
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
-    return cert.public_bytes(serialization.Encoding.PEM).decode(), key_pem
 
 
 def csr_pem(cn: str) -> str:

@@ -13,7 +13,6 @@ a spec action, and admin-like names are not routed."""
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import json
 import re
 import sqlite3
@@ -25,7 +24,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from opencas_testlib import REPO_ROOT, V_2018, V_2020_04, V_2020_06, download_v3, v1_request
+from opencas_testlib import REPO_ROOT, V_2018, V_2020_04, V_2020_06, download_v3, self_signed_ec as self_signed, v1_request
 
 VERSIONS = (V_2018, V_2020_04, V_2020_06)
 # request parameters that name an existing resource of the caller
@@ -89,18 +88,6 @@ def csr_pem(cn: str) -> str:
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
             .sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode())
 
-
-def self_signed(cn: str) -> tuple[str, str]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-    now = dt.datetime.now(dt.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=60))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(cn)]), False).sign(key, hashes.SHA256()))
-    return (cert.public_bytes(serialization.Encoding.PEM).decode(),
-            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                              serialization.NoEncryption()).decode())
 
 
 # --------------------------------------------------------------------------

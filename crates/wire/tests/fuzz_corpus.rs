@@ -1,6 +1,7 @@
 //! Replays the fuzz seed corpora and kept regression inputs (`fuzz/corpus/<target>`,
 //! `fuzz/regressions/<target>`) through the functions the `cargo fuzz` targets call, on
-//! stable Rust without libFuzzer: any panic fails, naming the input.
+//! stable Rust without libFuzzer: any panic fails, naming the input. All six targets replay
+//! here, the pki crate's included: this crate sees both.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
@@ -39,4 +40,24 @@ fn params_decode_corpus() {
 #[test]
 fn signature_header_corpus() {
     replay("signature_header", opencas_wire::fuzzing::signature_header);
+}
+
+#[test]
+fn csr_parse_corpus() {
+    replay("csr_parse", opencas_pki::fuzzing::csr_parse);
+}
+
+#[test]
+fn cert_parse_corpus() {
+    replay("cert_parse", opencas_pki::fuzzing::cert_parse);
+}
+
+#[test]
+fn key_parse_corpus() {
+    replay("key_parse", opencas_pki::fuzzing::key_parse);
+}
+
+#[test]
+fn pkcs12_jks_import_corpus() {
+    replay("pkcs12_jks_import", opencas_pki::fuzzing::keystore_import);
 }
