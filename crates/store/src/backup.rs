@@ -71,27 +71,24 @@ pub fn check_snapshot(path: &Path, master: &MasterKey) -> Result<SnapshotSummary
         secrets.open(&crate::accounts::secret_record(&id), &sealed)?;
         opened += 1;
     }
-    let ca: Option<(i64, String, Vec<u8>)> = conn
-        .query_row(
-            "SELECT account_id, identifier, key_sealed FROM cas WHERE key_sealed IS NOT NULL LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .optional()?;
-    if let Some((account, identifier, sealed)) = ca {
-        keys.open(&crate::cas::key_record(account, &identifier), &sealed)?;
-        opened += 1;
-    }
-    let cert: Option<(i64, String, Vec<u8>)> = conn
-        .query_row(
-            "SELECT account_id, identifier, key_sealed FROM certificates WHERE key_sealed IS NOT NULL LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .optional()?;
-    if let Some((account, identifier, sealed)) = cert {
-        keys.open(&crate::certificates::key_record(account, &identifier), &sealed)?;
-        opened += 1;
+    // one sealed key of each kind is enough to tell the right master key from a wrong one
+    type RecordName = fn(i64, &str) -> String;
+    let key_tables: [(&str, RecordName); 2] = [
+        ("cas", crate::cas::key_record),
+        ("certificates", crate::certificates::key_record),
+    ];
+    for (table, record) in key_tables {
+        let sealed_key: Option<(i64, String, Vec<u8>)> = conn
+            .query_row(
+                &format!("SELECT account_id, identifier, key_sealed FROM {table} WHERE key_sealed IS NOT NULL LIMIT 1"),
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        if let Some((account, identifier, sealed)) = sealed_key {
+            keys.open(&record(account, &identifier), &sealed)?;
+            opened += 1;
+        }
     }
     if opened == 0 && summary.accounts > 0 {
         return Err(StoreError::Batch(
