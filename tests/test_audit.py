@@ -1,5 +1,6 @@
 """The audit log: every state-changing call (a `call` record before it runs, a `result` record
-before the answer) and every refused authentication is recorded, with secrets masked, in a hash
+before the answer), every key use (one `use` record, with its outcome, before the answer) and
+every refused authentication is recorded, with secrets masked, in a hash
 chain; `opencas audit list` filters it, `opencas audit verify` detects edited, deleted and
 reordered rows; and a call whose record cannot be written fails with ServiceUnavailable and
 leaves no effect."""
@@ -46,6 +47,7 @@ def story(server):
     creds = server.creds
     t0 = utc_timestamp(-1)
     writes: dict[str, str] = {}  # RequestId -> action
+    uses: dict[str, tuple[str, int, str]] = {}  # RequestId -> (action, status, code)
     reads: list[str] = []
 
     root = api.root("ECC_256")
@@ -55,7 +57,14 @@ def story(server):
     leaf = quick(api, sub["Identifier"])
     writes[leaf["RequestId"]] = "CreateServerCertificate"
     key = api("DescribeCertificatePrivateKey", identifier=leaf["Identifier"], encrypted_code=PASSWORD)
-    writes[key["RequestId"]] = "DescribeCertificatePrivateKey"
+    uses[key["RequestId"]] = ("DescribeCertificatePrivateKey", 200, "OK")
+    sign = {"CertIdentifier": leaf["Identifier"], "MessageType": "RAW", "Message": "audited"}
+    signed = v3_request(server, creds, "Sign", V04, dict(sign, SigningAlgorithm="SHA256withECDSA"))
+    assert signed.status_code == 200, signed.text
+    uses[signed.json()["RequestId"]] = ("Sign", 200, "OK")
+    wrong = assert_error(v3_request(server, creds, "Sign", V04, dict(sign, SigningAlgorithm="SHA256withRSA")),
+                         400, "InvalidParameter.SigningAlgorithm")
+    uses[wrong["RequestId"]] = ("Sign", 400, "InvalidParameter.SigningAlgorithm")
     refused = api.error("CreateServerCertificate", 400, "InvalidParameter.Algorithm",
                         parent_identifier=sub["Identifier"], algorithm="RSA_512", common_name="x.example.com",
                         days=30)
@@ -89,7 +98,7 @@ def story(server):
             stale["RequestId"]: ("InvalidTimeStamp.Expired", creds["AccessKeyId"]),
             replay["RequestId"]: ("SignatureNonceUsed", creds["AccessKeyId"]),
             v3_bad["RequestId"]: ("SignatureDoesNotMatch", creds["AccessKeyId"])}
-    return dict(writes=writes, reads=reads, auth=auth, t0=t0, t1=utc_timestamp(1), root=root, sub=sub, leaf=leaf,
+    return dict(writes=writes, uses=uses, reads=reads, auth=auth, t0=t0, t1=utc_timestamp(1), root=root, sub=sub, leaf=leaf,
                 refused=refused.request_id, cert_pem=cert_pem, key_pem=key_pem, account=int(creds["AccountId"]),
                 upload=up)
 
@@ -125,11 +134,28 @@ def test_state_changing_calls_are_recorded_and_reads_are_not(server, story):
     assert root_call["params"]["Algorithm"] == "ECC_256" and root_call["params"]["CommonName"].startswith("Root ")
 
 
+def test_a_key_use_is_recorded_once_with_its_outcome(server, story):
+    """Sign and DescribeCertificatePrivateKey store nothing: one `use` record each, written
+    before the answer, whether the call succeeded or was refused."""
+    records = audit_list(server)
+    uses = {rid: [r for r in records if r["request_id"] == rid] for rid in story["uses"]}
+    for rid, (action, status, code) in story["uses"].items():
+        assert [r["kind"] for r in uses[rid]] == ["use"], (action, uses[rid])
+        (record,) = uses[rid]
+        assert (record["action"], record["status"], record["code"]) == (action, status, code)
+        assert record["account_id"] == story["account"] and record["version"] in (V06, V04)
+        assert record["source"].startswith("127.0.0.1:"), record["source"]
+        assert story["leaf"]["Identifier"] in json.dumps(record["resources"]), record
+    signs = [r for rid in story["uses"] for r in uses[rid] if r["action"] == "Sign"]
+    assert signs and all(r["params"]["Message"] == "***" for r in signs), signs
+    assert {r["params"]["SigningAlgorithm"] for r in signs} == {"SHA256withECDSA", "SHA256withRSA"}
+
+
 def test_secrets_are_masked(server, story):
     requires_sqlite_file()
     text = server.cli("audit", "list").stdout
     records = [json.loads(line) for line in text.splitlines()]
-    key_call = next(r for r in records if r["action"] == "DescribeCertificatePrivateKey" and r["kind"] == "call")
+    key_call = next(r for r in records if r["action"] == "DescribeCertificatePrivateKey" and r["kind"] == "use")
     assert key_call["params"]["EncryptedCode"] == "***"
     up = next(r for r in records if r["action"] == "UploadUserCertificate" and r["kind"] == "call")
     assert up["params"]["Key"] == "***" and up["params"]["Cert"] == "***"
@@ -163,7 +189,7 @@ def test_refused_authentications_are_recorded(server, story):
 
 def test_filters(server, story):
     everything = audit_list(server)
-    assert len(everything) >= 2 * len(story["writes"]) + len(story["auth"])
+    assert len(everything) >= 2 * len(story["writes"]) + len(story["uses"]) + len(story["auth"])
     by_action = audit_list(server, "--action", "CreateServerCertificate")
     assert by_action and all(r["action"] == "CreateServerCertificate" for r in by_action)
     assert len(by_action) == sum(1 for r in everything if r["action"] == "CreateServerCertificate")

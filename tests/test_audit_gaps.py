@@ -103,3 +103,30 @@ def test_a_call_cut_off_by_the_request_timeout_gets_a_result_record(server_facto
     # the server goes on normally
     assert_ok(v3_request(srv, srv.creds, "ListCert", V_2020_04))
     assert json.loads(srv.cli("audit", "verify").stdout)["status"] == "intact"
+
+
+def test_a_key_use_cut_off_by_the_request_timeout_is_recorded_once_with_408(server_factory):
+    """A key use has one record, written before its answer. With SQLite's write lock held past
+    the request timeout that record cannot be stored in time: the caller hears 408, and the log
+    then holds one `use` record saying 408 — not also the outcome the caller never heard."""
+    requires_sqlite_file()
+    srv = server_factory({"rate_limit": {"enabled": False}, "limits": {"request_timeout_secs": 1}}, name="usecut")
+    params = {"CertIdentifier": "0" * 32, "SigningAlgorithm": "SHA256withECDSA", "MessageType": "RAW",
+              "Message": "x"}
+    quick = assert_error(v3_request(srv, srv.creds, "Sign", V_2020_04, params), 404, "NotFound.Certificate")
+    assert [(r["kind"], r["status"]) for r in records_of(srv, quick["RequestId"])] == [("use", 404)]
+    db = sqlite3.connect(str(srv.data_dir / "opencas.db"), isolation_level=None, timeout=30)
+    db.execute("BEGIN IMMEDIATE")
+    answer: dict = {}
+    t = threading.Thread(target=lambda: answer.update(resp=v3_request(srv, srv.creds, "Sign", V_2020_04, params)))
+    t.start()
+    try:
+        time.sleep(4)
+    finally:
+        db.execute("ROLLBACK")
+        db.close()
+    t.join(60)
+    cut = assert_error(answer["resp"], 408, "RequestTimeout")
+    records = records_of(srv, cut["RequestId"])
+    assert [(r["kind"], r["status"], r["code"]) for r in records] == [("use", 408, "RequestTimeout")], records
+    assert json.loads(srv.cli("audit", "verify").stdout)["status"] == "intact"

@@ -116,6 +116,13 @@ pub enum ChainCheck {
 
 pub(crate) type Waiter = oneshot::Sender<std::result::Result<i64, String>>;
 
+/// Leaves out of a batch the outcome records (`result`, `use`) nobody waits for any more: their
+/// request was cut off by the timeout, and the wire layer records the outcome the caller did
+/// hear (408) in a record of its own. Keeping both would log two outcomes for one call.
+pub(crate) fn drop_abandoned_outcomes(batch: &mut Vec<(AuditEntry, Waiter)>) {
+    batch.retain(|(entry, waiter)| !(waiter.is_closed() && matches!(entry.kind.as_str(), "result" | "use")));
+}
+
 /// The queue in front of the appender; dropping the last `Store` ends it.
 #[derive(Debug, Clone)]
 pub(crate) enum AuditAppender {
@@ -280,6 +287,10 @@ async fn run(
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        drop_abandoned_outcomes(&mut batch);
+        if batch.is_empty() {
+            continue;
+        }
         let (entries, waiters): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
         let outcome = append(&pool, backend, &keys, &writer, &entries).await;
         if let Err(e) = &outcome {

@@ -12,7 +12,7 @@
 //! no effect can outlive the record that tells of it; what a power cut can lose is the `call`
 //! record of a call that had neither taken effect nor been answered.
 
-use crate::audit::{AuditAppender, AuditEntry, COLUMNS, GENESIS, Waiter, links};
+use crate::audit::{AuditAppender, AuditEntry, COLUMNS, GENESIS, Waiter, drop_abandoned_outcomes, links};
 use crate::{Result, StoreError};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use std::path::Path;
@@ -59,24 +59,33 @@ fn run(conn: Connection, queue: mpsc::Receiver<(AuditEntry, Waiter)>, writer: Ar
     }
 }
 
-fn commit_part(conn: &Connection, writer: &Mutex<()>, full: &mut bool, part: Vec<(AuditEntry, Waiter)>, durable: bool) {
-    let (entries, waiters): (Vec<_>, Vec<_>) = part.into_iter().unzip();
-    let outcome = {
-        // a plain thread outside any runtime may block on the async lock
-        let _writer = writer.blocking_lock();
-        if durable != *full {
-            let mode = if durable { "FULL" } else { "NORMAL" };
-            match conn.execute_batch(&format!("PRAGMA synchronous = {mode}")) {
-                Ok(()) => *full = durable,
-                Err(e) => tracing::error!(error = %e, "audit appender: cannot set synchronous"),
-            }
+fn commit_part(
+    conn: &Connection,
+    writer: &Mutex<()>,
+    full: &mut bool,
+    mut part: Vec<(AuditEntry, Waiter)>,
+    durable: bool,
+) {
+    // a plain thread outside any runtime may block on the async lock
+    let writer = writer.blocking_lock();
+    if durable != *full {
+        let mode = if durable { "FULL" } else { "NORMAL" };
+        match conn.execute_batch(&format!("PRAGMA synchronous = {mode}")) {
+            Ok(()) => *full = durable,
+            Err(e) => tracing::error!(error = %e, "audit appender: cannot set synchronous"),
         }
-        if durable && !*full {
-            Err("the batch cannot be made durable".to_owned())
-        } else {
-            append(conn, &entries).map_err(|e| e.to_string())
-        }
+    }
+    let began = if durable && !*full {
+        Err("the batch cannot be made durable".to_owned())
+    } else {
+        // may wait up to the busy timeout for another process's write
+        conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| e.to_string())
     };
+    // after the wait: a request cut off meanwhile has its outcome recorded by the wire layer
+    drop_abandoned_outcomes(&mut part);
+    let (entries, waiters): (Vec<_>, Vec<_>) = part.into_iter().unzip();
+    let outcome = began.and_then(|()| append(conn, &entries).map_err(|e| e.to_string()));
+    drop(writer);
     if let Err(e) = &outcome {
         tracing::error!(error = %e, records = entries.len(), "audit append failed");
         if !conn.is_autocommit() {
@@ -91,8 +100,8 @@ fn commit_part(conn: &Connection, writer: &Mutex<()>, full: &mut bool, part: Vec
     }
 }
 
+/// Appends `entries` inside the transaction the caller began, and commits.
 fn append(conn: &Connection, entries: &[AuditEntry]) -> Result<i64> {
-    conn.execute_batch("BEGIN IMMEDIATE")?;
     let head: Option<(i64, String)> = conn
         .prepare_cached("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")?
         .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))

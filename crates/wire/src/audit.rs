@@ -16,6 +16,12 @@
 //! A call cut off by the request timeout after its `call` record gets a `result` record with
 //! the timeout's status (408 `RequestTimeout`) before the timeout is answered; its effect may
 //! or may not have been committed, as for any answer the caller never received.
+//!
+//! A call that only uses a key (`Sign`, `Verify`, `Encrypt`, `Decrypt`, and
+//! `DescribeCertificatePrivateKey`, which hands one out) stores nothing, so its only effect is
+//! its answer. It is recorded once, as kind `use` with its outcome, before the answer: that is
+//! already fail-closed (no answer without the record), and a `call` record before it would
+//! guard no effect while doubling the log's work on the busiest path.
 
 use crate::auth::SignedParts;
 use crate::error::WireError;
@@ -30,18 +36,30 @@ use opencas_service::audit::{masked_params, names_resource, resource_ids};
 /// Action names that only read. Everything else the registry holds changes state or uses
 /// a key, and is recorded.
 const READ_PREFIXES: [&str; 3] = ["Describe", "List", "Get"];
-/// Action names that change state or use a key.
-const WRITE_PREFIXES: [&str; 20] = [
+/// Action names that change state.
+const WRITE_PREFIXES: [&str; 16] = [
     "Create", "Upload", "Update", "Delete", "Revoke", "Cancel", "Apply", "Submit", "Refund", "Share", "Tag", "Untag",
-    "Encrypt", "Decrypt", "Sign", "Verify", "Move", "Renew", "Assign", "Download",
+    "Move", "Renew", "Assign", "Download",
 ];
-/// Reads that hand out a private key: recorded like a write.
-const AUDITED_READS: [&str; 1] = ["DescribeCertificatePrivateKey"];
+/// Actions that use a stored key and change nothing stored (one of them a read that hands the
+/// key out): recorded once, with their outcome.
+const KEY_USES: [&str; 5] = ["Encrypt", "Decrypt", "Sign", "Verify", "DescribeCertificatePrivateKey"];
 
-/// `Some(true)`: the action is recorded; `Some(false)`: a pure read; `None`: the naming
-/// rules do not say (a test keeps every registered action out of this case; at run time it
-/// is recorded, to be safe).
-pub fn classify(action: &str) -> Option<bool> {
+/// How an action is recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recording {
+    /// A pure read: not recorded.
+    Not,
+    /// A `call` record before the action, a `result` record before the answer.
+    CallAndResult,
+    /// One `use` record, with the outcome, before the answer.
+    Use,
+}
+
+/// How `action` is recorded; `None` when the naming rules do not say (a test keeps every
+/// registered action out of this case; at run time it is recorded with both records, to be
+/// safe).
+pub fn classify(action: &str) -> Option<Recording> {
     let starts = |prefixes: &[&str]| {
         prefixes.iter().any(|p| {
             action
@@ -49,17 +67,19 @@ pub fn classify(action: &str) -> Option<bool> {
                 .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_uppercase()) || rest.is_empty())
         })
     };
-    if AUDITED_READS.contains(&action) || starts(&WRITE_PREFIXES) {
-        Some(true)
+    if KEY_USES.contains(&action) {
+        Some(Recording::Use)
+    } else if starts(&WRITE_PREFIXES) {
+        Some(Recording::CallAndResult)
     } else if starts(&READ_PREFIXES) {
-        Some(false)
+        Some(Recording::Not)
     } else {
         None
     }
 }
 
-pub(crate) fn is_audited(action: &str) -> bool {
-    classify(action).unwrap_or(true)
+pub(crate) fn recording(action: &str) -> Recording {
+    classify(action).unwrap_or(Recording::CallAndResult)
 }
 
 /// The request facts every record carries.
@@ -69,10 +89,12 @@ pub(crate) struct AuditCtx {
     pub source: String,
 }
 
-/// A call recorded before it ran, waiting for its result.
+/// A call waiting for its outcome record: after its `call` record, or (a key use) before any.
 pub(crate) struct Pending {
     entry: AuditEntry,
     named: Vec<(String, String)>,
+    /// The `kind` of the outcome record: `result` after a `call` record, `use` otherwise.
+    outcome_kind: &'static str,
 }
 
 fn unavailable() -> WireError {
@@ -123,12 +145,33 @@ pub(crate) async fn record_call(
     *slot = Some(Pending {
         entry: entry.clone(),
         named,
+        outcome_kind: "result",
     });
     if let Err(e) = append(state, entry).await {
         *slot = None;
         return Err(e);
     }
     Ok(())
+}
+
+/// Prepares the single record of a key use (`action` is `(version, name)`) in `slot`, where
+/// `record_result` completes and appends it; nothing is written yet. Left in the slot before
+/// the action runs, so that a request cut off by the timeout is recorded too.
+pub(crate) fn prepare_use(
+    ctx: &AuditCtx,
+    action: (&str, &str),
+    caller: Caller,
+    credential: Option<String>,
+    params: &Params,
+    slot: &mut Option<Pending>,
+) {
+    let named: Vec<(String, String)> = named_resources(params);
+    let entry = caller_entry("use", ctx, action, (caller, credential), params, &named);
+    *slot = Some(Pending {
+        entry,
+        named,
+        outcome_kind: "use",
+    });
 }
 
 /// A record of an authenticated caller's call, without an outcome.
@@ -163,8 +206,8 @@ fn named_resources(params: &Params) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Records the outcome of the call `record_call` left in `slot` (nothing when it holds
-/// none), before it is answered; the slot is empty afterwards.
+/// Records the outcome of the call `record_call` or `prepare_use` left in `slot` (nothing
+/// when it holds none), before it is answered; the slot is empty afterwards.
 pub(crate) async fn record_result(
     state: &AppState,
     slot: &mut Option<Pending>,
@@ -180,7 +223,7 @@ pub(crate) async fn record_result(
     let named = pending.named.iter().map(|(k, v)| (k.as_str(), v.as_str()));
     let entry = AuditEntry {
         at_ms: now_ms(),
-        kind: "result".into(),
+        kind: pending.outcome_kind.into(),
         resources: resource_ids(named, outcome.ok().flatten()),
         status: Some(status),
         code: Some(code),
@@ -253,15 +296,22 @@ mod tests {
         let registry = crate::actions::registry();
         let mut unclassified = Vec::new();
         let mut reads = 0;
+        let mut uses = Vec::new();
         for action in registry.actions() {
             match classify(action.name) {
                 None => unclassified.push(action.name),
-                Some(false) => reads += 1,
-                Some(true) => {}
+                Some(Recording::Not) => reads += 1,
+                Some(Recording::Use) => uses.push(action.name),
+                Some(Recording::CallAndResult) => {}
             }
         }
         assert!(unclassified.is_empty(), "unclassified actions: {unclassified:?}");
         assert!(reads > 0 && reads < registry.len());
+        uses.sort_unstable();
+        uses.dedup();
+        let mut expected = KEY_USES.to_vec();
+        expected.sort_unstable();
+        assert_eq!(uses, expected, "every key use is a registered action");
     }
 
     #[test]
@@ -272,24 +322,27 @@ mod tests {
             "RevokeCertificate",
             "UpdateCsr",
             "DeleteCsr",
-            "Encrypt",
-            "Decrypt",
-            "Sign",
-            "Verify",
             "TagResources",
             "UntagResources",
             "MoveResourceGroup",
             "RenewCertificateOrderForPackageRequest",
-            "DescribeCertificatePrivateKey",
         ] {
-            assert_eq!(classify(write), Some(true), "{write}");
+            assert_eq!(classify(write), Some(Recording::CallAndResult), "{write}");
+        }
+        for key_use in ["Encrypt", "Decrypt", "Sign", "Verify", "DescribeCertificatePrivateKey"] {
+            assert_eq!(classify(key_use), Some(Recording::Use), "{key_use}");
         }
         for read in ["DescribeCACertificate", "ListCert", "GetCsrDetail", "ListTagResources"] {
-            assert_eq!(classify(read), Some(false), "{read}");
+            assert_eq!(classify(read), Some(Recording::Not), "{read}");
         }
-        // a prefix must end at a word boundary: "Signal" is not "Sign"
+        // key uses are whole names, and a prefix must end at a word boundary
         assert_eq!(classify("SignalSomething"), None);
+        assert_eq!(classify("SignCert"), None);
         assert_eq!(classify("Frobnicate"), None);
-        assert!(is_audited("Frobnicate"), "unknown names are recorded, to be safe");
+        assert_eq!(
+            recording("Frobnicate"),
+            Recording::CallAndResult,
+            "unknown names are recorded, to be safe"
+        );
     }
 }

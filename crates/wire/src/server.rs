@@ -333,7 +333,8 @@ async fn handle(
     .await?;
     let name = (action.version, action.name);
     let throttled = state.limiter.check(caller.account_id, action.name);
-    if !audit::is_audited(action.name) {
+    let recording = audit::recording(action.name);
+    if recording == audit::Recording::Not {
         throttled?;
         return (action.handler)(state.service.clone(), caller, decoded.params).await;
     }
@@ -341,7 +342,11 @@ async fn handle(
     if let Err(refusal) = throttled {
         return Err(audit::record_throttled(state, ctx, name, caller, credential, &decoded.params, refusal).await);
     }
-    audit::record_call(state, ctx, name, caller, credential, &decoded.params, pending).await?;
+    if recording == audit::Recording::Use {
+        audit::prepare_use(ctx, name, caller, credential, &decoded.params, pending);
+    } else {
+        audit::record_call(state, ctx, name, caller, credential, &decoded.params, pending).await?;
+    }
     let outcome = (action.handler)(state.service.clone(), caller, decoded.params).await;
     audit::record_result(state, pending, outcome.as_ref().map(Some)).await?;
     outcome

@@ -395,7 +395,7 @@ CREATE INDEX request_nonces_expiry ON request_nonces (expires_at);
 CREATE TABLE audit_log (
     seq           BIGINT PRIMARY KEY,
     at_ms         BIGINT NOT NULL,
-    kind          TEXT NOT NULL CHECK (kind IN ('call', 'result', 'auth', 'throttled')),
+    kind          TEXT NOT NULL CHECK (kind IN ('call', 'result', 'use', 'auth', 'throttled')),
     account_id    BIGINT,
     access_key_id TEXT,
     action        TEXT NOT NULL,
