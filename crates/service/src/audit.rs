@@ -54,20 +54,30 @@ const SECRET_FRAGMENTS: [&str; 6] = ["secret", "password", "passwd", "passphrase
 const NOT_SECRET_TOKENS: [&str; 2] = ["clienttoken", "nexttoken"];
 
 /// Whether the parameter `name` (possibly dotted, e.g. `ApiPassthrough.Key`) holds a
-/// secret that must not reach the log.
+/// secret that must not reach the log. Compared in place, without lower-cased copies: this
+/// runs for every parameter of every recorded call.
 pub fn is_secret_param(name: &str) -> bool {
-    let last = name.rsplit('.').next().unwrap_or(name).to_ascii_lowercase();
-    let whole = name.to_ascii_lowercase();
-    if whole.starts_with("tag") && (last == "key" || last == "value") {
+    let last = name.rsplit('.').next().unwrap_or(name);
+    let last_is = |names: &[&str]| names.iter().any(|n| last.eq_ignore_ascii_case(n));
+    let is_tag = name.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("tag"));
+    if is_tag && last_is(&["key", "value"]) {
         return false;
     }
-    if SECRET_FRAGMENTS.iter().any(|f| whole.contains(f)) {
+    if SECRET_FRAGMENTS.iter().any(|f| contains_ignore_case(name, f)) {
         return true;
     }
-    if last.contains("token") && !NOT_SECRET_TOKENS.contains(&last.as_str()) {
+    if contains_ignore_case(last, "token") && !last_is(&NOT_SECRET_TOKENS) {
         return true;
     }
-    SECRET_NAMES.contains(&last.as_str())
+    last_is(&SECRET_NAMES)
+}
+
+/// `needle` is lower-case ASCII.
+fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
+    haystack
+        .as_bytes()
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
 }
 
 fn cut(value: &str) -> String {

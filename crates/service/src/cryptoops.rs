@@ -7,7 +7,7 @@
 use crate::{Caller, Result, Service, ServiceError, blocking, issuance};
 use opencas_pki::PrivateKey;
 use opencas_pki::cryptoops::{self, EncryptionAlgorithm, OperationKey, SignInput, SigningScheme};
-use opencas_store::{CertRecord, now_millis};
+use opencas_store::{CertName, CertRecord, CertState, now_millis};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -115,23 +115,21 @@ fn ops_error(e: opencas_pki::Error, algorithm_param: &'static str) -> ServiceErr
 }
 
 impl Service {
-    /// The certificate `key` names, usable now.
-    async fn operation_certificate(&self, caller: Caller, key: &KeyRef) -> Result<CertRecord> {
-        let found = match (&key.cert_identifier, &key.custom_identifier) {
-            (Some(id), _) => self.store.find_certificate(caller.account_id, id).await?,
-            (None, Some(custom)) => {
-                self.store
-                    .find_certificate_by_custom_identifier(caller.account_id, custom)
-                    .await?
-            }
+    /// The certificate `key` names, usable now. Only its state is read here, on every call;
+    /// the DER and the key are read once, when they are not cached yet.
+    async fn operation_certificate(&self, caller: Caller, key: &KeyRef) -> Result<CertState> {
+        let name = match (&key.cert_identifier, &key.custom_identifier) {
+            (Some(id), _) => CertName::Identifier(id),
+            (None, Some(custom)) => CertName::CustomIdentifier(custom),
             (None, None) => return Err(ServiceError::MissingParameter("CertIdentifier")),
         };
-        let named = key
-            .cert_identifier
-            .as_deref()
-            .or(key.custom_identifier.as_deref())
-            .unwrap_or_default();
-        let cert = found
+        let named = match name {
+            CertName::Identifier(v) | CertName::CustomIdentifier(v) => v,
+        };
+        let cert = self
+            .store
+            .certificate_state(caller.account_id, name)
+            .await?
             .filter(|c| key.warehouse_id.is_none() || c.warehouse_id == key.warehouse_id)
             .ok_or_else(|| issuance::cert_not_found(named))?;
         let problem = if cert.revoked_at.is_some() || cert.status == issuance::STATUS_REVOKE {
@@ -150,11 +148,20 @@ impl Service {
         Ok(cert)
     }
 
-    async fn operation_key(&self, caller: Caller, cert: &CertRecord) -> Result<Arc<OperationKey>> {
+    /// The whole row of a certificate whose state was just read (on a cache miss).
+    async fn operation_record(&self, caller: Caller, cert: &CertState) -> Result<CertRecord> {
+        self.store
+            .find_certificate(caller.account_id, &cert.identifier)
+            .await?
+            .ok_or_else(|| issuance::cert_not_found(&cert.identifier))
+    }
+
+    async fn operation_key(&self, caller: Caller, cert: &CertState) -> Result<Arc<OperationKey>> {
         let cache_key = (caller.account_id, cert.identifier.clone());
         if let Some(hit) = cache_get(&self.op_keys.private, &cache_key) {
             return Ok(hit);
         }
+        let record = self.operation_record(caller, cert).await?;
         let (der, from_csr) = match self
             .store
             .certificate_private_key(caller.account_id, &cert.identifier)
@@ -162,7 +169,7 @@ impl Service {
         {
             Some(der) => (der, false),
             None => {
-                let spki = self.certificate_spki(caller, cert)?;
+                let spki = self.certificate_spki(caller, cert).await?;
                 let csr_key = self
                     .store
                     .csr_private_key_for_public_key(caller.account_id, &crate::csr::key_sha256(&spki))
@@ -174,8 +181,7 @@ impl Service {
                 (der, true)
             }
         };
-        let cert_der = cert.cert_der.clone();
-        let chain_pem = cert.chain_pem.clone();
+        let (cert_der, chain_pem) = (record.cert_der, record.chain_pem);
         let key = blocking(move || -> Result<OperationKey> {
             let private =
                 PrivateKey::from_pkcs8_der(&der).map_err(|e| ServiceError::Internal(format!("stored key: {e}")))?;
@@ -193,12 +199,13 @@ impl Service {
         Ok(key)
     }
 
-    fn certificate_spki(&self, caller: Caller, cert: &CertRecord) -> Result<Arc<Vec<u8>>> {
+    async fn certificate_spki(&self, caller: Caller, cert: &CertState) -> Result<Arc<Vec<u8>>> {
         let cache_key = (caller.account_id, cert.identifier.clone());
         if let Some(hit) = cache_get(&self.op_keys.public, &cache_key) {
             return Ok(hit);
         }
-        let spki = opencas_pki::CertInfo::parse(&cert.cert_der)
+        let record = self.operation_record(caller, cert).await?;
+        let spki = opencas_pki::CertInfo::parse(&record.cert_der)
             .map(|info| Arc::new(info.public_key_spki_der))
             .map_err(|e| ServiceError::Internal(format!("stored certificate: {e}")))?;
         cache_put(&self.op_keys.public, cache_key, spki.clone());
@@ -213,7 +220,7 @@ impl Service {
         plaintext: Vec<u8>,
     ) -> Result<EncryptResponse> {
         let cert = self.operation_certificate(caller, &key).await?;
-        let spki = self.certificate_spki(caller, &cert)?;
+        let spki = self.certificate_spki(caller, &cert).await?;
         let ciphertext = blocking(move || cryptoops::encrypt(&spki, algorithm, &plaintext))
             .await?
             .map_err(|e| ops_error(e, "Algorithm"))?;
@@ -282,7 +289,7 @@ impl Service {
         signature: Vec<u8>,
     ) -> Result<VerifyResponse> {
         let cert = self.operation_certificate(caller, &key).await?;
-        let spki = self.certificate_spki(caller, &cert)?;
+        let spki = self.certificate_spki(caller, &cert).await?;
         let run = move || cryptoops::verify(&spki, scheme, data.input(), &signature);
         // RSA verification and ECDSA are cheap enough to run in place; SM2 (pure Rust) is not
         let valid = if scheme == SigningScheme::Sm3WithSm2 {

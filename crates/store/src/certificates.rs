@@ -48,6 +48,24 @@ pub struct CertRecord {
     pub created_at: i64,
 }
 
+/// What a key use checks on every call: where the certificate is and whether it is usable,
+/// without the names, the DER and the chain a full row carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertState {
+    pub identifier: String,
+    pub status: String,
+    pub warehouse_id: Option<i64>,
+    pub not_after: i64,
+    pub revoked_at: Option<i64>,
+}
+
+/// How a certificate is named in a call.
+#[derive(Debug, Clone, Copy)]
+pub enum CertName<'a> {
+    Identifier(&'a str),
+    CustomIdentifier(&'a str),
+}
+
 #[derive(Debug, Default, Clone)]
 pub struct CertFilter {
     pub keyword: Option<String>,
@@ -70,6 +88,11 @@ pub(crate) const CERT_COLUMNS: &str = "id, account_id, identifier, name, source_
     sign_algorithm, serial_no, fingerprint_md5, fingerprint_sha1, fingerprint_sha256, not_before, not_after, \
     days, warehouse_id, resource_group_id, has_private_key, cert_der, chain_pem, revoked_at, revoke_reason, \
     created_at";
+
+const CERT_STATE_BY_IDENTIFIER: &str = "SELECT identifier, status, warehouse_id, not_after, revoked_at \
+    FROM certificates WHERE account_id = $1 AND identifier = $2 AND deleted_at IS NULL";
+const CERT_STATE_BY_CUSTOM: &str = "SELECT identifier, status, warehouse_id, not_after, revoked_at \
+    FROM certificates WHERE account_id = $1 AND custom_identifier = $2 AND deleted_at IS NULL";
 
 pub(crate) fn cert_row(r: &AnyRow) -> std::result::Result<CertRecord, sqlx::Error> {
     Ok(CertRecord {
@@ -224,6 +247,32 @@ impl Store {
         }
         let row = q(sql).bind(account_id).bind(value).fetch_optional(&self.pool).await?;
         Ok(row.as_ref().map(cert_row).transpose()?)
+    }
+
+    /// The state of a live (not deleted) certificate.
+    pub async fn certificate_state(&self, account_id: i64, name: CertName<'_>) -> Result<Option<CertState>> {
+        let (sql, value) = match name {
+            CertName::Identifier(v) => (CERT_STATE_BY_IDENTIFIER, v),
+            CertName::CustomIdentifier(v) => (CERT_STATE_BY_CUSTOM, v),
+        };
+        if let Some(fast) = &self.fast {
+            return fast.optional(sql, (account_id, value), crate::fastread::cert_state_row);
+        }
+        let row = q(sql.to_owned())
+            .bind(account_id)
+            .bind(value)
+            .fetch_optional(&self.pool)
+            .await?;
+        let state = |r: &AnyRow| -> std::result::Result<CertState, sqlx::Error> {
+            Ok(CertState {
+                identifier: r.try_get("identifier")?,
+                status: r.try_get("status")?,
+                warehouse_id: r.try_get("warehouse_id")?,
+                not_after: r.try_get("not_after")?,
+                revoked_at: r.try_get("revoked_at")?,
+            })
+        };
+        Ok(row.as_ref().map(state).transpose()?)
     }
 
     pub async fn find_certificate(&self, account_id: i64, identifier: &str) -> Result<Option<CertRecord>> {

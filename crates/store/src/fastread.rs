@@ -18,7 +18,7 @@
 //! that uses it falls back to the same SQL through the `Any` pool. This module is the one
 //! place a backend-specific read path lives.
 
-use crate::{CaRecord, CertRecord, Result};
+use crate::{CaRecord, CertRecord, CertState, Result};
 use rusqlite::types::FromSql;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row};
 use std::cell::Cell;
@@ -191,6 +191,17 @@ pub(crate) fn cert_row(r: &Row<'_>) -> rusqlite::Result<CertRecord> {
         revoked_at: c.get("revoked_at")?,
         revoke_reason: c.get("revoke_reason")?,
         created_at: c.get("created_at")?,
+    })
+}
+
+pub(crate) fn cert_state_row(r: &Row<'_>) -> rusqlite::Result<CertState> {
+    let c = Cols::new(r);
+    Ok(CertState {
+        identifier: c.get("identifier")?,
+        status: c.get("status")?,
+        warehouse_id: c.get("warehouse_id")?,
+        not_after: c.get("not_after")?,
+        revoked_at: c.get("revoked_at")?,
     })
 }
 

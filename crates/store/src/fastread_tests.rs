@@ -51,11 +51,48 @@ async fn direct_reads_match_the_any_path() {
         let b = slow.find_certificate(1, id).await.unwrap().expect("found through Any");
         assert_eq!(format!("{a:?}"), format!("{b:?}"));
         assert!(a.id > 0);
+        // the narrow state read agrees with the whole row, on both paths
+        let state = fast.certificate_state(1, CertName::Identifier(id)).await.unwrap();
+        assert_eq!(
+            state,
+            slow.certificate_state(1, CertName::Identifier(id)).await.unwrap()
+        );
+        let state = state.expect("state found");
+        assert_eq!(
+            (
+                &state.identifier,
+                &state.status,
+                state.warehouse_id,
+                state.not_after,
+                state.revoked_at
+            ),
+            (&a.identifier, &a.status, a.warehouse_id, a.not_after, a.revoked_at)
+        );
         // scoped by account: the other tenant sees nothing
         assert!(fast.find_certificate(2, id).await.unwrap().is_none());
+        assert!(
+            fast.certificate_state(2, CertName::Identifier(id))
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
     let by_custom = fast.find_certificate_by_custom_identifier(1, "custom-7").await.unwrap();
     assert_eq!(by_custom.map(|c| c.identifier), Some(full.identifier.clone()));
+    for store in [&fast, &slow] {
+        let state = store
+            .certificate_state(1, CertName::CustomIdentifier("custom-7"))
+            .await
+            .unwrap();
+        assert_eq!(state.map(|c| c.identifier), Some(full.identifier.clone()));
+        assert!(
+            store
+                .certificate_state(2, CertName::CustomIdentifier("custom-7"))
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
     let fast_tags = fast.tags_of(1, "CERT", &full.identifier).await.unwrap();
     assert_eq!(fast_tags, slow.tags_of(1, "CERT", &full.identifier).await.unwrap());
     assert_eq!(fast_tags, vec![("a".into(), "1".into()), ("b".into(), "2".into())]);
@@ -66,6 +103,10 @@ async fn direct_reads_match_the_any_path() {
     tx.delete_certificate(1, &bare.identifier, 99).await.unwrap();
     tx.commit().await.unwrap();
     assert!(fast.find_certificate(1, &bare.identifier).await.unwrap().is_none());
+    for store in [&fast, &slow] {
+        let deleted = store.certificate_state(1, CertName::Identifier(&bare.identifier)).await;
+        assert!(deleted.unwrap().is_none(), "a deleted certificate has no state");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -41,7 +41,7 @@ pub use accounts::{AccessKeyRecord, AccountRecord, AccountStatus, NewAccessKey};
 pub use assets::{CertClassCounts, CertCounts};
 pub use audit::{AuditEntry, AuditFilter, AuditRecord, ChainCheck};
 pub use cas::{CaFilter, CaLogRow, CaRecord, NewCa};
-pub use certificates::{CertFilter, CertRecord};
+pub use certificates::{CertFilter, CertName, CertRecord, CertState};
 pub use csrs::{CsrFilter, CsrRow, NewCsr};
 pub use fastwrite::IssuedWrite;
 pub use group::BoxFuture;
