@@ -94,6 +94,10 @@ struct Args {
     /// on --connections, beside `openssl speed`.
     #[arg(long)]
     ops: bool,
+    /// With --ops: only these keys (ecc-p256, rsa-2048, sm2) and actions (Sign, Verify), e.g.
+    /// `ecc-p256:Sign`; `openssl speed` is skipped when a filter is given.
+    #[arg(long, value_delimiter = ',')]
+    ops_only: Vec<String>,
 }
 
 impl Args {
@@ -775,6 +779,7 @@ async fn run(args: Args) -> Result<(), String> {
             Arc::new(ctx),
             &opencas.server,
             &args.connections,
+            &args.ops_only,
             Duration::from_secs_f64(args.warmup),
             Duration::from_secs_f64(args.duration),
         )
