@@ -8,6 +8,8 @@
 use crate::{Result, Service, ServiceError};
 pub use opencas_store::{AuditEntry, AuditFilter, AuditRecord, ChainCheck};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 /// What a masked value is written as.
 pub const MASKED: &str = "***";
@@ -80,27 +82,27 @@ fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
         .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
 }
 
-fn cut(value: &str) -> String {
+fn cut(value: &str) -> Cow<'_, str> {
     match value.char_indices().nth(MAX_VALUE_CHARS) {
-        None => value.to_owned(),
-        Some((at, _)) => format!("{}...({} chars)", &value[..at], value.chars().count()),
+        None => Cow::Borrowed(value),
+        Some((at, _)) => Cow::Owned(format!("{}...({} chars)", &value[..at], value.chars().count())),
     }
 }
 
 /// The parameters as the log keeps them: protocol noise left out, secrets masked, long
-/// values cut. A JSON object with sorted keys.
+/// values cut. A JSON object with sorted keys (a later duplicate name wins).
 pub fn masked_params<'a>(params: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
-    let mut out = std::collections::BTreeMap::new();
+    let mut out: BTreeMap<&str, Cow<'_, str>> = BTreeMap::new();
     for (name, value) in params {
         if PROTOCOL.contains(&name) {
             continue;
         }
         let shown = if is_secret_param(name) {
-            MASKED.to_owned()
+            Cow::Borrowed(MASKED)
         } else {
             cut(value)
         };
-        out.insert(name.to_owned(), shown);
+        out.insert(name, shown);
     }
     serde_json::to_string(&out).expect("a map of strings serialises")
 }
@@ -136,7 +138,7 @@ pub fn resource_ids<'a>(
     let named: Map<String, Value> = params
         .into_iter()
         .filter(|(k, v)| names_resource(k) && !v.is_empty())
-        .map(|(k, v)| (k.to_owned(), Value::String(cut(v))))
+        .map(|(k, v)| (k.to_owned(), Value::String(cut(v).into_owned())))
         .collect();
     let created: Map<String, Value> = response
         .into_iter()

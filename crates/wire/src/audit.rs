@@ -166,7 +166,11 @@ pub(crate) fn prepare_use(
     slot: &mut Option<Pending>,
 ) {
     let named: Vec<(String, String)> = named_resources(params);
-    let entry = caller_entry("use", ctx, action, (caller, credential), params, &named);
+    // its resources are filled in with the outcome, by `record_result`
+    let entry = AuditEntry {
+        resources: String::new(),
+        ..caller_entry("use", ctx, action, (caller, credential), params, &[])
+    };
     *slot = Some(Pending {
         entry,
         named,
