@@ -63,11 +63,7 @@ struct Job {
 }
 
 #[derive(Clone)]
-pub(crate) struct IssuedWriter {
-    jobs: mpsc::Sender<Job>,
-    /// Dropped with the last `Store`, which ends the checkpointer.
-    _checkpointer: Arc<mpsc::Sender<()>>,
-}
+pub(crate) struct IssuedWriter(mpsc::Sender<Job>);
 
 impl std::fmt::Debug for IssuedWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -81,33 +77,16 @@ impl IssuedWriter {
     pub(crate) fn start(path: &Path, writer: Arc<Mutex<()>>) -> Result<Self> {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags)?;
-        // The same settings as the sqlx connections: every acknowledged commit survives power
-        // loss. No automatic checkpoint: run by this thread it held the writer lock for about
-        // an eighth of its time; `checkpoint` does it beside. A larger page cache, because
-        // inserts under random identifiers and serials touch index pages all over the file.
-        conn.execute_batch(
-            "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0; \
-             PRAGMA cache_size = -65536;",
-        )?;
+        // the same settings as the sqlx connections: every acknowledged commit survives power loss
+        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
         conn.busy_timeout(Duration::from_secs(10))?;
         conn.set_prepared_statement_cache_capacity(16);
-        let checkpointer = Connection::open_with_flags(path, flags)?;
-        checkpointer.execute_batch("PRAGMA synchronous = FULL;")?;
-        checkpointer.busy_timeout(Duration::from_secs(10))?;
-        let (stop, stopped) = mpsc::channel();
-        std::thread::Builder::new()
-            .name("opencas-ckpt".into())
-            .spawn(move || checkpoint(checkpointer, stopped))
-            .map_err(|e| StoreError::Batch(format!("cannot start the checkpointer: {e}")))?;
         let (send, recv) = mpsc::channel();
         std::thread::Builder::new()
             .name("opencas-issued".into())
             .spawn(move || run(conn, recv, writer))
             .map_err(|e| StoreError::Batch(format!("cannot start the issuance writer: {e}")))?;
-        Ok(Self {
-            jobs: send,
-            _checkpointer: Arc::new(stop),
-        })
+        Ok(Self(send))
     }
 }
 
@@ -138,7 +117,7 @@ impl Store {
             answer,
         };
         writer
-            .jobs
+            .0
             .send(job)
             .map_err(|_| StoreError::Batch("the store is closed".into()))?;
         let outcome = answered
@@ -171,18 +150,6 @@ impl Store {
             })
         })
         .await
-    }
-}
-
-/// Copies the WAL back into the database every 50 ms, off the writers' path: a PASSIVE
-/// checkpoint takes no writer lock and waits for nobody, and once it has caught up the next
-/// writer starts the WAL over, so it stays short (and the other connections, which keep
-/// SQLite's automatic checkpoint at 1,000 pages, never reach it). Ends with the last `Store`.
-fn checkpoint(conn: Connection, stop: mpsc::Receiver<()>) {
-    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(Duration::from_millis(50)) {
-        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            tracing::warn!(error = %e, "WAL checkpoint failed");
-        }
     }
 }
 

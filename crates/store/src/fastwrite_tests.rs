@@ -276,24 +276,3 @@ async fn concurrent_issuances_without_conflicts_are_all_stored_and_indexed() {
         }
     }
 }
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_wal_is_checkpointed_beside_the_writer() {
-    let dir = tempfile::tempdir().unwrap();
-    let fast = test_store(&dir).await;
-    with_ca(&fast, 100).await;
-    let db = dir.path().join("db.sqlite");
-    let before = std::fs::metadata(&db).unwrap().len();
-    for i in 0..20 {
-        fast.write_issued(write(i), accept).await.unwrap().unwrap();
-    }
-    // far fewer pages than SQLite's automatic checkpoint waits for, and the writer runs none:
-    // only the checkpointer copies them into the database file
-    let mut waited = 0;
-    while std::fs::metadata(&db).unwrap().len() <= before {
-        assert!(waited < 600, "no checkpoint within 30 s");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        waited += 1;
-    }
-    assert_eq!(keyword_total(&fast, ".example").await, 20);
-}
