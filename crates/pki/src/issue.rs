@@ -34,7 +34,7 @@ use crate::keys::PrivateKey;
 use crate::lint::{LintContext, TbsParts, lint_tbs};
 use crate::signer::{DerSignature, KeySigner};
 use crate::usage::ExtKeyUsage;
-use crate::verify::verify_certificate_signature;
+use crate::verify::{split_signed, verify_certificate_signature};
 
 /// A certificate serial number: 128 random bits made positive (top bit
 /// cleared) with a non-zero first byte, so it always encodes as 16 octets and
@@ -348,7 +348,7 @@ pub(crate) struct Issuance<'a> {
 
 /// Builds a v3 certificate, lints it against `i.lint` before it is signed
 /// ([`Error::LintFailed`] naming every finding, nothing signed), signs it,
-/// then checks the fresh signature with the issuer's public key before
+/// then checks the fresh signature ([`check_fresh_signature`]) before
 /// returning the DER.
 pub(crate) fn sign_certificate<R: CryptoRng + ?Sized>(i: Issuance<'_>, rng: &mut R) -> Result<Vec<u8>> {
     KeyAlgorithm::from_spki_der(i.subject_spki_der)?;
@@ -367,14 +367,69 @@ pub(crate) fn sign_certificate<R: CryptoRng + ?Sized>(i: Issuance<'_>, rng: &mut
         lint: Some((&i.lint, &lint_failure)),
     };
     let builder = CertificateBuilder::new(prof, serial, i.validity.to_x509()?, spki)?;
-    let signer = KeySigner::new(i.issuer_key, i.sm2_id)?;
+    let signer = RecordingSigner {
+        inner: KeySigner::new(i.issuer_key, i.sm2_id)?,
+        signed: RefCell::new(None),
+    };
     let cert: Certificate = match builder.build::<_, DerSignature>(&signer) {
         Ok(c) => c,
         Err(e) => return Err(lint_failure.into_inner().unwrap_or_else(|| e.into())),
     };
     let der = cert.to_der()?;
-    // Check the fresh signature before anything leaves the signer.
-    verify_certificate_signature(&der, i.issuer_key.public_key_spki_der(), i.sm2_id)
-        .map_err(|e| Error::Signing(format!("self-check of the new signature failed: {e}")))?;
+    check_fresh_signature(&der, i.issuer_key, i.sm2_id, signer.signed.into_inner())?;
     Ok(der)
+}
+
+/// Checks a freshly signed certificate before it leaves the signer.
+///
+/// For the aws-lc back-ends the signature over the bytes handed to the signer is right by
+/// construction (`PrivateKey::signature_right_by_construction`), so what remains to check is
+/// that the certificate carries exactly those bytes and that signature: two comparisons
+/// instead of a verification, which costs about three signatures and was ~12 % of the
+/// server's CPU per issued P-256 certificate. The other back-ends are verified in full.
+pub(crate) fn check_fresh_signature(
+    der: &[u8],
+    issuer_key: &PrivateKey,
+    sm2_id: Sm2Id,
+    signed: Option<(Vec<u8>, Vec<u8>)>,
+) -> Result<()> {
+    let failed = |what: &str| Error::Signing(format!("self-check of the new signature failed: {what}"));
+    if issuer_key.signature_right_by_construction() {
+        let (tbs, _, sig) = split_signed(der)?;
+        return match signed {
+            Some((message, signature)) if message == tbs && signature == sig => Ok(()),
+            Some(_) => Err(failed("the certificate does not carry the bytes that were signed")),
+            None => Err(failed("nothing was signed")),
+        };
+    }
+    verify_certificate_signature(der, issuer_key.public_key_spki_der(), sm2_id).map_err(|e| failed(&e.to_string()))
+}
+
+/// A [`KeySigner`] that keeps what it signed and the signature it made, for
+/// [`check_fresh_signature`].
+struct RecordingSigner<'k> {
+    inner: KeySigner<'k>,
+    signed: RefCell<Option<(Vec<u8>, Vec<u8>)>>,
+}
+
+impl signature::Keypair for RecordingSigner<'_> {
+    type VerifyingKey = crate::signer::SpkiPublicKey;
+
+    fn verifying_key(&self) -> Self::VerifyingKey {
+        self.inner.verifying_key()
+    }
+}
+
+impl spki::DynSignatureAlgorithmIdentifier for RecordingSigner<'_> {
+    fn signature_algorithm_identifier(&self) -> spki::Result<spki::AlgorithmIdentifierOwned> {
+        self.inner.signature_algorithm_identifier()
+    }
+}
+
+impl signature::Signer<DerSignature> for RecordingSigner<'_> {
+    fn try_sign(&self, msg: &[u8]) -> core::result::Result<DerSignature, signature::Error> {
+        let sig: DerSignature = self.inner.try_sign(msg)?;
+        *self.signed.borrow_mut() = Some((msg.to_vec(), sig.as_bytes().to_vec()));
+        Ok(sig)
+    }
 }

@@ -190,8 +190,8 @@ fn usages(kind: &LeafKind, alg: KeyAlgorithm) -> Result<(KeyUsageFlags, Vec<ExtK
 /// SKI; subjectAltName with `sans` (validated strictly, duplicates dropped;
 /// critical when [`Criticals::subject_alt_name`] or for an empty subject,
 /// which [`SubjectFields`] never produces); CRL distribution point and AIA
-/// when given. The new signature is verified before the certificate is
-/// returned.
+/// when given. The new signature is checked before the certificate is
+/// returned (verified, or for aws-lc signers compared with what was signed).
 ///
 /// Errors: [`Error::InvalidSan`] naming the bad value,
 /// [`Error::InvalidSubject`] / [`Error::InvalidCountryCode`] (also for extra

@@ -70,6 +70,8 @@ mod tests_csr;
 #[cfg(test)]
 mod tests_formats;
 #[cfg(test)]
+mod tests_fresh_signature;
+#[cfg(test)]
 mod tests_keys;
 #[cfg(test)]
 mod tests_leaf;

@@ -50,7 +50,8 @@ struct Sealed {
 }
 
 /// Decides, on the CA row as it is inside the transaction, whether the issuance may go on.
-type Check = Box<dyn FnOnce(Option<&CaRecord>) -> std::result::Result<(), Refusal> + Send>;
+/// `Fn`: a batch that must be replayed with savepoints asks again.
+type Check = Box<dyn Fn(Option<&CaRecord>) -> std::result::Result<(), Refusal> + Send>;
 /// A refusal of the check, handed back untouched.
 type Refusal = Box<dyn std::any::Any + Send>;
 type Answer = oneshot::Sender<Result<std::result::Result<(), Refusal>>>;
@@ -97,7 +98,7 @@ impl Store {
     pub async fn write_issued<E: Send + 'static>(
         &self,
         w: IssuedWrite,
-        check: impl FnOnce(Option<&CaRecord>) -> std::result::Result<(), E> + Send + 'static,
+        check: impl Fn(Option<&CaRecord>) -> std::result::Result<(), E> + Send + 'static,
     ) -> Result<std::result::Result<(), E>> {
         let Some(writer) = &self.issued else {
             return self.write_issued_through_any(w, check).await;
@@ -166,14 +167,18 @@ fn run(conn: Connection, queue: mpsc::Receiver<Job>, writer: Arc<Mutex<()>>) {
             tracing::error!(error = %e, "the issuance writer could not begin a transaction");
             continue; // dropping the jobs answers their callers with "abandoned"
         }
-        let mut outcomes = Vec::with_capacity(batch.len());
-        let mut poisoned = false;
-        for job in batch {
-            let Job { write, check, answer } = job;
-            let (outcome, isolated) = in_savepoint(&conn, &write, check);
-            poisoned |= !isolated;
-            outcomes.push((answer, outcome));
-        }
+        let (outcomes, poisoned) = match without_savepoints(&conn, &batch) {
+            Ok(Some(outcomes)) => (outcomes, false),
+            Ok(None) => with_savepoints(&conn, &batch),
+            Err(e) => {
+                tracing::error!(error = %e, "the issuance writer could not begin the replay of a batch");
+                if !conn.is_autocommit() {
+                    let _ = conn.execute_batch("ROLLBACK");
+                }
+                continue; // rolled back; dropping the jobs answers their callers with "abandoned"
+            }
+        };
+        let outcomes: Vec<_> = batch.into_iter().map(|job| job.answer).zip(outcomes).collect();
         let committed = if poisoned {
             Err("a write of the batch could not be isolated; the batch was rolled back".to_owned())
         } else {
@@ -194,9 +199,53 @@ fn run(conn: Connection, queue: mpsc::Receiver<Job>, writer: Arc<Mutex<()>>) {
     }
 }
 
+type Outcome = Result<std::result::Result<(), Refusal>>;
+
+/// The common case first: every write of the batch in the open transaction, no savepoints.
+/// A savepoint per write made the FTS5 search index flush a new segment per certificate on
+/// every RELEASE (and merge them again), which was about a fifth of this thread's CPU;
+/// without them it flushes once, at the commit. A refusal of the check or of the quota
+/// changes nothing, so it needs no rollback. If a write fails after it changed something
+/// (a uniqueness conflict, an I/O error), everything is rolled back and `Ok(None)` says to
+/// replay the batch with a savepoint per write in a new transaction; `Err` that none could
+/// be begun (nothing is left open then).
+fn without_savepoints(conn: &Connection, batch: &[Job]) -> rusqlite::Result<Option<Vec<Outcome>>> {
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for job in batch {
+        match write_one(conn, &job.write, &job.check) {
+            Ok(outcome) => outcomes.push(Ok(outcome)),
+            Err(StoreError::Conflict("quota")) => outcomes.push(Err(StoreError::Conflict("quota"))),
+            Err(_) => {
+                if !conn.is_autocommit() {
+                    conn.execute_batch("ROLLBACK")?;
+                }
+                // never replay in autocommit: each RELEASE would then commit on its own
+                conn.execute_batch("BEGIN IMMEDIATE")?;
+                return Ok(None);
+            }
+        }
+    }
+    Ok(Some(outcomes))
+}
+
+/// Every write in its own savepoint, so that one failure rolls back that write alone; the
+/// flag says whether a savepoint could not be closed (then the transaction must not commit).
+fn with_savepoints(conn: &Connection, batch: &[Job]) -> (Vec<Outcome>, bool) {
+    let mut poisoned = false;
+    let outcomes = batch
+        .iter()
+        .map(|job| {
+            let (outcome, isolated) = in_savepoint(conn, &job.write, &job.check);
+            poisoned |= !isolated;
+            outcome
+        })
+        .collect();
+    (outcomes, poisoned)
+}
+
 /// Runs one write in its own savepoint; the flag says whether the savepoint could be closed
 /// (if not, the transaction must not commit).
-fn in_savepoint(conn: &Connection, write: &Sealed, check: Check) -> (Result<std::result::Result<(), Refusal>>, bool) {
+fn in_savepoint(conn: &Connection, write: &Sealed, check: &Check) -> (Outcome, bool) {
     if let Err(e) = conn.execute_batch("SAVEPOINT issued") {
         return (Err(e.into()), false);
     }
@@ -214,7 +263,7 @@ fn in_savepoint(conn: &Connection, write: &Sealed, check: Check) -> (Result<std:
     }
 }
 
-fn write_one(conn: &Connection, s: &Sealed, check: Check) -> Result<std::result::Result<(), Refusal>> {
+fn write_one(conn: &Connection, s: &Sealed, check: &Check) -> Result<std::result::Result<(), Refusal>> {
     let w = &s.w;
     let c = &w.record;
     let account = c.account_id;

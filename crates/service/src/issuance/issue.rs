@@ -444,7 +444,8 @@ impl Service {
             (None, Some(spki)) => (spki, None),
             (None, None) => unreachable!("a key source is always given"),
         };
-        let cert_der = blocking(move || {
+        let in_place = issuer_key.algorithm() == KeyAlgorithm::EcP256;
+        let build = move || {
             build_leaf(
                 &ca_cert,
                 &issuer_key,
@@ -455,9 +456,12 @@ impl Service {
                 &profile,
                 &mut os_rng(),
             )
-        })
-        .await?
-        .map_err(pki_error)?;
+        };
+        // Under a P-256 CA the whole build (one signature, no verification) costs about as
+        // much as the hand-off to the blocking pool and back, and those extra runnable threads
+        // delayed the single issuance writer: build in place. RSA signatures, the larger
+        // curves and SM2 (still verified after signing) would hold an async worker too long.
+        let cert_der = if in_place { build() } else { blocking(build).await? }.map_err(pki_error)?;
 
         let record = self.leaf_record(caller, &req, &ca, &cert_der, key_der.is_some(), days)?;
         self.store_issued(caller, &req, &ca, &record, key_der.as_deref()).await
