@@ -33,6 +33,8 @@ const MAX_IDLE: usize = 8;
 pub(crate) struct Readers {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    /// How common each keyword trigram is (`keyword`), shared by every reader.
+    trigrams: crate::keyword::TrigramCounts,
 }
 
 impl std::fmt::Debug for Readers {
@@ -49,6 +51,7 @@ impl Readers {
         let readers = Self {
             path: path.to_owned(),
             idle: Mutex::new(Vec::new()),
+            trigrams: Default::default(),
         };
         // fail at start-up, not on the first request, if the file cannot be read
         let first = readers.connect()?;
@@ -84,6 +87,22 @@ impl Readers {
         let out = f(&conn);
         self.put_back(conn);
         Ok(out?)
+    }
+
+    /// Like `with`, for work that fails with the store's own errors too.
+    pub(crate) fn with_result<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        let conn = match idle {
+            Some(c) => c,
+            None => self.connect()?,
+        };
+        let out = f(&conn);
+        self.put_back(conn);
+        out
+    }
+
+    pub(crate) fn trigram_counts(&self) -> &crate::keyword::TrigramCounts {
+        &self.trigrams
     }
 
     /// The one row `sql` selects with `params`, decoded by `decode`; statements are prepared
