@@ -11,8 +11,8 @@
 //! Only statements that touch a bounded number of rows through an index belong here: they run
 //! on an async worker thread, which nothing else can use meanwhile (tens of microseconds, like
 //! the in-place ECDSA signatures). Scans, searches and exports stay on the sqlx pool, except
-//! the CRL's read of every revoked row (`Store::fold_revoked`, `Store::revoked_by_issuer`), which uses these
-//! connections from a blocking thread.
+//! the CRL's read of every revoked row (`Store::fold_revoked`, `Store::revoked_by_issuer`) and
+//! ListCert's keyword search (`keyword`), which use these connections from a blocking thread.
 //!
 //! PostgreSQL (issue 10) has no such reader: `Store::fast` is `None` there and every method
 //! that uses it falls back to the same SQL through the `Any` pool. This module is the one
