@@ -7,6 +7,7 @@
 //! (a fresh nonce and date on every request), as the official SDKs sign them.
 
 mod api;
+mod import;
 mod load;
 mod ops;
 mod search;
@@ -90,6 +91,12 @@ struct Args {
     /// certificates in one account, one size after the other (e.g. 10000,1000000).
     #[arg(long, value_delimiter = ',')]
     search: Option<Vec<u64>>,
+    /// With --search: work in this directory and keep it; a later run reuses its rows.
+    #[arg(long)]
+    search_dir: Option<PathBuf>,
+    /// With --search: the workloads to run (default all).
+    #[arg(long, value_delimiter = ',')]
+    search_workloads: Vec<search::Workload>,
     /// Instead of issuance: Sign and Verify req/s per key family (ECC P-256, RSA-2048, SM2)
     /// on --connections, beside `openssl speed`.
     #[arg(long)]
@@ -713,6 +720,8 @@ async fn run(args: Args) -> Result<(), String> {
             warmup: Duration::from_secs_f64(args.warmup),
             duration: Duration::from_secs_f64(args.duration),
             keep: args.keep,
+            dir: args.search_dir.as_deref(),
+            only: &args.search_workloads,
         })
         .await;
     }

@@ -7,9 +7,12 @@
 //! the database's own triggers index for search exactly as a write through opencas would.
 //! opencas restarts on the data directory and each workload runs closed-loop for the
 //! configured time. Sizes grow in the order given: the rows of a smaller size are kept.
+//! With `--search-dir` the data directory outlives the run and a later run continues from
+//! the rows already there, so a million rows are filled once.
 
 use crate::api::Ctx;
-use crate::load::{self, MakeReq, Stats};
+use crate::import;
+use crate::load::{self, MakeReq};
 use crate::servers;
 use hyper::StatusCode;
 use std::fmt::Write as _;
@@ -29,6 +32,27 @@ pub struct SearchArgs<'a> {
     pub duration: Duration,
     /// Keep the temporary directory (the filled database) afterwards.
     pub keep: bool,
+    /// Work in this directory instead of a temporary one, reusing the rows it holds.
+    pub dir: Option<&'a Path>,
+    /// Which workloads to run (all when empty).
+    pub only: &'a [Workload],
+}
+
+/// The workloads of `--search`, in the order they run.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Workload {
+    /// ListCert KeyWord=host<7 digits>: one match, made of common trigrams.
+    Host,
+    /// ListCert KeyWord=<7 digits>: one match.
+    Digits,
+    /// ListCert KeyWord=<word>.example: a sixth of the account.
+    Broad,
+    /// DescribeClientCertificate (2020-06-30) of a random row.
+    PcaDetail,
+    /// GetUserCertificateDetail (2020-04-07) of a random row.
+    SslDetail,
+    /// UploadUserCertificate of distinct rcgen-made certificates and keys.
+    Import,
 }
 
 const PCA: &str = "2020-06-30";
@@ -69,10 +93,36 @@ async fn template(ctx: &Ctx) -> Result<String, String> {
             ],
         )
         .await?;
-    Ok(leaf["Identifier"]
+    let id = leaf["Identifier"]
         .as_str()
         .ok_or("no certificate Identifier")?
-        .to_owned())
+        .to_owned();
+    // into the certificate store, so every copy has a CertId for GetUserCertificateDetail
+    ctx.call(PCA, "UploadPcaCertToCas", &[("Ids", &id)]).await?;
+    Ok(id)
+}
+
+/// Runs `sql` through the `sqlite3` CLI on `db`; returns what it printed.
+fn sqlite(db: &Path, sql: &str) -> Result<String, String> {
+    let mut child = std::process::Command::new("sqlite3")
+        .arg(db)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("sqlite3 (apt-get install sqlite3): {e}"))?;
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!(".timeout 10000\n{sql}").as_bytes())
+        .map_err(|e| e.to_string())?;
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    if !out.status.success() || !out.stderr.is_empty() {
+        return Err(format!("sqlite3: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
 /// Copies the template row into rows `from..=to` through the `sqlite3` CLI, in one
@@ -84,42 +134,89 @@ fn fill(db: &Path, template: &str, from: u64, to: u64) -> Result<(), String> {
         let word = format!("substr('{WORDS}', (seq.n % {WORD_COUNT}) * 6 + 1, 6)");
         let host = format!("printf('host%07d.%s.example.com', seq.n, {word})");
         let sql = format!(
-            "PRAGMA busy_timeout = 10000;\nBEGIN;\n\
+            "BEGIN;\n\
              WITH RECURSIVE seq(n) AS (SELECT {start} UNION ALL SELECT n + 1 FROM seq WHERE n < {end})\n\
              INSERT INTO certificates (account_id, identifier, name, source_type, cert_type, certificate_type, \
              status, issuer_identifier, common_name, sans, subject_dn, issuer, organization, organization_unit, \
              country, province, city, algorithm, key_algorithm, key_size, sign_algorithm, serial_no, \
              fingerprint_md5, fingerprint_sha1, fingerprint_sha256, not_before, not_after, days, has_private_key, \
-             cert_der, chain_pem, created_at)\n\
+             cert_der, chain_pem, created_at, in_cert_store)\n\
              SELECT t.account_id, printf('%032x', seq.n), {host}, t.source_type, t.cert_type, t.certificate_type, \
              t.status, t.issuer_identifier, {host}, {host} || ',www.' || {host}, t.subject_dn, t.issuer, \
              t.organization, t.organization_unit, t.country, t.province, t.city, t.algorithm, t.key_algorithm, \
              t.key_size, t.sign_algorithm, printf('bench%012x', seq.n), t.fingerprint_md5, t.fingerprint_sha1, \
              t.fingerprint_sha256, t.not_before, t.not_after, t.days, 0, t.cert_der, t.chain_pem, \
-             t.created_at + seq.n\n\
+             t.created_at + seq.n, t.in_cert_store\n\
              FROM seq, certificates t WHERE t.identifier = '{template}';\nCOMMIT;\n"
         );
-        let mut child = std::process::Command::new("sqlite3")
-            .arg(db)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("sqlite3 (apt-get install sqlite3): {e}"))?;
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(sql.as_bytes())
-            .map_err(|e| e.to_string())?;
-        let out = child.wait_with_output().map_err(|e| e.to_string())?;
-        if !out.status.success() || !out.stderr.is_empty() {
-            return Err(format!("sqlite3 fill: {}", String::from_utf8_lossy(&out.stderr)));
-        }
+        sqlite(db, &sql)?;
         start = end + 1;
     }
     Ok(())
+}
+
+/// What a kept directory already holds: the template's Identifier and how many rows of its
+/// kind the account has (the template and its copies, not imports).
+fn existing(db: &Path) -> Result<Option<(String, u64)>, String> {
+    if !db.exists() {
+        return Ok(None);
+    }
+    let out = sqlite(
+        db,
+        "SELECT t.identifier, (SELECT COUNT(*) FROM certificates c WHERE c.account_id = t.account_id \
+         AND c.source_type = t.source_type) FROM certificates t \
+         WHERE t.common_name = 'template.search.example';",
+    )?;
+    let (id, n) = out
+        .split_once('|')
+        .ok_or_else(|| format!("{}: no template row", db.display()))?;
+    Ok(Some((
+        id.to_owned(),
+        n.parse().map_err(|e| format!("row count {n}: {e}"))?,
+    )))
+}
+
+/// The CertIds of the template and its copies, as runs of consecutive ids (imports between
+/// two fills sit between runs).
+fn cert_ids(db: &Path, template: &str) -> Result<CertIds, String> {
+    let out = sqlite(
+        db,
+        &format!(
+            "SELECT MIN(id), MAX(id) FROM (SELECT c.id, c.id - ROW_NUMBER() OVER (ORDER BY c.id) AS g \
+             FROM certificates c, certificates t WHERE t.identifier = '{template}' \
+             AND c.account_id = t.account_id AND c.source_type = t.source_type) GROUP BY g ORDER BY 1;"
+        ),
+    )?;
+    let mut runs = Vec::new();
+    for line in out.lines() {
+        let (lo, hi) = line.split_once('|').ok_or_else(|| format!("id runs: {out}"))?;
+        let lo: i64 = lo.parse().map_err(|e| format!("id runs {line}: {e}"))?;
+        let hi: i64 = hi.parse().map_err(|e| format!("id runs {line}: {e}"))?;
+        runs.push((lo, hi - lo + 1));
+    }
+    if runs.is_empty() {
+        return Err("no bench rows".into());
+    }
+    Ok(CertIds(Arc::new(runs)))
+}
+
+/// Runs of consecutive CertIds: (first, length).
+#[derive(Clone)]
+struct CertIds(Arc<Vec<(i64, i64)>>);
+
+impl CertIds {
+    /// A uniformly chosen id of all runs.
+    fn pick(&self) -> i64 {
+        let total: i64 = self.0.iter().map(|r| r.1).sum();
+        let mut i = rand::random_range(0..total);
+        for &(lo, len) in self.0.iter() {
+            if i < len {
+                return lo + i;
+            }
+            i -= len;
+        }
+        unreachable!("index below the total")
+    }
 }
 
 fn check_list(status: StatusCode, body: &[u8]) -> Result<(), String> {
@@ -144,8 +241,19 @@ fn check_detail(status: StatusCode, body: &[u8]) -> Result<(), String> {
     }
 }
 
-/// The workloads: (label, request maker, check).
-fn workloads(ctx: &Arc<Ctx>, size: u64) -> Vec<(String, MakeReq, load::Check)> {
+fn check_user_detail(status: StatusCode, body: &[u8]) -> Result<(), String> {
+    if status != StatusCode::OK {
+        return Err(load::describe_failure(status, body));
+    }
+    let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+    match (v["Id"].as_i64(), v["Cert"].as_str()) {
+        (Some(id), Some(pem)) if id > 0 && pem.starts_with("-----BEGIN CERTIFICATE-----") => Ok(()),
+        _ => Err(format!("no certificate: {}", load::describe_failure(status, body))),
+    }
+}
+
+/// The request maker and check of one read workload.
+fn workload(ctx: &Arc<Ctx>, w: Workload, size: u64, ids: CertIds) -> (String, MakeReq, load::Check) {
     let pick = move || rand::random_range(1..size.max(2));
     let list = |label: &str, keyword: Arc<dyn Fn() -> String + Send + Sync>| -> (String, MakeReq, load::Check) {
         let ctx = ctx.clone();
@@ -155,33 +263,41 @@ fn workloads(ctx: &Arc<Ctx>, size: u64) -> Vec<(String, MakeReq, load::Check)> {
         });
         (label.to_owned(), make, check_list)
     };
-    let detail_ctx = ctx.clone();
-    let detail: MakeReq = Arc::new(move || {
-        let id = format!("{:032x}", pick());
-        detail_ctx.request(PCA, "DescribeClientCertificate", &[("Identifier", &id)])
-    });
-    vec![
-        list(
+    let ctx = ctx.clone();
+    match w {
+        Workload::Host => list(
             "ListCert KeyWord=host<7 digits> (one certificate)",
             Arc::new(move || format!("host{:07}", pick())),
         ),
-        list(
+        Workload::Digits => list(
             "ListCert KeyWord=<7 digits> (one certificate)",
             Arc::new(move || format!("{:07}", pick())),
         ),
-        list(
+        Workload::Broad => list(
             "ListCert KeyWord=<word>.example (1/6 of all)",
             Arc::new(move || {
                 let i = (pick() % WORD_COUNT as u64) as usize;
                 format!("{}.example", &WORDS[i * 6..i * 6 + 6])
             }),
         ),
-        (
-            "DescribeClientCertificate (detail read)".to_owned(),
-            detail,
+        Workload::PcaDetail => (
+            "DescribeClientCertificate (2020-06-30)".to_owned(),
+            Arc::new(move || {
+                let id = format!("{:032x}", pick());
+                ctx.request(PCA, "DescribeClientCertificate", &[("Identifier", &id)])
+            }),
             check_detail,
         ),
-    ]
+        Workload::SslDetail => (
+            "GetUserCertificateDetail (2020-04-07)".to_owned(),
+            Arc::new(move || {
+                let id = ids.pick().to_string();
+                ctx.request(SSL, "GetUserCertificateDetail", &[("CertId", &id)])
+            }),
+            check_user_detail,
+        ),
+        Workload::Import => unreachable!("import has its own loop"),
+    }
 }
 
 pub async fn run(a: SearchArgs<'_>) -> Result<(), String> {
@@ -189,12 +305,25 @@ pub async fn run(a: SearchArgs<'_>) -> Result<(), String> {
         .prefix("opencas-search-bench-")
         .tempdir()
         .map_err(|e| format!("temp dir: {e}"))?;
-    let dir = tmp.path();
+    let dir = match a.dir {
+        Some(d) => {
+            std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
+            d
+        }
+        None => tmp.path(),
+    };
     let bin = servers::pin_binary(a.bin, dir)?;
-    let mut opencas = servers::start_opencas(&bin, dir).await?;
-    let tpl = template(&Ctx::of(&opencas)).await?;
-    opencas.server.stop();
-    let db = opencas.data_dir.join("opencas.db");
+    let db = dir.join("opencas-data").join("opencas.db");
+    let (tpl, mut filled) = match existing(&db)? {
+        Some(found) => found,
+        None => {
+            let mut opencas = servers::start_opencas(&bin, dir).await?;
+            let tpl = template(&Ctx::of(&opencas)).await?;
+            opencas.server.stop();
+            (tpl, 1)
+        }
+    };
+    println!("load average at start {}", crate::loadavg());
     let mut report = String::new();
     writeln!(
         report,
@@ -202,7 +331,18 @@ pub async fn run(a: SearchArgs<'_>) -> Result<(), String> {
     )
     .ok();
     writeln!(report, "|---:|---|---:|---:|---:|---:|---:|").ok();
-    let mut filled: u64 = 1;
+    let all = [
+        Workload::Host,
+        Workload::Digits,
+        Workload::Broad,
+        Workload::PcaDetail,
+        Workload::SslDetail,
+        Workload::Import,
+    ];
+    let chosen: Vec<Workload> = all
+        .into_iter()
+        .filter(|w| a.only.is_empty() || a.only.contains(w))
+        .collect();
     for &size in a.sizes {
         if size > filled {
             let t = Instant::now();
@@ -214,11 +354,20 @@ pub async fn run(a: SearchArgs<'_>) -> Result<(), String> {
             );
             filled = size;
         }
+        let ids = cert_ids(&db, &tpl)?;
         let mut server = servers::start_opencas(&bin, dir).await?;
         let ctx = Arc::new(Ctx::of(&server));
-        for (label, make, check) in workloads(&ctx, size) {
+        for &w in &chosen {
             for &c in a.connections {
-                let st: Stats = load::run_point(ctx.addr, c, a.warmup, a.duration, make.clone(), check).await;
+                let (label, st) = if w == Workload::Import {
+                    import::run_point(&ctx, size, c, a.warmup, a.duration).await?
+                } else {
+                    let (label, make, check) = workload(&ctx, w, size, ids.clone());
+                    (
+                        label,
+                        load::run_point(ctx.addr, c, a.warmup, a.duration, make, check).await,
+                    )
+                };
                 let line = format!(
                     "| {size} | {label} | {c} | {:.0} | {:.2} | {:.2} | {} |",
                     st.per_second(),
@@ -236,7 +385,7 @@ pub async fn run(a: SearchArgs<'_>) -> Result<(), String> {
         server.server.stop();
     }
     println!("\n{report}");
-    if a.keep {
+    if a.keep && a.dir.is_none() {
         println!("kept {}", tmp.keep().display());
     }
     Ok(())

@@ -27,6 +27,21 @@ fn chains_parse_in_order_for_every_family() {
         assert_eq!(entries[0].issuer_common_name, "Sub");
         assert_eq!(entries[1].common_name, "Sub");
         assert_eq!(entries[1].issuer_common_name, "Root");
+        // the short decode says what the full inspection says
+        for d in [&leaf, &sub, &root] {
+            let info = crate::CertInfo::parse(d).unwrap();
+            let full = crate::ChainEntry {
+                common_name: info.subject.common_name,
+                issuer_common_name: crate::issuer_fields(d).unwrap().common_name,
+                not_before_ms: info.not_before_ms,
+                not_after_ms: info.not_after_ms,
+            };
+            assert_eq!(chain_entries(std::slice::from_ref(d)).unwrap(), [full]);
+        }
+        assert!(matches!(
+            chain_entries(&[leaf.clone(), b"garbage".to_vec()]),
+            Err(Error::MalformedCertificate(_))
+        ));
 
         // a certificate alone, and out of order
         assert!(

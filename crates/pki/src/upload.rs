@@ -57,16 +57,20 @@ pub fn issuer_fields(cert_der: &[u8]) -> Result<SubjectFields> {
     ))
 }
 
-/// Describes every certificate of `ders` (CN, issuer CN, validity).
+/// Describes every certificate of `ders` (CN, issuer CN, validity). Detail reads call this for
+/// every stored certificate they show, so it decodes the four fields and nothing else (no key,
+/// extension or fingerprint work, one decode per certificate).
 pub fn chain_entries(ders: &[Vec<u8>]) -> Result<Vec<ChainEntry>> {
     ders.iter()
         .map(|d| {
-            let info = CertInfo::parse(d)?;
+            let cert = parse_raw(d)?;
+            let tbs = cert.tbs_certificate();
+            let v = tbs.validity();
             Ok(ChainEntry {
-                common_name: info.subject.common_name,
-                issuer_common_name: issuer_fields(d)?.common_name,
-                not_before_ms: info.not_before_ms,
-                not_after_ms: info.not_after_ms,
+                common_name: SubjectFields::from_name(tbs.subject()).common_name,
+                issuer_common_name: SubjectFields::from_name(tbs.issuer()).common_name,
+                not_before_ms: crate::issue::time_to_unix(&v.not_before) * 1000,
+                not_after_ms: crate::issue::time_to_unix(&v.not_after) * 1000,
             })
         })
         .collect()

@@ -294,13 +294,19 @@ impl Store {
 
     /// The PKCS#8 DER private key of a certificate, unsealed; `None` when none is held.
     pub async fn certificate_private_key(&self, account_id: i64, identifier: &str) -> Result<Option<Vec<u8>>> {
-        let row = sqlx::query("SELECT key_sealed FROM certificates WHERE account_id = $1 AND identifier = $2")
-            .bind(account_id)
-            .bind(identifier)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        let sealed: Option<Vec<u8>> = row.try_get("key_sealed")?;
+        const SQL: &str = "SELECT key_sealed FROM certificates WHERE account_id = $1 AND identifier = $2";
+        let sealed: Option<Vec<u8>> = match &self.fast {
+            Some(fast) => fast
+                .optional(SQL, (account_id, identifier), |r| r.get(0))?
+                .ok_or(StoreError::NotFound)?,
+            None => sqlx::query(SQL)
+                .bind(account_id)
+                .bind(identifier)
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or(StoreError::NotFound)?
+                .try_get("key_sealed")?,
+        };
         sealed
             .map(|s| {
                 self.keys

@@ -11,8 +11,8 @@
 //! Only statements that touch a bounded number of rows through an index belong here: they run
 //! on an async worker thread, which nothing else can use meanwhile (tens of microseconds, like
 //! the in-place ECDSA signatures). Scans, searches and exports stay on the sqlx pool, except
-//! the CRL's read of every revoked row (`Store::fold_revoked`, `Store::revoked_by_issuer`), which uses these
-//! connections from a blocking thread.
+//! the CRL's read of every revoked row (`Store::fold_revoked`, `Store::revoked_by_issuer`) and
+//! ListCert's keyword search (`keyword`), which use these connections from a blocking thread.
 //!
 //! PostgreSQL (issue 10) has no such reader: `Store::fast` is `None` there and every method
 //! that uses it falls back to the same SQL through the `Any` pool. This module is the one
@@ -33,6 +33,8 @@ const MAX_IDLE: usize = 8;
 pub(crate) struct Readers {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    /// How common each keyword trigram is (`keyword`), shared by every reader.
+    trigrams: crate::keyword::TrigramCounts,
 }
 
 impl std::fmt::Debug for Readers {
@@ -49,6 +51,7 @@ impl Readers {
         let readers = Self {
             path: path.to_owned(),
             idle: Mutex::new(Vec::new()),
+            trigrams: Default::default(),
         };
         // fail at start-up, not on the first request, if the file cannot be read
         let first = readers.connect()?;
@@ -84,6 +87,22 @@ impl Readers {
         let out = f(&conn);
         self.put_back(conn);
         Ok(out?)
+    }
+
+    /// Like `with`, for work that fails with the store's own errors too.
+    pub(crate) fn with_result<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        let conn = match idle {
+            Some(c) => c,
+            None => self.connect()?,
+        };
+        let out = f(&conn);
+        self.put_back(conn);
+        out
+    }
+
+    pub(crate) fn trigram_counts(&self) -> &crate::keyword::TrigramCounts {
+        &self.trigrams
     }
 
     /// The one row `sql` selects with `params`, decoded by `decode`; statements are prepared

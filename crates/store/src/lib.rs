@@ -17,6 +17,8 @@ mod fastread;
 mod fastwrite;
 mod group;
 pub mod jobs;
+mod keyword;
+mod keyword_fold;
 pub mod listing;
 pub mod nonces;
 pub mod orders;

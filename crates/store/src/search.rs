@@ -9,6 +9,7 @@ use crate::certificates::{CERT_COLUMNS, cert_row};
 use crate::listing::{Arg, Page, Where, bind_all};
 use crate::{Backend, CertRecord, Result, Store};
 use sqlx::Row;
+use std::sync::Arc;
 
 #[derive(Debug, Default, Clone)]
 pub struct CertQuery {
@@ -49,9 +50,15 @@ pub struct CertPage {
 
 impl CertQuery {
     fn filter(&self, backend: Backend, account_id: i64) -> Where {
+        let mut w = self.filter_without_keyword(account_id);
+        w.cert_keyword(backend, self.keyword.as_deref());
+        w
+    }
+
+    /// Every condition but the keyword's.
+    pub(crate) fn filter_without_keyword(&self, account_id: i64) -> Where {
         let mut w = Where::for_account(account_id);
         w.is_null("deleted_at");
-        w.cert_keyword(backend, self.keyword.as_deref());
         w.cmp_int("warehouse_id", "=", self.warehouse_id);
         w.eq_text("status", self.status.as_deref());
         w.eq_text("source_type", self.source_type.as_deref());
@@ -67,6 +74,11 @@ impl CertQuery {
 
 impl Store {
     pub async fn search_certificates(&self, account_id: i64, q: &CertQuery, window: Window) -> Result<CertPage> {
+        if let (Some(fast), Some(k)) = (&self.fast, q.keyword.as_deref())
+            && k.chars().count() >= 3
+        {
+            return crate::keyword::search(Arc::clone(fast), account_id, q.clone(), k.to_owned(), window).await;
+        }
         let w = q.filter(self.backend, account_id);
         let cond = w.sql();
         let n = w.args.len();

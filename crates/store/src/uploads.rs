@@ -109,23 +109,32 @@ impl Store {
             "SELECT {CERT_COLUMNS} FROM certificates \
              WHERE account_id = $1 AND id = $2 AND in_cert_store = 1 AND deleted_at IS NULL"
         );
+        if let Some(fast) = &self.fast {
+            return fast.optional(&sql, (account_id, id), crate::fastread::cert_row);
+        }
         let row = q(sql).bind(account_id).bind(id).fetch_optional(&self.pool).await?;
         Ok(row.as_ref().map(cert_row).transpose()?)
     }
 
     /// The SM2 encryption pair of a certificate, unsealed; `None` for any other certificate.
     pub async fn encryption_pair(&self, account_id: i64, identifier: &str) -> Result<Option<EncryptionPair>> {
-        let row = sqlx::query(
-            "SELECT encrypt_cert_der, encrypt_key_sealed FROM certificates \
-             WHERE account_id = $1 AND identifier = $2",
-        )
-        .bind(account_id)
-        .bind(identifier)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or(StoreError::NotFound)?;
-        let cert: Option<Vec<u8>> = row.try_get("encrypt_cert_der")?;
-        let sealed: Option<Vec<u8>> = row.try_get("encrypt_key_sealed")?;
+        const SQL: &str = "SELECT encrypt_cert_der, encrypt_key_sealed FROM certificates \
+             WHERE account_id = $1 AND identifier = $2";
+        type Pair = (Option<Vec<u8>>, Option<Vec<u8>>);
+        let (cert, sealed): Pair = match &self.fast {
+            Some(fast) => fast
+                .optional(SQL, (account_id, identifier), |r| Ok((r.get(0)?, r.get(1)?)))?
+                .ok_or(StoreError::NotFound)?,
+            None => {
+                let row = sqlx::query(SQL)
+                    .bind(account_id)
+                    .bind(identifier)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
+                (row.try_get("encrypt_cert_der")?, row.try_get("encrypt_key_sealed")?)
+            }
+        };
         match (cert, sealed) {
             (Some(cert_der), Some(sealed)) => Ok(Some(EncryptionPair {
                 cert_der,

@@ -5,9 +5,11 @@ use super::iso_date;
 use super::upload::instance_id;
 use crate::issuance::TAG_RESOURCE_TYPE;
 use crate::{Caller, Result, Service, ServiceError};
-use opencas_pki::pem;
+use opencas_pki::{ChainEntry, pem};
 use opencas_store::{CertRecord, now_millis};
 use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex, PoisonError};
 
 pub(crate) const DAY_MS: i64 = 86_400_000;
 /// A certificate is "about to expire" within this many days of its end.
@@ -200,6 +202,45 @@ fn chain_ders(r: &CertRecord) -> Result<Vec<Vec<u8>>> {
     Ok(ders)
 }
 
+/// Chain certificates already described, by their DER: the same few CA certificates sit
+/// behind thousands of stored certificates, and decoding them is most of a detail read's
+/// own work. The entry is a function of the DER alone.
+static CHAIN_SEEN: LazyLock<Mutex<HashMap<Vec<u8>, ChainEntry>>> = LazyLock::new(Mutex::default);
+/// Entries kept before the memo starts over.
+const CHAIN_SEEN_MAX: usize = 1_024;
+
+/// `chain_entries` of `ders` (leaf first); the chain after the leaf through `CHAIN_SEEN`.
+fn describe_chain(ders: &[Vec<u8>]) -> Result<Vec<ChainEntry>> {
+    let bad = |e: opencas_pki::Error| ServiceError::Internal(format!("stored certificate: {e}"));
+    let Some((leaf, chain)) = ders.split_first() else {
+        return Ok(Vec::new());
+    };
+    let mut out = opencas_pki::chain_entries(std::slice::from_ref(leaf)).map_err(bad)?;
+    for der in chain {
+        let known = CHAIN_SEEN
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(der)
+            .cloned();
+        let entry = match known {
+            Some(e) => e,
+            None => {
+                let e = opencas_pki::chain_entries(std::slice::from_ref(der))
+                    .map_err(bad)?
+                    .remove(0);
+                let mut seen = CHAIN_SEEN.lock().unwrap_or_else(PoisonError::into_inner);
+                if seen.len() >= CHAIN_SEEN_MAX {
+                    seen.clear();
+                }
+                seen.insert(der.clone(), e.clone());
+                e
+            }
+        };
+        out.push(entry);
+    }
+    Ok(out)
+}
+
 fn full_pem(r: &CertRecord) -> String {
     format!("{}{}", pem::cert_der_to_pem(&r.cert_der), r.chain_pem)
 }
@@ -247,8 +288,7 @@ impl Service {
         let r = self.store_cert_or_404(caller, id).await?;
         let now = now_millis();
         let ders = chain_ders(&r)?;
-        let cert_chain = opencas_pki::chain_entries(&ders)
-            .map_err(|e| ServiceError::Internal(format!("stored certificate: {e}")))?
+        let cert_chain = describe_chain(&ders)?
             .into_iter()
             .map(|c| CertChainItem {
                 remain_day: remain_days(c.not_after_ms, now),
@@ -340,8 +380,7 @@ impl Service {
         let r = self.store_cert_or_404(caller, id).await?;
         let now = now_millis();
         let ders = chain_ders(&r)?;
-        let chain = opencas_pki::chain_entries(&ders)
-            .map_err(|e| ServiceError::Internal(format!("stored certificate: {e}")))?
+        let chain = describe_chain(&ders)?
             .into_iter()
             .map(|c| ChainListItem {
                 remain_day: remain_days(c.not_after_ms, now),
