@@ -193,15 +193,27 @@ pub fn decrypt(key: &PrivateKey, alg: EncryptionAlgorithm, ciphertext: &[u8]) ->
 }
 
 /// GM/T 0003 writes C1 as a full point (`04‖x‖y`); some libraries (gmssl) leave the `04` out.
-/// Both are read: 96 bytes of C1 and C3 at least, and no `04` where it belongs.
-fn sm2_ciphertext_with_point_prefix(ciphertext: &[u8]) -> std::borrow::Cow<'_, [u8]> {
-    if ciphertext.first() != Some(&0x04) && ciphertext.len() >= 96 {
-        let mut prefixed = Vec::with_capacity(ciphertext.len() + 1);
-        prefixed.push(0x04);
-        prefixed.extend_from_slice(ciphertext);
-        return prefixed.into();
+/// Both are read. A ciphertext starting with `04` is ambiguous: without the prefix, `x` itself
+/// starts with `04` once in 256 times. So it is read as written and, if that fails, with a `04`
+/// put in front; C3 (a hash over the plaintext) tells a wrong reading from a right one.
+fn sm2_decrypt(key: &sm2::pke::DecryptingKey, ciphertext: &[u8]) -> Result<Vec<u8>> {
+    let prefixed = |c: &[u8]| {
+        let mut p = Vec::with_capacity(c.len() + 1);
+        p.push(0x04);
+        p.extend_from_slice(c);
+        p
+    };
+    let as_written = if ciphertext.first() == Some(&0x04) {
+        key.decrypt(ciphertext).ok()
+    } else {
+        None
+    };
+    match as_written {
+        Some(plaintext) => Ok(plaintext),
+        // 64 bytes of C1 without its prefix and 32 of C3, at least
+        None if ciphertext.len() >= 96 => key.decrypt(&prefixed(ciphertext)).map_err(|_| Error::CiphertextInvalid),
+        None => Err(Error::CiphertextInvalid),
     }
-    ciphertext.into()
 }
 
 fn sm2_point(spki_der: &[u8]) -> Result<Vec<u8>> {

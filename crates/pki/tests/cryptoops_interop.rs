@@ -144,6 +144,25 @@ fn sm2_encryption_round_trips_in_both_point_encodings() {
     ));
 }
 
+/// Without its `04`, a C1 whose x starts with `04` (one ciphertext in 256) looks prefixed; it
+/// must still decrypt. Encrypts until such a ciphertext comes up.
+#[test]
+fn sm2_ciphertext_without_prefix_whose_x_starts_with_04_decrypts() {
+    let k = key(KeyAlgorithm::Sm2);
+    let msg = b"ambiguous prefix".to_vec();
+    let ct = (0..20_000)
+        .map(|_| encrypt(k.public_key_spki_der(), E::Sm2Pke, &msg).unwrap())
+        .find(|ct| ct[1] == 0x04)
+        .expect("one ciphertext in 256 has an x starting with 04");
+    assert_eq!(decrypt(&k, E::Sm2Pke, &ct).unwrap(), msg);
+    assert_eq!(decrypt(&k, E::Sm2Pke, &ct[1..]).unwrap(), msg);
+    // too short to hold C1 and C3 either way
+    assert!(matches!(
+        decrypt(&k, E::Sm2Pke, &ct[1..90]),
+        Err(Error::CiphertextInvalid)
+    ));
+}
+
 #[test]
 fn signatures_verify_with_openssl_and_back() {
     if !have_openssl() {

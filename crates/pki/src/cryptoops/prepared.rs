@@ -9,7 +9,7 @@ use aws_lc_rs::signature::{self as lc_sig, EcdsaKeyPair, RsaKeyPair};
 
 use super::{
     CmsSigner, EncryptionAlgorithm, SignInput, SigningScheme, check_encryption_key, check_signing_key, check_sm3_len,
-    mismatch, sha256_digest, sm2_ciphertext_with_point_prefix,
+    mismatch, sha256_digest, sm2_decrypt,
 };
 use crate::alg::{KeyAlgorithm, Sm2Id};
 use crate::error::{Error, Result};
@@ -92,9 +92,7 @@ impl OperationKey {
     pub fn decrypt(&self, alg: EncryptionAlgorithm, ciphertext: &[u8]) -> Result<Vec<u8>> {
         check_encryption_key(self.alg, alg)?;
         match (&self.prepared, alg) {
-            (Prepared::Sm2 { decrypting, .. }, EncryptionAlgorithm::Sm2Pke) => decrypting
-                .decrypt(&sm2_ciphertext_with_point_prefix(ciphertext))
-                .map_err(|_| Error::CiphertextInvalid),
+            (Prepared::Sm2 { decrypting, .. }, EncryptionAlgorithm::Sm2Pke) => sm2_decrypt(decrypting, ciphertext),
             (
                 Prepared::Rsa { decrypting, .. },
                 EncryptionAlgorithm::RsaesOaepSha1 | EncryptionAlgorithm::RsaesOaepSha256,
