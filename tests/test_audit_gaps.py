@@ -21,6 +21,23 @@ def records_of(server, request_id: str) -> list[dict]:
     return [r for r in audit_list(server) if r["request_id"] == request_id]
 
 
+def call_while_write_locked(srv, action: str, params: dict):
+    """Calls `action` while another connection holds SQLite's write lock for 4 s, well past a
+    1 s request timeout (the server's own wait for the lock is 10 s); answers the response."""
+    db = sqlite3.connect(str(srv.data_dir / "opencas.db"), isolation_level=None, timeout=30)
+    db.execute("BEGIN IMMEDIATE")
+    answer: dict = {}
+    t = threading.Thread(target=lambda: answer.update(resp=v3_request(srv, srv.creds, action, V_2020_04, params)))
+    t.start()
+    try:
+        time.sleep(4)
+    finally:
+        db.execute("ROLLBACK")
+        db.close()
+    t.join(60)
+    return answer["resp"]
+
+
 # Below 1 QPS a bucket never holds a whole token: every call of these actions is refused.
 THROTTLED = {"rate_limit": {"enabled": True, "default_qps": 1000,
                             "actions": {"DeleteUserCertificate": 0.5, "ListCert": 0.5}}}
@@ -79,23 +96,8 @@ def test_a_call_cut_off_by_the_request_timeout_gets_a_result_record(server_facto
                            404, "NotFound.Certificate")
     assert [r["kind"] for r in records_of(srv, missing["RequestId"])] == ["call", "result"]
 
-    db = sqlite3.connect(str(srv.data_dir / "opencas.db"), isolation_level=None, timeout=30)
-    db.execute("BEGIN IMMEDIATE")
-    answer: dict = {}
-
-    def call():
-        answer["resp"] = v3_request(srv, srv.creds, "DeleteUserCertificate", V_2020_04, {"CertId": "778"})
-
-    t = threading.Thread(target=call)
-    t.start()
-    try:
-        # held well past the 1 s timeout (the server's own wait for the lock is 10 s)
-        time.sleep(4)
-    finally:
-        db.execute("ROLLBACK")
-        db.close()
-    t.join(60)
-    cut = assert_error(answer["resp"], 408, "RequestTimeout")
+    cut = assert_error(call_while_write_locked(srv, "DeleteUserCertificate", {"CertId": "778"}),
+                       408, "RequestTimeout")
     records = records_of(srv, cut["RequestId"])
     assert [r["kind"] for r in records] == ["call", "result"], records
     assert records[1]["status"] == 408 and records[1]["code"] == "RequestTimeout"
@@ -115,18 +117,7 @@ def test_a_key_use_cut_off_by_the_request_timeout_is_recorded_once_with_408(serv
               "Message": "x"}
     quick = assert_error(v3_request(srv, srv.creds, "Sign", V_2020_04, params), 404, "NotFound.Certificate")
     assert [(r["kind"], r["status"]) for r in records_of(srv, quick["RequestId"])] == [("use", 404)]
-    db = sqlite3.connect(str(srv.data_dir / "opencas.db"), isolation_level=None, timeout=30)
-    db.execute("BEGIN IMMEDIATE")
-    answer: dict = {}
-    t = threading.Thread(target=lambda: answer.update(resp=v3_request(srv, srv.creds, "Sign", V_2020_04, params)))
-    t.start()
-    try:
-        time.sleep(4)
-    finally:
-        db.execute("ROLLBACK")
-        db.close()
-    t.join(60)
-    cut = assert_error(answer["resp"], 408, "RequestTimeout")
+    cut = assert_error(call_while_write_locked(srv, "Sign", params), 408, "RequestTimeout")
     records = records_of(srv, cut["RequestId"])
     assert [(r["kind"], r["status"], r["code"]) for r in records] == [("use", 408, "RequestTimeout")], records
     assert json.loads(srv.cli("audit", "verify").stdout)["status"] == "intact"

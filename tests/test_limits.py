@@ -9,6 +9,7 @@ import socket
 import time
 
 import pytest
+import requests
 
 from opencas_testlib import V_2020_06, assert_error, assert_ok, encode_pairs, raw, v1_request
 
@@ -27,6 +28,23 @@ CONFIG = {
         "max_header_bytes": 16384,
     },
 }
+
+
+@pytest.fixture(autouse=True)
+def fresh_connection_per_request(monkeypatch):
+    """This server drops an idle keep-alive connection after HEAD_TIMEOUT seconds. A pooled
+    connection reused just as the server closes it fails with RemoteDisconnected before any
+    answer: a race of the client's pool, not what these tests are about. So every request here
+    opens its own connection."""
+    import opencas_testlib
+
+    def fresh() -> requests.Session:
+        s = requests.Session()
+        s.trust_env = False
+        s.headers["Connection"] = "close"
+        return s
+
+    monkeypatch.setattr(opencas_testlib, "_session", fresh)
 
 
 @pytest.fixture(scope="module")

@@ -79,14 +79,7 @@ impl Readers {
 
     /// Runs `f` on an idle connection (opening one if none is idle).
     pub(crate) fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
-        let idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
-        let conn = match idle {
-            Some(c) => c,
-            None => self.connect()?,
-        };
-        let out = f(&conn);
-        self.put_back(conn);
-        Ok(out?)
+        self.with_result(|c| Ok(f(c)?))
     }
 
     /// Like `with`, for work that fails with the store's own errors too.

@@ -140,13 +140,9 @@ pub(crate) async fn record_call(
     params: &Params,
     slot: &mut Option<Pending>,
 ) -> Result<(), WireError> {
-    let named: Vec<(String, String)> = named_resources(params);
-    let entry = caller_entry("call", ctx, action, (caller, credential), params, &named);
-    *slot = Some(Pending {
-        entry: entry.clone(),
-        named,
-        outcome_kind: "result",
-    });
+    let pending = Pending::new(("call", "result"), ctx, action, (caller, credential), params);
+    let entry = pending.entry.clone();
+    *slot = Some(pending);
     if let Err(e) = append(state, entry).await {
         *slot = None;
         return Err(e);
@@ -165,17 +161,25 @@ pub(crate) fn prepare_use(
     params: &Params,
     slot: &mut Option<Pending>,
 ) {
-    let named: Vec<(String, String)> = named_resources(params);
-    // its resources are filled in with the outcome, by `record_result`
-    let entry = AuditEntry {
-        resources: String::new(),
-        ..caller_entry("use", ctx, action, (caller, credential), params, &[])
-    };
-    *slot = Some(Pending {
-        entry,
-        named,
-        outcome_kind: "use",
-    });
+    *slot = Some(Pending::new(("use", "use"), ctx, action, (caller, credential), params));
+}
+
+impl Pending {
+    /// A call's first record (`kinds.0`) and the kind its outcome record will have.
+    fn new(
+        kinds: (&str, &'static str),
+        ctx: &AuditCtx,
+        action: (&str, &str),
+        who: (Caller, Option<String>),
+        params: &Params,
+    ) -> Self {
+        let named: Vec<(String, String)> = named_resources(params);
+        Self {
+            entry: caller_entry(kinds.0, ctx, action, who, params, &named),
+            named,
+            outcome_kind: kinds.1,
+        }
+    }
 }
 
 /// A record of an authenticated caller's call, without an outcome.
