@@ -70,6 +70,11 @@ struct Args {
     /// with the servers).
     #[arg(long, default_value_t = 1)]
     client_threads: usize,
+    /// The load generator's HTTP client: `raw` writes requests and reads responses on each
+    /// connection's own task, as wrk does; `hyper` is hyper's client (a task per connection,
+    /// ~2× the client CPU per request).
+    #[arg(long, value_enum, default_value = "raw")]
+    http_client: load::Client,
     /// After the run, kill opencas (SIGKILL), restart it on the same data directory and
     /// check that every certificate it answered 200 for is there.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
@@ -700,6 +705,7 @@ impl Bench {
 
 fn main() {
     let args = Args::parse();
+    load::use_client(args.http_client);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.client_threads.max(1))
         .enable_all()
@@ -748,12 +754,13 @@ async fn run(args: Args) -> Result<(), String> {
     println!("# opencas issuance benchmark");
     println!();
     println!(
-        "nproc {}, load average at start {}, duration {} s + {} s warm-up per point, bench client threads {}",
+        "nproc {}, load average at start {}, duration {} s + {} s warm-up per point, bench client threads {} ({:?} HTTP client)",
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
         loadavg(),
         args.duration,
         args.warmup,
-        args.client_threads
+        args.client_threads,
+        args.http_client
     );
     println!("work dir {}", dir.display());
 

@@ -166,8 +166,10 @@ pub async fn run(
         }
     }
     println!();
-    println!("| key | action | conns | req/s | p50 ms | p99 ms | ok | errors | server cores | machine busy cores |");
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!(
+        "| key | action | conns | req/s | p50 ms | p99 ms | ok | errors | server cores | client cores | machine busy cores |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for key in &keys {
         for action in ["Sign", "Verify"] {
             if !wanted(key.label, action) {
@@ -188,7 +190,8 @@ pub async fn run(
             };
             let make = maker(&ctx, action, params);
             for &c in connections {
-                let (cpu0, busy0, t0) = (server.cpu_seconds(), busy(), Instant::now());
+                let own = || servers::process_cpu_seconds("/proc/self/stat");
+                let (cpu0, own0, busy0, t0) = (server.cpu_seconds(), own(), busy(), Instant::now());
                 let st = load::run_point(ctx.addr, c, warmup, duration, make.clone(), check).await;
                 let secs = t0.elapsed().as_secs_f64();
                 let cores = |a: Option<f64>, b: Option<f64>| match (a, b) {
@@ -196,7 +199,7 @@ pub async fn run(
                     _ => "?".into(),
                 };
                 println!(
-                    "| {} | {action} | {c} | {:.0} | {:.2} | {:.2} | {} | {} | {} | {} |",
+                    "| {} | {action} | {c} | {:.0} | {:.2} | {:.2} | {} | {} | {} | {} | {} |",
                     key.label,
                     st.per_second(),
                     st.percentile_ms(50.0),
@@ -204,6 +207,7 @@ pub async fn run(
                     st.ok,
                     st.errors,
                     cores(cpu0, server.cpu_seconds()),
+                    cores(own0, own()),
                     cores(busy0, busy()),
                 );
                 if let Some(e) = &st.first_error {
