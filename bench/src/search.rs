@@ -45,8 +45,14 @@ pub enum Workload {
     Host,
     /// ListCert KeyWord=<7 digits>: one match.
     Digits,
-    /// ListCert KeyWord=<word>.example: a sixth of the account.
+    /// ListCert KeyWord=<word>.example: a sixth of the account (six keywords, asked again and
+    /// again: after the first of each, the kept result).
     Broad,
+    /// ListCert KeyWord=<word>.example, CurrentPage=<1..100>: later pages of a broad keyword.
+    BroadPages,
+    /// ListCert with a broad keyword (a sixth of the account or more) not asked before in
+    /// this server's life: every request a first pass over its matches.
+    BroadFirst,
     /// DescribeClientCertificate (2020-06-30) of a random row.
     PcaDetail,
     /// GetUserCertificateDetail (2020-04-07) of a random row.
@@ -253,8 +259,58 @@ fn check_user_detail(status: StatusCode, body: &[u8]) -> Result<(), String> {
 }
 
 /// The request maker and check of one read workload.
-fn workload(ctx: &Arc<Ctx>, w: Workload, size: u64, ids: CertIds) -> (String, MakeReq, load::Check) {
+/// Broad keywords, each matching one word's rows (a sixth of the account) or more, none of
+/// them `<word>.example` (the `broad` workload's): a suffix of the word of three letters or
+/// more, then `.example` shortened to `.exa` or lengthened up to `.example.com`.
+fn first_time_keywords() -> Vec<String> {
+    let mut out = Vec::new();
+    for w in 0..WORD_COUNT as usize {
+        let word = &WORDS[w * 6..w * 6 + 6];
+        for start in 0..4 {
+            for tail in [
+                ".exa",
+                ".exam",
+                ".examp",
+                ".exampl",
+                ".example",
+                ".example.",
+                ".example.c",
+                ".example.co",
+                ".example.com",
+            ] {
+                if start == 0 && tail == ".example" {
+                    continue;
+                }
+                out.push(format!("{}{tail}", &word[start..]));
+            }
+        }
+    }
+    out
+}
+
+/// The next keyword of `first_time_keywords` not asked yet; `None` once all were.
+#[derive(Clone)]
+struct FirstTime(Arc<(Vec<String>, std::sync::atomic::AtomicUsize)>);
+
+impl FirstTime {
+    fn new() -> Self {
+        Self(Arc::new((first_time_keywords(), Default::default())))
+    }
+    fn next(&self) -> Option<String> {
+        let i = self.0.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.0.0.get(i).cloned()
+    }
+    fn used(&self) -> usize {
+        self.0.1.load(std::sync::atomic::Ordering::Relaxed).min(self.0.0.len())
+    }
+}
+
+fn workload(ctx: &Arc<Ctx>, w: Workload, size: u64, ids: CertIds, first: FirstTime) -> (String, MakeReq, load::Check) {
     let pick = move || rand::random_range(1..size.max(2));
+    let broad = move || {
+        let i = (pick() % WORD_COUNT as u64) as usize;
+        format!("{}.example", &WORDS[i * 6..i * 6 + 6])
+    };
     let list = |label: &str, keyword: Arc<dyn Fn() -> String + Send + Sync>| -> (String, MakeReq, load::Check) {
         let ctx = ctx.clone();
         let make: MakeReq = Arc::new(move || {
@@ -273,11 +329,28 @@ fn workload(ctx: &Arc<Ctx>, w: Workload, size: u64, ids: CertIds) -> (String, Ma
             "ListCert KeyWord=<7 digits> (one certificate)",
             Arc::new(move || format!("{:07}", pick())),
         ),
-        Workload::Broad => list(
-            "ListCert KeyWord=<word>.example (1/6 of all)",
+        Workload::Broad => list("ListCert KeyWord=<word>.example (1/6 of all)", Arc::new(broad)),
+        Workload::BroadPages => {
+            let ctx = ctx.clone();
+            let make: MakeReq = Arc::new(move || {
+                let (k, page) = (broad(), rand::random_range(1..=100u32).to_string());
+                ctx.request(
+                    SSL,
+                    "ListCert",
+                    &[("KeyWord", &k), ("ShowSize", "50"), ("CurrentPage", &page)],
+                )
+            });
+            (
+                "ListCert KeyWord=<word>.example CurrentPage=<1..100>".to_owned(),
+                make,
+                check_list,
+            )
+        }
+        Workload::BroadFirst => list(
+            "ListCert broad keyword asked for the first time",
             Arc::new(move || {
-                let i = (pick() % WORD_COUNT as u64) as usize;
-                format!("{}.example", &WORDS[i * 6..i * 6 + 6])
+                // once every keyword was asked, requests are repeats: the report says so
+                first.next().unwrap_or_else(broad)
             }),
         ),
         Workload::PcaDetail => (
@@ -335,6 +408,8 @@ pub async fn run(a: SearchArgs<'_>) -> Result<(), String> {
         Workload::Host,
         Workload::Digits,
         Workload::Broad,
+        Workload::BroadPages,
+        Workload::BroadFirst,
         Workload::PcaDetail,
         Workload::SslDetail,
         Workload::Import,
@@ -357,12 +432,13 @@ pub async fn run(a: SearchArgs<'_>) -> Result<(), String> {
         let ids = cert_ids(&db, &tpl)?;
         let mut server = servers::start_opencas(&bin, dir).await?;
         let ctx = Arc::new(Ctx::of(&server));
+        let first = FirstTime::new();
         for &w in &chosen {
             for &c in a.connections {
                 let (label, st) = if w == Workload::Import {
                     import::run_point(&ctx, size, c, a.warmup, a.duration).await?
                 } else {
-                    let (label, make, check) = workload(&ctx, w, size, ids.clone());
+                    let (label, make, check) = workload(&ctx, w, size, ids.clone(), first.clone());
                     (
                         label,
                         load::run_point(ctx.addr, c, a.warmup, a.duration, make, check).await,
@@ -376,6 +452,13 @@ pub async fn run(a: SearchArgs<'_>) -> Result<(), String> {
                     st.errors
                 );
                 println!("{line}  load {}", crate::loadavg());
+                if w == Workload::BroadFirst {
+                    println!(
+                        "    first-time keywords asked so far: {} of {}",
+                        first.used(),
+                        first.0.0.len()
+                    );
+                }
                 if let Some(e) = &st.first_error {
                     println!("    first error: {e}");
                 }

@@ -35,6 +35,8 @@ pub(crate) struct Readers {
     idle: Mutex<Vec<Connection>>,
     /// How common each keyword trigram is (`keyword`), shared by every reader.
     trigrams: crate::keyword::TrigramCounts,
+    /// Broad keyword results (`keyword_cache`), shared by every reader.
+    results: crate::keyword_cache::ResultCache,
 }
 
 impl std::fmt::Debug for Readers {
@@ -52,6 +54,7 @@ impl Readers {
             path: path.to_owned(),
             idle: Mutex::new(Vec::new()),
             trigrams: Default::default(),
+            results: Default::default(),
         };
         // fail at start-up, not on the first request, if the file cannot be read
         let first = readers.connect()?;
@@ -96,6 +99,10 @@ impl Readers {
 
     pub(crate) fn trigram_counts(&self) -> &crate::keyword::TrigramCounts {
         &self.trigrams
+    }
+
+    pub(crate) fn results(&self) -> &crate::keyword_cache::ResultCache {
+        &self.results
     }
 
     /// The one row `sql` selects with `params`, decoded by `decode`; statements are prepared

@@ -133,7 +133,7 @@ fn probe(conn: &Connection, literal: &str, common: i64) -> Result<i64> {
 }
 
 /// Binds `args` to the `$1`… placeholders of `sql` and hands each row to `visit`.
-fn each_row(
+pub(crate) fn each_row(
     conn: &Connection,
     sql: &str,
     args: &[Arg],
@@ -170,7 +170,7 @@ pub(crate) fn lookup_sql(q: &CertQuery, account_id: i64, columns: &str, fts: Str
     (format!("SELECT {columns} FROM certificates WHERE {}", w.sql()), w.args)
 }
 
-/// Every id matching `q` (with a keyword of three characters or more), newest first.
+/// Every id matching `q` (with a keyword of three characters or more), ascending.
 pub(crate) fn matching_ids(
     conn: &Connection,
     counts: &TrigramCounts,
@@ -202,7 +202,7 @@ pub(crate) fn matching_ids(
             })?;
         }
     }
-    ids.sort_unstable_by(|a, b| b.cmp(a));
+    ids.sort_unstable();
     Ok(ids)
 }
 
@@ -229,6 +229,29 @@ fn rows_of(conn: &Connection, account_id: i64, page: &[i64]) -> Result<Vec<CertR
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// The ids of `window` in `asc` (ascending ids), newest first, and for a keyset window the
+/// id to continue below when more follow.
+pub(crate) fn window_of(asc: &[i64], window: Window) -> (Vec<i64>, Option<i64>) {
+    match window {
+        Window::Offset(p) => {
+            let skip = p.offset.max(0) as usize;
+            let take = p.limit.max(0) as usize;
+            (asc.iter().rev().skip(skip).take(take).copied().collect(), None)
+        }
+        Window::Keyset { before_id, limit } => {
+            let below = &asc[..before_id.map_or(asc.len(), |b| asc.partition_point(|&id| id < b))];
+            let limit = limit.max(0) as usize;
+            let page: Vec<i64> = below.iter().rev().take(limit).copied().collect();
+            let next = if below.len() > limit {
+                page.last().copied()
+            } else {
+                None
+            };
+            (page, next)
+        }
+    }
+}
+
 /// One page of a keyword search and the total, read in one transaction.
 pub(crate) fn search_blocking(
     fast: &Readers,
@@ -241,30 +264,13 @@ pub(crate) fn search_blocking(
     fast.with_result(|conn| {
         // one snapshot for the ids and the rows of the page
         let tx = conn.unchecked_transaction()?;
-        let ids = matching_ids(&tx, counts, account_id, q, keyword)?;
-        let total = ids.len() as i64;
-        let (page, next_before): (&[i64], Option<i64>) = match window {
-            Window::Offset(p) => {
-                let from = (p.offset.max(0) as usize).min(ids.len());
-                let to = from.saturating_add(p.limit.max(0) as usize).min(ids.len());
-                (&ids[from..to], None)
-            }
-            Window::Keyset { before_id, limit } => {
-                let from = before_id.map_or(0, |b| ids.partition_point(|&id| id >= b));
-                let rest = &ids[from..];
-                let limit = limit.max(0) as usize;
-                if rest.len() > limit {
-                    (&rest[..limit], rest[..limit].last().copied())
-                } else {
-                    (rest, None)
-                }
-            }
-        };
-        let rows = rows_of(&tx, account_id, page)?;
+        let ids = fast.results().matching_ids(&tx, counts, account_id, q, keyword)?;
+        let (page, next_before) = window_of(&ids, window);
+        let rows = rows_of(&tx, account_id, &page)?;
         tx.commit()?;
         Ok(CertPage {
             rows,
-            total,
+            total: ids.len() as i64,
             next_before,
         })
     })

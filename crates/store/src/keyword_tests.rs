@@ -41,8 +41,11 @@ fn reader(dir: &tempfile::TempDir) -> Connection {
     Connection::open(dir.path().join("db.sqlite")).unwrap()
 }
 
+/// Newest first, like `phrase_ids`.
 fn ids_of(conn: &Connection, counts: &TrigramCounts, q: &CertQuery) -> Vec<i64> {
-    matching_ids(conn, counts, 1, q, q.keyword.as_deref().unwrap()).unwrap()
+    let mut ids = matching_ids(conn, counts, 1, q, q.keyword.as_deref().unwrap()).unwrap();
+    ids.reverse();
+    ids
 }
 
 /// The phrase query the index answered with before: the reference for every result here.

@@ -11,7 +11,7 @@ use crate::{Backend, CertRecord, Result, Store};
 use sqlx::Row;
 use std::sync::Arc;
 
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Hash)]
 pub struct CertQuery {
     pub keyword: Option<String>,
     pub warehouse_id: Option<i64>,

@@ -313,6 +313,8 @@ CREATE EXTENSION IF NOT EXISTS pg_trgm;
 CREATE INDEX certificates_search_name ON certificates USING gin (LOWER(name) gin_trgm_ops);
 CREATE INDEX certificates_search_cn ON certificates USING gin (LOWER(common_name) gin_trgm_ops);
 CREATE INDEX certificates_search_sans ON certificates USING gin (LOWER(sans) gin_trgm_ops);
+-- (SQLite's certificate_list_versions has no counterpart: the in-process cache of broad
+-- keyword results it serves needs ids handed out in commit order, which sequences are not.)
 
 -- Certificate warehouses (API 2020-04-07). `biz` 'contract' counts against the
 -- e-contract signing quota, anything else against the certificate application quota.

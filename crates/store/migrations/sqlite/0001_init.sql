@@ -328,6 +328,44 @@ CREATE TRIGGER certificates_search_update AFTER UPDATE OF name, common_name, san
     VALUES (new.id, new.name, new.common_name, new.sans);
 END;
 
+-- A counter per account that moves whenever a change could alter which of its certificates
+-- a ListCert filter selects (anything but an ordinary insert, which takes the next id): the
+-- keyword search keeps broad results in process (`keyword_cache`) and trusts one only while
+-- the counter stands still, checking just the rows inserted since. Row -1 counts the changes
+-- that let a later insert take an id seen before (a row deleted for good, an id changed),
+-- which concern every account. Kept by triggers so that no writer (this process, another
+-- one, the sqlite3 shell) can forget it. The UPDATE OF list names every column `CertQuery`
+-- filters on; a unit test holds the two together. SQLite only: on PostgreSQL ids are not
+-- handed out in commit order, and no such cache exists there.
+CREATE TABLE certificate_list_versions (
+    account_id BIGINT PRIMARY KEY,
+    version    BIGINT NOT NULL
+);
+CREATE TRIGGER certificates_listed_update AFTER UPDATE OF id, account_id, identifier, name, common_name, sans,
+    deleted_at, warehouse_id, status, source_type, cert_type, certificate_type, issuer_identifier, not_before,
+    not_after ON certificates BEGIN
+    INSERT INTO certificate_list_versions (account_id, version) VALUES (old.account_id, 1)
+        ON CONFLICT (account_id) DO UPDATE SET version = version + 1;
+    INSERT INTO certificate_list_versions (account_id, version) VALUES (new.account_id, 1)
+        ON CONFLICT (account_id) DO UPDATE SET version = version + 1;
+END;
+CREATE TRIGGER certificates_listed_renumber AFTER UPDATE OF id ON certificates WHEN new.id <> old.id BEGIN
+    INSERT INTO certificate_list_versions (account_id, version) VALUES (-1, 1)
+        ON CONFLICT (account_id) DO UPDATE SET version = version + 1;
+END;
+CREATE TRIGGER certificates_listed_delete AFTER DELETE ON certificates BEGIN
+    INSERT INTO certificate_list_versions (account_id, version) VALUES (old.account_id, 1)
+        ON CONFLICT (account_id) DO UPDATE SET version = version + 1;
+    INSERT INTO certificate_list_versions (account_id, version) VALUES (-1, 1)
+        ON CONFLICT (account_id) DO UPDATE SET version = version + 1;
+END;
+-- an insert below the highest id (an explicit id; never done by opencas) is no ordinary one
+CREATE TRIGGER certificates_listed_insert AFTER INSERT ON certificates
+    WHEN new.id < (SELECT MAX(id) FROM certificates) BEGIN
+    INSERT INTO certificate_list_versions (account_id, version) VALUES (new.account_id, 1)
+        ON CONFLICT (account_id) DO UPDATE SET version = version + 1;
+END;
+
 -- Certificate warehouses (API 2020-04-07). `biz` 'contract' counts against the
 -- e-contract signing quota, anything else against the certificate application quota.
 CREATE TABLE warehouses (

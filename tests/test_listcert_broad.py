@@ -1,0 +1,138 @@
+"""ListCert (2020-04-07) with a broad keyword, through the official SDK: the server keeps the
+matches of a keyword with many hits in process (SQLite), and TotalCount and the pages must
+stay exact while certificates are uploaded and deleted through the API and changed behind
+its back in the database file, between the pages of one walk.
+
+1,200 matching rows are needed before a result is kept (1,000 or more matches); the API
+would take long to upload them, so one certificate is uploaded and copied with sqlite3, as
+the search bench does."""
+from __future__ import annotations
+
+import sqlite3
+import uuid
+
+import pytest
+
+from cert_upload_lib import Api04, Pki
+from opencas_testlib import requires_sqlite_file
+
+TAG = uuid.uuid4().hex[:6]
+WORD = f"broadkw{TAG}"
+COPIES = 1_200
+
+
+def db(server) -> sqlite3.Connection:
+    requires_sqlite_file()
+    return sqlite3.connect(server.data_dir / "opencas.db", timeout=30)
+
+
+@pytest.fixture(scope="module")
+def api(server):
+    return Api04(server)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    return Pki(tmp_path_factory.mktemp("broad-pki"))
+
+
+@pytest.fixture(scope="module")
+def world(server, api, pki):
+    """CertIds of the matching certificates, newest first."""
+    requires_sqlite_file()
+    b = pki.chain("P256", f"t.{WORD}.example.com")
+    template = api.upload(name=f"tpl-{TAG}", cert=b.cert_field, key=b.key_as("pkcs8"))
+    with db(server) as c:
+        c.execute(
+            f"""WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < {COPIES - 1})
+            INSERT INTO certificates (account_id, identifier, name, source_type, cert_type, certificate_type,
+              status, issuer_identifier, common_name, sans, subject_dn, issuer, organization, organization_unit,
+              country, province, city, algorithm, key_algorithm, key_size, sign_algorithm, serial_no,
+              fingerprint_md5, fingerprint_sha1, fingerprint_sha256, not_before, not_after, days, has_private_key,
+              cert_der, chain_pem, created_at, in_cert_store)
+            SELECT t.account_id, printf('{TAG}%026x', seq.n), printf('h%05d.{WORD}.example.com', seq.n),
+              t.source_type, t.cert_type, t.certificate_type, t.status, t.issuer_identifier,
+              printf('h%05d.{WORD}.example.com', seq.n), printf('www.h%05d.{WORD}.example.com', seq.n),
+              t.subject_dn, t.issuer, t.organization, t.organization_unit, t.country, t.province, t.city,
+              t.algorithm, t.key_algorithm, t.key_size, t.sign_algorithm, printf('{TAG}%x', seq.n),
+              t.fingerprint_md5, t.fingerprint_sha1, t.fingerprint_sha256, t.not_before, t.not_after, t.days,
+              0, t.cert_der, t.chain_pem, t.created_at + seq.n, t.in_cert_store
+            FROM seq, certificates t WHERE t.id = ?""",
+            (template,),
+        )
+        ids = [r[0] for r in c.execute(
+            "SELECT id FROM certificates WHERE sans LIKE ? AND deleted_at IS NULL ORDER BY id DESC",
+            (f"%{WORD}%",),
+        )]
+    assert len(ids) == COPIES
+    return {"ids": ids, "pki": pki}
+
+
+def listed(api, **fields) -> tuple[int, list[str]]:
+    body = api("ListCert", key_word=WORD.upper() + ".Example", show_size=100, **fields)
+    return body["TotalCount"], [c["Identifier"] for c in body["CertList"]]
+
+
+def identifiers(server, ids: list[int]) -> list[str]:
+    with db(server) as c:
+        by_id = dict(c.execute(
+            f"SELECT id, identifier FROM certificates WHERE id IN ({','.join('?' * len(ids))})", ids))
+    return [by_id[i] for i in ids]
+
+
+def test_total_and_pages_stay_exact_while_certificates_come_and_go(server, api, world):
+    ids = list(world["ids"])
+    total, first = listed(api, current_page=1)
+    assert total == COPIES
+    assert first == identifiers(server, ids[:100])
+
+    # an upload through the API lands on top; a deletion through the API leaves every page
+    b = world["pki"].chain("P256", f"new.{WORD}.example.com")
+    new_id = api.upload(name=f"new-{TAG}", cert=b.cert_field, key=b.key_as("pkcs8"))
+    ids.insert(0, new_id)
+    gone = ids[150]
+    api("DeleteUserCertificate", cert_id=gone)
+    ids.remove(gone)
+    total, second = listed(api, current_page=2)
+    assert total == COPIES
+    assert second == identifiers(server, ids[100:200])
+
+    # written behind the server's back: a rename out of the keyword, a copy's status
+    with db(server) as c:
+        c.execute("UPDATE certificates SET name = 'x', common_name = 'x', sans = 'x' WHERE id = ?", (ids[5],))
+        c.execute("UPDATE certificates SET status = 'REVOKE' WHERE id = ?", (ids[7],))
+    renamed = ids.pop(5)
+    total, page = listed(api, current_page=1)
+    assert total == COPIES - 1
+    assert page == identifiers(server, ids[:100])
+    assert identifiers(server, [renamed])[0] not in page
+    assert listed(api, current_page=1, status="REVOKE")[0] == 1
+
+    walked: list[str] = []
+    for p in range(1, 14):
+        total, page = listed(api, current_page=p)
+        assert total == len(ids)
+        walked.extend(page)
+    assert walked == identifiers(server, ids)
+
+
+def test_another_accounts_matches_are_not_counted(server, api, world):
+    name = f"broad-other-{TAG}"
+    other = Api04(server, server.create_account(name))
+    before, _ = listed(api, current_page=1)
+    with db(server) as c:
+        (account,) = c.execute("SELECT id FROM accounts WHERE name = ?", (name,)).fetchone()
+        c.execute(
+            """INSERT INTO certificates (account_id, identifier, name, source_type, cert_type, status, common_name,
+              sans, subject_dn, issuer, algorithm, key_algorithm, key_size, sign_algorithm, serial_no,
+              fingerprint_md5, fingerprint_sha1, fingerprint_sha256, not_before, not_after, days, has_private_key,
+              cert_der, chain_pem, created_at, in_cert_store)
+            SELECT ?, 'o' || identifier, name, source_type, cert_type, status, common_name, sans, subject_dn,
+              issuer, algorithm, key_algorithm, key_size, sign_algorithm, 'o' || serial_no, fingerprint_md5,
+              fingerprint_sha1, fingerprint_sha256, not_before, not_after, days, 0, cert_der, chain_pem,
+              created_at, 1
+            FROM certificates WHERE sans LIKE ? AND deleted_at IS NULL ORDER BY id LIMIT 3""",
+            (account, f"%{WORD}%"),
+        )
+    assert other("ListCert", key_word=WORD, show_size=10)["TotalCount"] == 3
+    assert listed(api, current_page=1)[0] == before
