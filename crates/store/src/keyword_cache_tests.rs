@@ -39,6 +39,12 @@ fn row(account: i64, n: i64, cn: &str) -> CertRecord {
     cert(account, n, cn, &format!("www.{cn}"))
 }
 
+/// Account 1's rows `h<n>.keyword.example` for every `n` of `ns`.
+async fn insert_keyword_rows(s: &Store, ns: std::ops::RangeInclusive<i64>) {
+    let rows: Vec<CertRecord> = ns.map(|n| row(1, n, &format!("h{n}.keyword.example"))).collect();
+    insert(s, &rows).await;
+}
+
 async fn exec(s: &Store, sql: &str) {
     sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
         .execute(s.pool())
@@ -210,13 +216,7 @@ async fn results_stay_exact_across_every_kind_of_write() {
 async fn an_older_snapshot_neither_uses_nor_replaces_a_newer_entry() {
     let dir = tempfile::tempdir().unwrap();
     let s = sqlite_test_store(&dir).await;
-    insert(
-        &s,
-        &(1..=5)
-            .map(|n| row(1, n, &format!("h{n}.keyword.example")))
-            .collect::<Vec<_>>(),
-    )
-    .await;
+    insert_keyword_rows(&s, 1..=5).await;
     let cache = ResultCache::with_limits(SMALL);
     let counts = TrigramCounts::default();
     let q = kw("keyword");
@@ -243,13 +243,7 @@ async fn an_older_snapshot_neither_uses_nor_replaces_a_newer_entry() {
 async fn many_new_rows_are_searched_again_and_small_results_not_kept() {
     let dir = tempfile::tempdir().unwrap();
     let s = sqlite_test_store(&dir).await;
-    insert(
-        &s,
-        &(1..=5)
-            .map(|n| row(1, n, &format!("h{n}.keyword.example")))
-            .collect::<Vec<_>>(),
-    )
-    .await;
+    insert_keyword_rows(&s, 1..=5).await;
     let st = Steps {
         cache: ResultCache::with_limits(SMALL),
         conn: reader(&dir),
@@ -257,13 +251,7 @@ async fn many_new_rows_are_searched_again_and_small_results_not_kept() {
         store: &s,
     };
     st.check("first", true);
-    insert(
-        st.store,
-        &(100..=150)
-            .map(|n| row(1, n, &format!("h{n}.keyword.example")))
-            .collect::<Vec<_>>(),
-    )
-    .await;
+    insert_keyword_rows(st.store, 100..=150).await;
     st.check("51 new rows, 50 allowed", true);
     insert(
         st.store,
