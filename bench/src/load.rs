@@ -22,6 +22,24 @@ use tokio::net::TcpStream;
 pub type Req = Request<Full<Bytes>>;
 /// Builds the next request (fresh nonce, date and signature for opencas).
 pub type MakeReq = Arc<dyn Fn() -> Req + Send + Sync>;
+/// Writes the next request's bytes into the second buffer (the first is scratch space): for
+/// points where building a `Req` would cost the load generator more than it must.
+pub type MakeBytes = Arc<dyn Fn(&mut Vec<u8>, &mut Vec<u8>) + Send + Sync>;
+
+/// How a point makes its requests.
+#[derive(Clone)]
+pub enum Maker {
+    Request(MakeReq),
+    /// Only with the raw client (`raw_client()`).
+    Bytes(MakeBytes),
+}
+
+impl From<MakeReq> for Maker {
+    fn from(make: MakeReq) -> Self {
+        Maker::Request(make)
+    }
+}
+
 /// Accepts a response as one issued certificate, or says why not.
 pub type Check = fn(StatusCode, &[u8]) -> Result<(), String>;
 
@@ -38,6 +56,10 @@ pub enum Client {
 
 pub fn use_client(client: Client) {
     RAW_CLIENT.store(client == Client::Raw, Ordering::Relaxed);
+}
+
+pub fn raw_client() -> bool {
+    RAW_CLIENT.load(Ordering::Relaxed)
 }
 
 /// A keep-alive HTTP/1.1 connection driven in place: the request written, the response
@@ -71,17 +93,25 @@ impl RawConn {
     }
 
     pub async fn send(&mut self, req: Req) -> Result<(StatusCode, Bytes), String> {
-        tokio::time::timeout(REQUEST_TIMEOUT, self.exchange(req))
+        let (parts, body) = req.into_parts();
+        let body = body.collect().await.map_err(|e| format!("body: {e}"))?.to_bytes();
+        let mut out = std::mem::take(&mut self.out);
+        encode_request(&parts, &body, &self.host, &mut out);
+        let res = self.send_bytes(&out).await;
+        self.out = out;
+        res
+    }
+
+    /// Sends a request already written out.
+    pub async fn send_bytes(&mut self, request: &[u8]) -> Result<(StatusCode, Bytes), String> {
+        tokio::time::timeout(REQUEST_TIMEOUT, self.exchange(request))
             .await
             .map_err(|_| format!("no response within {REQUEST_TIMEOUT:?}"))?
     }
 
-    async fn exchange(&mut self, req: Req) -> Result<(StatusCode, Bytes), String> {
-        let (parts, body) = req.into_parts();
-        let body = body.collect().await.map_err(|e| format!("body: {e}"))?.to_bytes();
-        encode_request(&parts, &body, &self.host, &mut self.out);
+    async fn exchange(&mut self, request: &[u8]) -> Result<(StatusCode, Bytes), String> {
         self.stream
-            .write_all(&self.out)
+            .write_all(request)
             .await
             .map_err(|e| format!("request: {e}"))?;
         let head = loop {
@@ -236,10 +266,13 @@ impl Conn {
         }
     }
 
-    async fn send(&mut self, req: Req) -> Result<(StatusCode, Bytes), String> {
-        match self {
-            Conn::Hyper(s) => send(s, req).await,
-            Conn::Raw(r) => r.send(req).await,
+    /// Sends `req`, or when `None` the request written out in `bytes`.
+    async fn send(&mut self, req: Option<Req>, bytes: &[u8]) -> Result<(StatusCode, Bytes), String> {
+        match (self, req) {
+            (Conn::Hyper(s), Some(req)) => send(s, req).await,
+            (Conn::Raw(r), Some(req)) => r.send(req).await,
+            (Conn::Raw(r), None) => r.send_bytes(bytes).await,
+            (Conn::Hyper(_), None) => Err("a request written as bytes needs the raw client".into()),
         }
     }
 
@@ -344,9 +377,10 @@ pub async fn run_point(
     connections: usize,
     warmup: Duration,
     duration: Duration,
-    make: MakeReq,
+    make: impl Into<Maker>,
     check: Check,
 ) -> Stats {
+    let make = make.into();
     let start = Instant::now();
     let from = start + warmup;
     let to = from + duration;
@@ -356,6 +390,7 @@ pub async fn run_point(
         handles.push(tokio::spawn(async move {
             let mut st = Stats::default();
             let mut sender: Option<Conn> = None;
+            let mut bufs = (Vec::new(), Vec::new());
             let fail = |st: &mut Stats, e: String| {
                 st.errors += 1;
                 if st.first_error.is_none() {
@@ -374,9 +409,15 @@ pub async fn run_point(
                     }
                 }
                 let s = sender.as_mut().expect("connected");
-                let req = make();
+                let req = match &make {
+                    Maker::Request(make) => Some(make()),
+                    Maker::Bytes(make) => {
+                        make(&mut bufs.0, &mut bufs.1);
+                        None
+                    }
+                };
                 let t0 = Instant::now();
-                let res = s.send(req).await;
+                let res = s.send(req, &bufs.1).await;
                 let t1 = Instant::now();
                 if !s.reusable() {
                     sender = None;

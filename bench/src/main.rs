@@ -7,6 +7,7 @@
 //! (a fresh nonce and date on every request), as the official SDKs sign them.
 
 mod api;
+mod fastsign;
 mod import;
 mod load;
 mod ops;
