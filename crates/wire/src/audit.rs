@@ -174,8 +174,14 @@ impl Pending {
         params: &Params,
     ) -> Self {
         let named: Vec<(String, String)> = named_resources(params);
+        // a key use has no first record: its resources are set with the outcome
+        let resources = if kinds.0 == kinds.1 {
+            String::new()
+        } else {
+            resources_named(&named)
+        };
         Self {
-            entry: caller_entry(kinds.0, ctx, action, who, params, &named),
+            entry: caller_entry(kinds.0, ctx, action, who, params, resources),
             named,
             outcome_kind: kinds.1,
         }
@@ -189,7 +195,7 @@ fn caller_entry(
     action: (&str, &str),
     (caller, credential): (Caller, Option<String>),
     params: &Params,
-    named: &[(String, String)],
+    resources: String,
 ) -> AuditEntry {
     AuditEntry {
         at_ms: now_ms(),
@@ -201,10 +207,14 @@ fn caller_entry(
         request_id: ctx.request_id.clone(),
         source: ctx.source.clone(),
         params: masked_params(pairs(params)),
-        resources: resource_ids(named.iter().map(|(k, v)| (k.as_str(), v.as_str())), None),
+        resources,
         status: None,
         code: None,
     }
+}
+
+fn resources_named(named: &[(String, String)]) -> String {
+    resource_ids(named.iter().map(|(k, v)| (k.as_str(), v.as_str())), None)
 }
 
 fn named_resources(params: &Params) -> Vec<(String, String)> {
@@ -254,11 +264,11 @@ pub(crate) async fn record_throttled(
     params: &Params,
     refusal: WireError,
 ) -> WireError {
-    let named = named_resources(params);
+    let resources = resources_named(&named_resources(params));
     let entry = AuditEntry {
         status: Some(i64::from(refusal.status.as_u16())),
         code: Some(refusal.code.to_string()),
-        ..caller_entry("throttled", ctx, action, (caller, credential), params, &named)
+        ..caller_entry("throttled", ctx, action, (caller, credential), params, resources)
     };
     match append(state, entry).await {
         Ok(()) => refusal,
