@@ -76,7 +76,7 @@ impl Queue {
         };
         let (send, recv) = mpsc::channel();
         std::thread::Builder::new()
-            .name("opencas-writer".into())
+            .name("opencas-sqlite".into())
             .spawn(move || run(state, recv, writer))
             .map_err(|e| StoreError::Batch(format!("cannot start the SQLite writer: {e}")))?;
         Ok(Self(send))
