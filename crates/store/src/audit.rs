@@ -128,8 +128,8 @@ pub(crate) fn drop_abandoned_outcomes(batch: &mut Vec<(AuditEntry, Waiter)>) {
 pub(crate) enum AuditAppender {
     /// Through sqlx, for any backend.
     Any(mpsc::UnboundedSender<(AuditEntry, Waiter)>),
-    /// On SQLite, a thread with its own connection (see `audit_sqlite`).
-    Sqlite(std::sync::mpsc::Sender<(AuditEntry, Waiter)>),
+    /// On SQLite, the one writer thread (see `sqlite_writer`).
+    Sqlite(crate::sqlite_writer::Queue),
 }
 
 impl AuditAppender {
@@ -156,7 +156,7 @@ impl Store {
         let (answer, answered) = oneshot::channel();
         let sent = match &self.audit {
             AuditAppender::Any(queue) => queue.send((entry, answer)).is_ok(),
-            AuditAppender::Sqlite(queue) => queue.send((entry, answer)).is_ok(),
+            AuditAppender::Sqlite(queue) => queue.send(crate::sqlite_writer::Work::Audit(entry, answer)),
         };
         if !sent {
             return Err(StoreError::Batch("the audit appender has stopped".into()));

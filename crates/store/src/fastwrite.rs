@@ -1,34 +1,55 @@
-//! The issuance write on SQLite, without sqlx: group commit on a thread of its own that runs
-//! every statement of a batch in place.
+//! The issuance write on SQLite, without sqlx: the statements of a batch of issuances, run in
+//! place by the one SQLite writer thread (`sqlite_writer`) inside its durable transaction.
 //!
 //! Through sqlx each statement of the group writer was a round trip to the connection's worker
 //! thread; under load every one of those wake-ups waited for a core, and the batch, a chain of
-//! them, bounded issuance while a third of the CPU stayed idle. Here one thread takes a batch,
-//! runs each issuance in its own savepoint with prepared statements, commits once (durably:
-//! `synchronous = FULL`) and only then answers every caller. A write that fails is rolled
-//! back to its savepoint alone.
+//! them, bounded issuance while a third of the CPU stayed idle. Here the writer thread runs the
+//! batch with prepared statements and answers every caller only after its commit (durably:
+//! `synchronous = FULL`). A write that fails is rolled back alone (see `write_jobs`).
 //!
-//! It holds the store's writer lock for the batch, like every other writer of the process.
-//! Backends without it (PostgreSQL, issue 10) run the same write through `write_grouped`:
-//! `Store::write_issued` is the one place that chooses.
+//! Backends without that thread (PostgreSQL, issue 10) run the same write through
+//! `write_grouped`: `Store::write_issued` is the one place that chooses.
 
 use crate::cas::{ADD_ISSUED_COUNT, CA_COLUMNS};
 use crate::certificates::{certificate_conflict, insert_certificate_sql};
 use crate::fastread::ca_row;
+use crate::sqlite_writer::Work;
 use crate::tx::{INSERT_IDEMPOTENCY, INSERT_TAG};
 use crate::{CaRecord, CertRecord, Result, Store, StoreError};
-use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
-use std::path::Path;
-use std::sync::{Arc, LazyLock, mpsc};
-use std::time::Duration;
-use tokio::sync::{Mutex, oneshot};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, ToSql, params, params_from_iter};
+use std::sync::LazyLock;
+use tokio::sync::oneshot;
 
 static FIND_CA: LazyLock<String> =
     LazyLock::new(|| format!("SELECT {CA_COLUMNS} FROM cas WHERE account_id = $1 AND identifier = $2"));
-static INSERT_CERTIFICATE: LazyLock<String> = LazyLock::new(insert_certificate_sql);
-
-/// Most issuances in one transaction, as for `write_grouped`.
-const MAX_BATCH: usize = 128;
+static INSERT_CERTIFICATE: LazyLock<String> = LazyLock::new(|| insert_certificate_sql().replace(" RETURNING id", ""));
+/// `INSERT_CERTIFICATES[k]` inserts `2^k` rows.
+static INSERT_CERTIFICATES: LazyLock<Vec<String>> = LazyLock::new(|| {
+    let single = INSERT_CERTIFICATE.as_str();
+    let head = &single[..single.find(" VALUES ").expect("an INSERT ... VALUES")];
+    assert_eq!(
+        single.matches('$').count(),
+        CERTIFICATE_COLUMNS,
+        "one bind per certificate column"
+    );
+    (0..=MAX_ROWS_PER_INSERT.trailing_zeros() as usize)
+        .map(|k| {
+            let rows: Vec<String> = (0..1 << k)
+                .map(|r| {
+                    let cols: Vec<String> = (1..=CERTIFICATE_COLUMNS)
+                        .map(|c| format!("${}", r * CERTIFICATE_COLUMNS + c))
+                        .collect();
+                    format!("({})", cols.join(", "))
+                })
+                .collect();
+            format!("{head} VALUES {}", rows.join(", "))
+        })
+        .collect()
+});
+/// Values per certificate row (38 binds: 128 rows stay far under SQLite's 32,766).
+const CERTIFICATE_COLUMNS: usize = 38;
+/// Rows of the largest certificate INSERT, a power of two.
+const MAX_ROWS_PER_INSERT: usize = 128;
 
 /// One issuance to store: the certificate, its sealed key, tags and ClientToken.
 #[derive(Debug, Clone)]
@@ -56,37 +77,24 @@ type Check = Box<dyn Fn(Option<&CaRecord>) -> std::result::Result<(), Refusal> +
 type Refusal = Box<dyn std::any::Any + Send>;
 type Answer = oneshot::Sender<Result<std::result::Result<(), Refusal>>>;
 
-struct Job {
+pub(crate) struct Job {
     write: Sealed,
     check: Check,
     answer: Answer,
 }
 
-#[derive(Clone)]
-pub(crate) struct IssuedWriter(mpsc::Sender<Job>);
-
-impl std::fmt::Debug for IssuedWriter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("IssuedWriter")
+impl Job {
+    pub(crate) fn answer(self, outcome: Outcome) {
+        let _ = self.answer.send(outcome);
     }
-}
 
-impl IssuedWriter {
-    /// Opens the writer's connection on `path` (already migrated, WAL) and starts its thread;
-    /// the thread ends when the last `Store` is dropped.
-    pub(crate) fn start(path: &Path, writer: Arc<Mutex<()>>) -> Result<Self> {
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags)?;
-        // the same settings as the sqlx connections: every acknowledged commit survives power loss
-        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
-        conn.busy_timeout(Duration::from_secs(10))?;
-        conn.set_prepared_statement_cache_capacity(16);
-        let (send, recv) = mpsc::channel();
-        std::thread::Builder::new()
-            .name("opencas-issued".into())
-            .spawn(move || run(conn, recv, writer))
-            .map_err(|e| StoreError::Batch(format!("cannot start the issuance writer: {e}")))?;
-        Ok(Self(send))
+    /// A job whose check accepts any CA that exists, answered on the returned receiver.
+    #[cfg(test)]
+    pub(crate) fn accepting(w: IssuedWrite) -> (Self, oneshot::Receiver<Outcome>) {
+        let (answer, answered) = oneshot::channel();
+        let check: Check = Box::new(|ca| ca.map(|_| ()).ok_or_else(|| Box::new("no CA") as Refusal));
+        let write = Sealed { w, key_sealed: None };
+        (Self { write, check, answer }, answered)
     }
 }
 
@@ -116,10 +124,9 @@ impl Store {
             check,
             answer,
         };
-        writer
-            .0
-            .send(job)
-            .map_err(|_| StoreError::Batch("the store is closed".into()))?;
+        if !writer.send(Work::Issue(job)) {
+            return Err(StoreError::Batch("the store is closed".into()));
+        }
         let outcome = answered
             .await
             .map_err(|_| StoreError::Batch("the write batch was abandoned".into()))??;
@@ -153,79 +160,56 @@ impl Store {
     }
 }
 
-fn run(conn: Connection, queue: mpsc::Receiver<Job>, writer: Arc<Mutex<()>>) {
-    while let Ok(first) = queue.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH
-            && let Ok(next) = queue.try_recv()
-        {
-            batch.push(next);
-        }
-        // a plain thread outside any runtime may block on the async lock
-        let _writer = writer.blocking_lock();
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-            tracing::error!(error = %e, "the issuance writer could not begin a transaction");
-            continue; // dropping the jobs answers their callers with "abandoned"
-        }
-        let (outcomes, poisoned) = match without_savepoints(&conn, &batch) {
-            Ok(Some(outcomes)) => (outcomes, false),
-            Ok(None) => with_savepoints(&conn, &batch),
-            Err(e) => {
-                tracing::error!(error = %e, "the issuance writer could not begin the replay of a batch");
-                if !conn.is_autocommit() {
-                    let _ = conn.execute_batch("ROLLBACK");
-                }
-                continue; // rolled back; dropping the jobs answers their callers with "abandoned"
-            }
-        };
-        let outcomes: Vec<_> = batch.into_iter().map(|job| job.answer).zip(outcomes).collect();
-        let committed = if poisoned {
-            Err("a write of the batch could not be isolated; the batch was rolled back".to_owned())
-        } else {
-            conn.execute_batch("COMMIT").map_err(|e| e.to_string())
-        };
-        if let Err(e) = &committed {
-            tracing::error!(error = %e, writers = outcomes.len(), "issuance group commit failed");
-            if !conn.is_autocommit() {
-                let _ = conn.execute_batch("ROLLBACK");
-            }
-        }
-        for (answer, outcome) in outcomes {
-            let _ = answer.send(match &committed {
-                Ok(()) => outcome,
-                Err(e) => Err(StoreError::Batch(e.clone())),
-            });
-        }
-    }
+/// Runs `batch` in the writer's transaction, which must hold nothing yet, and says how each
+/// write went; the flag says whether a write could not be isolated (then the transaction must
+/// not commit). `Err`: the batch could not be run (the caller rolls the transaction back).
+pub(crate) fn write_jobs(conn: &Connection, batch: &[Job]) -> rusqlite::Result<(Vec<Outcome>, bool)> {
+    Ok(match without_savepoints(conn, batch)? {
+        Some(outcomes) => (outcomes, false),
+        None => with_savepoints(conn, batch),
+    })
 }
 
-type Outcome = Result<std::result::Result<(), Refusal>>;
+pub(crate) type Outcome = Result<std::result::Result<(), Refusal>>;
 
 /// The common case first: every write of the batch in the open transaction, no savepoints.
 /// A savepoint per write made the FTS5 search index flush a new segment per certificate on
 /// every RELEASE (and merge them again), which was about a fifth of this thread's CPU;
-/// without them it flushes once, at the commit. A refusal of the check or of the quota
+/// without them, and with the certificate rows inserted together at the end, it flushes
+/// about once per batch. A refusal of the check or of the quota
 /// changes nothing, so it needs no rollback. If a write fails after it changed something
-/// (a uniqueness conflict, an I/O error), everything is rolled back and `Ok(None)` says to
-/// replay the batch with a savepoint per write in a new transaction; `Err` that none could
-/// be begun (nothing is left open then).
+/// (a uniqueness conflict, an I/O error), the transaction is rolled back and begun again, and
+/// `Ok(None)` says to replay the batch with a savepoint per write. (A savepoint around the
+/// whole batch would instead copy every page the batch touches to the statement journal.)
 fn without_savepoints(conn: &Connection, batch: &[Job]) -> rusqlite::Result<Option<Vec<Outcome>>> {
     let mut outcomes = Vec::with_capacity(batch.len());
+    let mut rows = Vec::with_capacity(batch.len());
     for job in batch {
-        match write_one(conn, &job.write, &job.check) {
-            Ok(outcome) => outcomes.push(Ok(outcome)),
-            Err(StoreError::Conflict("quota")) => outcomes.push(Err(StoreError::Conflict("quota"))),
-            Err(_) => {
-                if !conn.is_autocommit() {
-                    conn.execute_batch("ROLLBACK")?;
-                }
-                // never replay in autocommit: each RELEASE would then commit on its own
-                conn.execute_batch("BEGIN IMMEDIATE")?;
-                return Ok(None);
+        match write_one(conn, &job.write, &job.check, false) {
+            Ok(Ok(())) => {
+                rows.push(&job.write);
+                outcomes.push(Ok(Ok(())));
             }
+            Ok(Err(refused)) => outcomes.push(Ok(Err(refused))),
+            Err(StoreError::Conflict("quota")) => outcomes.push(Err(StoreError::Conflict("quota"))),
+            Err(_) => return begin_again(conn),
         }
     }
+    // last, so that no statement after them flushes the search index again
+    if insert_certificates(conn, &rows).is_err() {
+        return begin_again(conn);
+    }
     Ok(Some(outcomes))
+}
+
+/// Rolls the transaction back and begins another for the replay with savepoints.
+fn begin_again(conn: &Connection) -> rusqlite::Result<Option<Vec<Outcome>>> {
+    if !conn.is_autocommit() {
+        conn.execute_batch("ROLLBACK")?;
+    }
+    // never replay in autocommit: each RELEASE would then commit on its own
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    Ok(None)
 }
 
 /// Every write in its own savepoint, so that one failure rolls back that write alone; the
@@ -249,7 +233,7 @@ fn in_savepoint(conn: &Connection, write: &Sealed, check: &Check) -> (Outcome, b
     if let Err(e) = conn.execute_batch("SAVEPOINT issued") {
         return (Err(e.into()), false);
     }
-    let outcome = write_one(conn, write, check);
+    let outcome = write_one(conn, write, check, true);
     let mut closed = Ok(());
     if !matches!(outcome, Ok(Ok(()))) {
         closed = conn.execute_batch("ROLLBACK TO issued");
@@ -263,7 +247,14 @@ fn in_savepoint(conn: &Connection, write: &Sealed, check: &Check) -> (Outcome, b
     }
 }
 
-fn write_one(conn: &Connection, s: &Sealed, check: &Check) -> Result<std::result::Result<(), Refusal>> {
+/// The statements of one write; its certificate row only if `insert_now` (else the caller
+/// inserts it with others, see `insert_certificates`).
+fn write_one(
+    conn: &Connection,
+    s: &Sealed,
+    check: &Check,
+    insert_now: bool,
+) -> Result<std::result::Result<(), Refusal>> {
     let w = &s.w;
     let c = &w.record;
     let account = c.account_id;
@@ -280,51 +271,11 @@ fn write_one(conn: &Connection, s: &Sealed, check: &Check) -> Result<std::result
     if taken == 0 {
         return Err(StoreError::Conflict("quota"));
     }
-    conn.prepare_cached(&INSERT_CERTIFICATE)?
-        .query_row(
-            params![
-                c.account_id,
-                c.identifier,
-                c.name,
-                c.source_type,
-                c.cert_type,
-                c.certificate_type,
-                c.status,
-                c.issuer_identifier,
-                c.custom_identifier,
-                c.common_name,
-                c.sans,
-                c.subject_dn,
-                c.issuer,
-                c.organization,
-                c.organization_unit,
-                c.country,
-                c.province,
-                c.city,
-                c.algorithm,
-                c.key_algorithm,
-                c.key_size,
-                c.sign_algorithm,
-                c.serial_no,
-                c.fingerprint_md5,
-                c.fingerprint_sha1,
-                c.fingerprint_sha256,
-                c.not_before,
-                c.not_after,
-                c.days,
-                c.warehouse_id,
-                c.resource_group_id,
-                c.has_private_key as i64,
-                c.cert_der,
-                c.chain_pem,
-                c.revoked_at,
-                c.revoke_reason,
-                c.created_at,
-                s.key_sealed,
-            ],
-            |r| r.get::<_, i64>(0),
-        )
-        .map_err(|e| conflict(e, certificate_conflict))?;
+    if insert_now {
+        conn.prepare_cached(&INSERT_CERTIFICATE)?
+            .execute(params_from_iter(certificate_params(s)))
+            .map_err(|e| conflict(e, certificate_conflict))?;
+    }
     for (key, value) in &w.tags {
         conn.prepare_cached(INSERT_TAG)?
             .execute(params![account, w.tag_resource_type, c.identifier, key, value])
@@ -336,6 +287,69 @@ fn write_one(conn: &Connection, s: &Sealed, check: &Check) -> Result<std::result
             .map_err(|e| conflict(e, |_| "idempotency token"))?;
     }
     Ok(Ok(()))
+}
+
+/// The certificate row's values, in the order of `insert_certificate_sql`'s columns.
+fn certificate_params(s: &Sealed) -> [&dyn ToSql; CERTIFICATE_COLUMNS] {
+    let c = &s.w.record;
+    [
+        &c.account_id,
+        &c.identifier,
+        &c.name,
+        &c.source_type,
+        &c.cert_type,
+        &c.certificate_type,
+        &c.status,
+        &c.issuer_identifier,
+        &c.custom_identifier,
+        &c.common_name,
+        &c.sans,
+        &c.subject_dn,
+        &c.issuer,
+        &c.organization,
+        &c.organization_unit,
+        &c.country,
+        &c.province,
+        &c.city,
+        &c.algorithm,
+        &c.key_algorithm,
+        &c.key_size,
+        &c.sign_algorithm,
+        &c.serial_no,
+        &c.fingerprint_md5,
+        &c.fingerprint_sha1,
+        &c.fingerprint_sha256,
+        &c.not_before,
+        &c.not_after,
+        &c.days,
+        &c.warehouse_id,
+        &c.resource_group_id,
+        &c.has_private_key,
+        &c.cert_der,
+        &c.chain_pem,
+        &c.revoked_at,
+        &c.revoke_reason,
+        &c.created_at,
+        &s.key_sealed,
+    ]
+}
+
+/// Inserts the certificate rows of `rows` with as few statements as the cached sizes allow
+/// (at most one per power of two). The `AFTER INSERT` trigger that feeds the FTS5 search
+/// index makes SQLite open a statement savepoint for every INSERT, and FTS5 flushes its
+/// pending index data to a new segment at each; one statement for many rows flushes once.
+fn insert_certificates(conn: &Connection, rows: &[&Sealed]) -> rusqlite::Result<()> {
+    let mut rest = rows;
+    while !rest.is_empty() {
+        let size = rest.len().min(MAX_ROWS_PER_INSERT);
+        let size = 1 << (usize::BITS - 1 - size.leading_zeros()); // the largest power of two <= it
+        let (chunk, tail) = rest.split_at(size);
+        let values: Vec<&dyn ToSql> = chunk.iter().flat_map(|s| certificate_params(s)).collect();
+        conn.prepare_cached(&INSERT_CERTIFICATES[size.trailing_zeros() as usize])?
+            .execute(params_from_iter(values))?;
+        rest = tail;
+    }
+    Ok(())
 }
 
 /// A uniqueness violation as `Conflict(what)`, as the sqlx path reports it.
@@ -356,4 +370,4 @@ fn conflict(e: rusqlite::Error, what: impl FnOnce(&str) -> &'static str) -> Stor
 
 #[cfg(test)]
 #[path = "fastwrite_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -4,9 +4,9 @@ use super::IssuedWrite;
 use crate::search::tests::{cert, sqlite_test_store as test_store};
 use crate::*;
 
-const CA: &str = "cccccccccccccccccccccccccccccccc";
+pub(crate) const CA: &str = "cccccccccccccccccccccccccccccccc";
 
-async fn with_ca(store: &Store, total: i64) {
+pub(crate) async fn with_ca(store: &Store, total: i64) {
     let ca = CaRecord {
         account_id: 1,
         identifier: CA.into(),
@@ -28,7 +28,7 @@ async fn with_ca(store: &Store, total: i64) {
     tx.commit().await.unwrap();
 }
 
-fn write(n: i64) -> IssuedWrite {
+pub(crate) fn write(n: i64) -> IssuedWrite {
     let mut record = cert(1, n, &format!("h{n}.example"), "");
     record.issuer_identifier = Some(CA.into());
     record.created_at = 1_500;
@@ -53,7 +53,7 @@ fn accept(ca: Option<&CaRecord>) -> std::result::Result<(), String> {
     ca.map(|_| ()).ok_or_else(|| "no CA".to_owned())
 }
 
-async fn issued_count(s: &Store) -> i64 {
+pub(crate) async fn issued_count(s: &Store) -> i64 {
     s.find_ca(1, CA).await.unwrap().unwrap().cert_issued_count
 }
 
@@ -228,7 +228,7 @@ async fn a_failing_issuance_is_rolled_back_alone() {
     assert_eq!(keyword_total(&fast, ".example").await, 100);
 }
 
-async fn keyword_total(store: &Store, keyword: &str) -> i64 {
+pub(crate) async fn keyword_total(store: &Store, keyword: &str) -> i64 {
     let q = CertQuery {
         keyword: Some(keyword.into()),
         ..Default::default()

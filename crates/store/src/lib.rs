@@ -26,6 +26,7 @@ pub mod orders;
 pub mod revocation;
 pub mod sealing;
 pub mod search;
+mod sqlite_writer;
 pub mod tags;
 #[cfg(test)]
 mod test_db;
@@ -145,8 +146,8 @@ pub struct Store {
     group: group::GroupQueue,
     /// Point reads without sqlx's worker-thread hop; `None` on backends without one.
     fast: Option<std::sync::Arc<fastread::Readers>>,
-    /// The issuance writer without sqlx; `None` on backends without one.
-    issued: Option<fastwrite::IssuedWriter>,
+    /// The SQLite writer thread for issuances (and audit records); `None` on other backends.
+    issued: Option<sqlite_writer::Queue>,
     /// Appends audit records to their hash chain (see `audit`).
     audit: audit::AuditAppender,
 }
@@ -250,7 +251,7 @@ impl Store {
         let keys = Sealer::new(master, "private-key");
         let writer = std::sync::Arc::default();
         let fast = Some(std::sync::Arc::new(fastread::Readers::open(path)?));
-        let issued = Some(fastwrite::IssuedWriter::start(path, std::sync::Arc::clone(&writer))?);
+        let issued = sqlite_writer::Queue::start(path, std::sync::Arc::clone(&writer))?;
         Ok(Self {
             group: group::GroupQueue::start(
                 pool.clone(),
@@ -258,14 +259,14 @@ impl Store {
                 keys.clone(),
                 std::sync::Arc::clone(&writer),
             ),
-            audit: audit::AuditAppender::start_sqlite(path, std::sync::Arc::clone(&writer))?,
+            audit: audit::AuditAppender::Sqlite(issued.clone()),
             pool,
             backend: Backend::Sqlite,
             secrets: Sealer::new(master, "access-key-secret"),
             keys,
             writer,
             fast,
-            issued,
+            issued: Some(issued),
         })
     }
 
