@@ -202,7 +202,11 @@ impl Writer {
                 return Err("a write of the batch could not be isolated; the batch was rolled back".to_owned());
             }
             issued = outcomes;
-            if !entries.is_empty() {
+            if jobs.is_empty() && !entries.is_empty() {
+                // nothing else in the transaction for a failed append to spare (the common
+                // case of key uses): no savepoint, the failure rolls the transaction back
+                appended = Ok(append(&self.conn, &entries).map_err(|e| e.to_string())?);
+            } else if !entries.is_empty() {
                 appended = self.append_alone(&entries)?;
             }
             self.conn.execute_batch("COMMIT").map_err(|e| e.to_string())?;

@@ -257,6 +257,33 @@ async fn a_failed_result_record_fails_its_caller_and_not_the_issuances() {
     assert_eq!(issued_count(&store).await, 2);
 }
 
+/// Key uses write records only: their transaction has no savepoint, so one refused record
+/// fails every record of it, and none is left half-written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_record_in_a_batch_of_records_only_fails_them_all_and_keeps_the_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = test_store(&dir).await;
+    refuse(&dir, "throttled");
+    use Item::Record;
+    let answers = queued_together(&store, vec![Record("use", 1), Record("throttled", 2), Record("use", 3)]).await;
+    for answer in answers {
+        assert!(seq(answer).await.unwrap_err().contains("refused"));
+    }
+    // R0 is refused with them only if the thread took it with the others
+    let ids = request_ids(&store).await;
+    assert!(ids == ["R0"] || ids.is_empty(), "{ids:?}");
+    let (waiter, answered) = oneshot::channel();
+    assert!(
+        store
+            .issued
+            .clone()
+            .unwrap()
+            .send(Work::Audit(record("use", 4), waiter))
+    );
+    assert_eq!(answered.await.unwrap(), Ok(ids.len() as i64 + 1));
+    assert_eq!(chain_length(&store).await, ids.len() as i64 + 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn abandoned_outcomes_are_dropped_and_the_rest_kept_in_order() {
     let dir = tempfile::tempdir().unwrap();
