@@ -106,6 +106,15 @@ fn refuse(dir: &tempfile::TempDir, kind: &str) {
     .unwrap();
 }
 
+/// A store with a CA (quota 10) whose audit log refuses records of `kind`.
+async fn refusing(kind: &str) -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = test_store(&dir).await;
+    with_ca(&store, 10).await;
+    refuse(&dir, kind);
+    (dir, store)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn arrival_order_is_kept_across_kinds_and_the_chain_holds() {
     let dir = tempfile::tempdir().unwrap();
@@ -202,10 +211,7 @@ async fn a_failing_issuance_fails_alone_in_a_mixed_batch() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_call_record_fails_its_caller_and_nothing_else() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = test_store(&dir).await;
-    with_ca(&store, 10).await;
-    refuse(&dir, "call");
+    let (_dir, store) = refusing("call").await;
     use Item::{Issue, Record};
     let answers = queued_together(
         &store,
@@ -231,10 +237,7 @@ async fn a_failed_call_record_fails_its_caller_and_nothing_else() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_result_record_fails_its_caller_and_not_the_issuances() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = test_store(&dir).await;
-    with_ca(&store, 10).await;
-    refuse(&dir, "result");
+    let (_dir, store) = refusing("result").await;
     use Item::{Issue, Record};
     let answers = queued_together(
         &store,
@@ -261,9 +264,7 @@ async fn a_failed_result_record_fails_its_caller_and_not_the_issuances() {
 /// fails every record of it, and none is left half-written.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_record_in_a_batch_of_records_only_fails_them_all_and_keeps_the_chain() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = test_store(&dir).await;
-    refuse(&dir, "throttled");
+    let (_dir, store) = refusing("throttled").await;
     use Item::Record;
     let answers = queued_together(&store, vec![Record("use", 1), Record("throttled", 2), Record("use", 3)]).await;
     for answer in answers {
