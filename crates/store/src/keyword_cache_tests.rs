@@ -2,7 +2,7 @@ use super::*;
 use crate::keyword::window_of;
 use crate::listing::Page;
 use crate::search::Window;
-use crate::search::tests::{cert, insert, sqlite_test_store};
+use crate::search::tests::{cert, insert, keyset_page, sqlite_test_store};
 use crate::{CertRecord, Store};
 
 const SMALL: Limits = Limits {
@@ -414,11 +414,7 @@ async fn pages_of_a_broad_keyword_through_the_store() {
     let mut before = None;
     let mut total = want.len() as i64;
     loop {
-        let w = Window::Keyset {
-            before_id: before,
-            limit: 200,
-        };
-        let p = s.search_certificates(1, &q, w).await.unwrap();
+        let p = keyset_page(&s, 1, &q, before, 200).await;
         assert_eq!(p.total, total);
         walked.extend(p.rows.iter().map(|r| r.id));
         match p.next_before {

@@ -1,7 +1,7 @@
 use super::*;
 use crate::keyword_fold::fold_char;
 use crate::listing::Page;
-use crate::search::tests::{cert, insert, sqlite_test_store};
+use crate::search::tests::{cert, insert, keyset_page, sqlite_test_store};
 use crate::{CertRecord, Store};
 
 /// What the index itself folds every code point to, read back with `fts5vocab`: the text is
@@ -254,17 +254,7 @@ async fn filters_pages_and_accounts_through_the_direct_path() {
     let mut walked = Vec::new();
     let mut before = None;
     loop {
-        let page = s
-            .search_certificates(
-                1,
-                &q,
-                Window::Keyset {
-                    before_id: before,
-                    limit: 4,
-                },
-            )
-            .await
-            .unwrap();
+        let page = keyset_page(&s, 1, &q, before, 4).await;
         assert_eq!(page.total, 10);
         walked.extend(page.rows.iter().map(|r| r.id));
         match page.next_before {

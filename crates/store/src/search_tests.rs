@@ -52,6 +52,19 @@ pub(crate) fn cert(account_id: i64, n: i64, cn: &str, sans: &str) -> CertRecord 
     }
 }
 
+/// One keyset page of account `account`'s certificates matching `q`.
+pub(crate) async fn keyset_page(
+    s: &Store,
+    account: i64,
+    q: &CertQuery,
+    before_id: Option<i64>,
+    limit: i64,
+) -> CertPage {
+    s.search_certificates(account, q, Window::Keyset { before_id, limit })
+        .await
+        .unwrap()
+}
+
 pub(crate) async fn insert(s: &Store, rows: &[CertRecord]) -> Vec<i64> {
     let mut tx = s.begin().await.unwrap();
     let mut ids = Vec::new();
@@ -238,17 +251,7 @@ async fn keyset_pages_are_stable_while_rows_are_added() {
     let mut before = None;
     let mut extra = 100;
     loop {
-        let page = s
-            .search_certificates(
-                1,
-                &q,
-                Window::Keyset {
-                    before_id: before,
-                    limit: 7,
-                },
-            )
-            .await
-            .unwrap();
+        let page = keyset_page(&s, 1, &q, before, 7).await;
         assert!(page.rows.len() <= 7);
         seen.extend(page.rows.iter().map(|r| r.name.clone()));
         // newer certificates arrive between pages: they sort before the walk's start
@@ -268,16 +271,6 @@ async fn keyset_pages_are_stable_while_rows_are_added() {
         .unwrap();
     assert_eq!(page.total, 25 + 4);
     assert_eq!(page.rows.len(), 2);
-    let exact = s
-        .search_certificates(
-            1,
-            &q,
-            Window::Keyset {
-                before_id: None,
-                limit: 29,
-            },
-        )
-        .await
-        .unwrap();
+    let exact = keyset_page(&s, 1, &q, None, 29).await;
     assert_eq!((exact.rows.len(), exact.next_before), (29, None));
 }

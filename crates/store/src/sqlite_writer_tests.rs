@@ -43,7 +43,7 @@ enum Answer {
 /// Queues `items` in order while the store's writer lock is held, so that the thread, blocked
 /// on the lock with the first item, finds the rest queued together (one mixed batch, though
 /// nothing below depends on how the queue is cut).
-async fn queued_together(store: &Store, items: Vec<Item>) -> Vec<Answer> {
+async fn queued_together(store: &Store, items: Vec<Item>) -> std::vec::IntoIter<Answer> {
     let queue = store.issued.clone().unwrap();
     let held = store.writer.lock().await;
     let (first, _first_done) = oneshot::channel();
@@ -66,9 +66,9 @@ async fn queued_together(store: &Store, items: Vec<Item>) -> Vec<Answer> {
                 Answer::Issued(answered)
             }
         })
-        .collect();
+        .collect::<Vec<_>>();
     drop(held);
-    answers
+    answers.into_iter()
 }
 
 async fn seq(a: Answer) -> std::result::Result<i64, String> {
@@ -175,7 +175,7 @@ async fn a_failing_issuance_fails_alone_in_a_mixed_batch() {
     let mut same_serial = write(2);
     same_serial.record.serial_no = "1".into();
     use Item::{Issue, Record};
-    let answers = queued_together(
+    let mut answers = queued_together(
         &store,
         vec![
             Record("call", 1),
@@ -188,7 +188,6 @@ async fn a_failing_issuance_fails_alone_in_a_mixed_batch() {
         ],
     )
     .await;
-    let mut answers = answers.into_iter();
     let mut next = || answers.next().unwrap();
     assert_eq!(seq(next()).await, Ok(2));
     issued(next()).await.unwrap();
@@ -213,7 +212,7 @@ async fn a_failing_issuance_fails_alone_in_a_mixed_batch() {
 async fn a_failed_call_record_fails_its_caller_and_nothing_else() {
     let (_dir, store) = refusing("call").await;
     use Item::{Issue, Record};
-    let answers = queued_together(
+    let mut answers = queued_together(
         &store,
         vec![
             Record("call", 1),
@@ -223,7 +222,6 @@ async fn a_failed_call_record_fails_its_caller_and_nothing_else() {
         ],
     )
     .await;
-    let mut answers = answers.into_iter();
     let mut next = || answers.next().unwrap();
     assert!(seq(next()).await.unwrap_err().contains("refused"));
     issued(next()).await.unwrap();
@@ -239,7 +237,7 @@ async fn a_failed_call_record_fails_its_caller_and_nothing_else() {
 async fn a_failed_result_record_fails_its_caller_and_not_the_issuances() {
     let (_dir, store) = refusing("result").await;
     use Item::{Issue, Record};
-    let answers = queued_together(
+    let mut answers = queued_together(
         &store,
         vec![
             Record("call", 1),
@@ -249,7 +247,6 @@ async fn a_failed_result_record_fails_its_caller_and_not_the_issuances() {
         ],
     )
     .await;
-    let mut answers = answers.into_iter();
     let mut next = || answers.next().unwrap();
     assert_eq!(seq(next()).await, Ok(2));
     issued(next()).await.unwrap();
@@ -324,12 +321,11 @@ async fn outcome_records_before_a_call_are_answered_when_nothing_else_writes() {
     let mut elsewhere = write(1);
     elsewhere.ca_identifier = "d".repeat(32);
     use Item::{Issue, Record};
-    let answers = queued_together(
+    let mut answers = queued_together(
         &store,
         vec![Record("result", 1), Record("call", 2), Issue(Box::new(elsewhere))],
     )
     .await;
-    let mut answers = answers.into_iter();
     assert_eq!(seq(answers.next().unwrap()).await, Ok(2));
     assert_eq!(seq(answers.next().unwrap()).await, Ok(3));
     match answers.next().unwrap() {
