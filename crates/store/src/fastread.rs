@@ -71,6 +71,7 @@ impl Readers {
         // fail at start-up, not on the first request, if the file cannot be read
         let first = readers.connect()?;
         readers.put_back(first);
+        readers.results.build_large_accounts();
         Ok(readers)
     }
 

@@ -168,6 +168,11 @@ impl ResultCache {
         }
     }
 
+    /// Indexes the large accounts' text in the background (`keyword_index`).
+    pub(crate) fn build_large_accounts(&self) {
+        self.index.build_large_accounts();
+    }
+
     #[cfg(test)]
     pub(crate) fn with_limits(limits: Limits) -> Self {
         Self {

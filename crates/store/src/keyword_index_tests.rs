@@ -10,6 +10,7 @@ const SMALL: Limits = Limits {
     max_bytes: 1 << 20,
     build_from: 1,
     max_append: 5,
+    build_at_start_from: 10,
 };
 
 fn reader(dir: &tempfile::TempDir) -> Connection {
@@ -166,7 +167,7 @@ async fn the_index_stays_exact_across_every_kind_of_write() {
     // a snapshot older than the buffer sees the rows of its own time only
     let old = reader(&dir);
     let old_tx = old.unchecked_transaction().unwrap();
-    let before = crate::keyword_cache::state(&old_tx, 1).unwrap();
+    let before = state(&old_tx, 1).unwrap();
     insert(&s, &[row(1, 31, "h31.keyword.example")]).await;
     assert_current(&idx, &conn, "insert seen by a newer snapshot");
     let got = idx.matching_ids(&old_tx, 1, "keyword.ex").unwrap();
@@ -174,45 +175,71 @@ async fn the_index_stays_exact_across_every_kind_of_write() {
         crate::keyword::matching_ids(&old_tx, &TrigramCounts::default(), 1, &kw("keyword.ex"), "keyword.ex").unwrap();
     assert_eq!(got, Answer::Ids(fresh.clone()));
     assert_eq!(fresh.len(), 29);
-    assert_eq!(crate::keyword_cache::state(&old_tx, 1).unwrap(), before);
+    assert_eq!(state(&old_tx, 1).unwrap(), before);
     old_tx.commit().unwrap();
 
-    let writes: Vec<(&str, String)> = vec![
+    // (what, SQL, whether the buffer is stale after it)
+    let writes: Vec<(&str, String, bool)> = vec![
         (
             "rename",
             format!("UPDATE certificates SET name = 'zzz' WHERE id = {}", ids[0]),
+            true,
         ),
         (
             "new CN",
             format!("UPDATE certificates SET common_name = 'abcdef' WHERE id = {}", ids[1]),
+            true,
         ),
         (
             "new SANs",
             format!("UPDATE certificates SET sans = 'x.abcd.test' WHERE id = {}", ids[2]),
+            true,
         ),
         (
             "soft delete",
             format!("UPDATE certificates SET deleted_at = 5 WHERE id = {}", ids[3]),
+            true,
         ),
         (
             "undelete",
             format!("UPDATE certificates SET deleted_at = NULL WHERE id = {}", ids[3]),
+            true,
         ),
         (
             "status",
             format!("UPDATE certificates SET status = 'REVOKE' WHERE id = {}", ids[4]),
+            false,
         ),
-        ("hard delete", format!("DELETE FROM certificates WHERE id = {}", ids[5])),
+        (
+            "warehouse",
+            format!("UPDATE certificates SET warehouse_id = 7 WHERE id = {}", ids[4]),
+            false,
+        ),
+        (
+            "hard delete",
+            format!("DELETE FROM certificates WHERE id = {}", ids[5]),
+            true,
+        ),
+        (
+            "another account's hard delete",
+            "DELETE FROM certificates WHERE account_id = 2 AND common_name = 'h51.keyword.example'".to_owned(),
+            true,
+        ),
         (
             "moved in",
             "UPDATE certificates SET account_id = 1 WHERE account_id = 2".to_owned(),
+            true,
         ),
     ];
-    for (what, sql) in writes {
+    for (what, sql, stale) in writes {
+        let builds = idx.builds();
         exec(&s, &sql).await;
-        assert_stale(&idx, &conn, what);
-        idx.build(&conn, 1).unwrap();
+        if stale {
+            assert_stale(&idx, &conn, what);
+            idx.build(&conn, 1).unwrap();
+        }
         assert_current(&idx, &conn, what);
+        assert_eq!(idx.builds(), builds + usize::from(stale), "{what}");
     }
 
     // another process's writes move the same counters
@@ -292,6 +319,28 @@ async fn searches_are_exact_while_a_rebuild_is_pending_and_the_rebuild_runs_asid
     assert_current(&idx, &conn, "rebuilt in the background");
     assert_eq!(search("rd.examp", &kw("rd.examp")).len(), 19);
     assert_eq!(idx.builds(), 2);
+}
+
+#[tokio::test]
+async fn large_accounts_are_indexed_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = sqlite_test_store(&dir).await;
+    let rows: Vec<CertRecord> = (1..=20).map(|n| row(1, n, &format!("h{n}.keyword.example"))).collect();
+    insert(&s, &rows).await;
+    insert(&s, &[row(2, 50, "h50.keyword.example")]).await;
+    let conn = reader(&dir);
+    let idx = index(SMALL, Some(dir.path().join("db.sqlite")));
+    idx.build_large_accounts();
+    for _ in 0..500 {
+        if idx.builds() >= 1 && !idx.building() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // account 2 has one row: left to FTS5
+    assert_eq!(idx.size().0, 1);
+    assert_eq!(idx.builds(), 1);
+    assert_current(&idx, &conn, "built at start");
 }
 
 #[tokio::test]
