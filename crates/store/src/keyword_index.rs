@@ -13,25 +13,29 @@
 //!
 //! Per row the buffer keeps only the columns not contained in another of the row's columns
 //! (a match in the CN is a match in SANs that hold it): for names like the bench's
-//! (`host<n>.<word>.example.com`, SANs `host…,www.host…`) that is the SANs alone, about 60
-//! bytes, plus 12 bytes of offset and id: some 75 MB per million rows. `MAX_BYTES` bounds all
+//! (`host<n>.<word>.example.com`, SANs `host…,www.host…`) that is the SANs alone, 66 bytes
+//! with its NUL, plus 12 bytes of offset and id: 78 MB per million rows. `MAX_BYTES` bounds all
 //! accounts together; the least recently used go first, and an account too large alone is
 //! not indexed (its searches take FTS5, as before).
 //!
-//! The buffer is exact at a snapshot described as `keyword_cache`'s entries are: the
-//! account's and the global counters of `certificate_list_versions` and the highest
-//! certificate id. A search compares them with its own snapshot's:
+//! The buffer is exact at a snapshot described much as `keyword_cache`'s entries are: the
+//! account's counter of `certificate_text_versions` (moved by triggers only when a name, CN,
+//! SANs, `deleted_at`, account or id changes, or on an insert below the highest id: a
+//! revocation leaves the buffer current), the global counter of `certificate_list_versions`
+//! (a delete for good) and the highest certificate id. A search compares them with its own
+//! snapshot's:
 //!
 //! - same counters: rows up to the kept highest id are exactly those kept. A search whose
 //!   snapshot has a lower highest id scans the rows up to its own; one with a higher id
 //!   first appends the rows above (SQLite hands out ids in commit order, so they are exactly
 //!   the inserts since), read in its own snapshot;
-//! - newer counters (an update or delete since): the buffer is stale. The search goes to
+//! - newer counters (a change of text or a delete since): the buffer is stale. The search goes to
 //!   FTS5 and asks for a rebuild, made on a thread of its own over a connection of its own,
-//!   one at a time in the process, while searches keep being answered through FTS5;
+//!   one at a time in the process and not within `REST` times the last one's duration
+//!   after it, while searches keep being answered through FTS5;
 //! - older counters (a snapshot taken before the buffer's): FTS5.
 //!
-//! A build reads the account's live rows in one read transaction: ~2.7 s of one core at a
+//! A build reads the account's live rows in one read transaction: 2.2–2.9 s of one core at a
 //! million bench rows (2 s of it reading a 4 KB page per row, the rest folding), longer when
 //! the cores are busy with searches. Which accounts are indexed: those with
 //! `BUILD_AT_START_FROM` live rows or more when the store opens, and any for which a broad
@@ -54,6 +58,10 @@ const BUILD_FROM: usize = 1_000;
 const MAX_APPEND: i64 = 50_000;
 /// Accounts with this many live rows or more are indexed when the store opens.
 const BUILD_AT_START_FROM: i64 = 100_000;
+/// After a build, none starts for this many times its duration: builds take at most a
+/// fifth of one core even if every search finds the buffer stale (a rename or delete between
+/// any two searches), and searches go through FTS5 meanwhile.
+const REST: u32 = 4;
 /// An account found too large for `MAX_BYTES` is not tried again before this.
 const REFUSED_FOR: Duration = Duration::from_secs(600);
 
@@ -230,6 +238,8 @@ struct Slots {
     tick: u64,
     /// Whether a build runs: one at a time.
     building: bool,
+    /// No build starts before this: `REST` times the last one's duration after it.
+    rest_until: Option<Instant>,
 }
 
 #[derive(Debug, Default)]
@@ -381,20 +391,23 @@ impl KeywordIndex {
         };
         {
             let mut s = self.lock();
-            if s.building {
+            if s.building || s.rest_until.is_some_and(|t| Instant::now() < t) {
                 return;
             }
             s.building = true;
         }
         let me = Arc::clone(self);
         let run = move || {
+            let t = Instant::now();
             let out = crate::fastread::open_reader(&path)
                 .map_err(Into::into)
                 .and_then(|conn| work(&me, &conn));
             if let Err(e) = out {
                 tracing::warn!(error = %e, "keyword index build failed");
             }
-            me.lock().building = false;
+            let mut s = me.lock();
+            s.building = false;
+            s.rest_until = Some(Instant::now() + t.elapsed() * REST);
         };
         if let Err(e) = std::thread::Builder::new().name("keyword-index".into()).spawn(run) {
             tracing::warn!(error = %e, "keyword index: no build thread");

@@ -319,6 +319,21 @@ async fn searches_are_exact_while_a_rebuild_is_pending_and_the_rebuild_runs_asid
     assert_current(&idx, &conn, "rebuilt in the background");
     assert_eq!(search("rd.examp", &kw("rd.examp")).len(), 19);
     assert_eq!(idx.builds(), 2);
+
+    // resting after a build: a stale buffer waits, FTS5 answers
+    idx.lock().rest_until = Some(Instant::now() + Duration::from_secs(3600));
+    exec(
+        &s,
+        &format!(
+            "UPDATE certificates SET common_name = 'abc', sans = 'abc' WHERE id = {}",
+            ids[1]
+        ),
+    )
+    .await;
+    assert_eq!(search("d.exampl", &kw("d.exampl")).len(), 18);
+    assert_stale(&idx, &conn, "resting");
+    assert!(!idx.building());
+    assert_eq!(idx.builds(), 2);
 }
 
 #[tokio::test]
