@@ -41,6 +41,8 @@ fn keywords() -> Vec<&'static str> {
         "h1.",
         "h12.key",
         "abcd",
+        "ab cd",
+        "ab,www",
         "ab\0cd",
         "www.h",
     ]);
