@@ -47,6 +47,18 @@ impl std::fmt::Debug for Readers {
     }
 }
 
+/// A read-only connection to the database at `path`, as the readers use.
+pub(crate) fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+    let conn = Connection::open_with_flags(path, flags)?;
+    // read-write only because a WAL reader may have to create the shared-memory index;
+    // this connection never writes
+    conn.pragma_update(None, "query_only", true)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
 impl Readers {
     /// Readers of the database at `path`, which must already exist and be in WAL mode.
     pub(crate) fn open(path: &Path) -> Result<Self> {
@@ -54,23 +66,17 @@ impl Readers {
             path: path.to_owned(),
             idle: Mutex::new(Vec::new()),
             trigrams: Default::default(),
-            results: Default::default(),
+            results: crate::keyword_cache::ResultCache::new(path),
         };
         // fail at start-up, not on the first request, if the file cannot be read
         let first = readers.connect()?;
         readers.put_back(first);
+        readers.results.build_large_accounts();
         Ok(readers)
     }
 
     fn connect(&self) -> rusqlite::Result<Connection> {
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
-        let conn = Connection::open_with_flags(&self.path, flags)?;
-        // read-write only because a WAL reader may have to create the shared-memory index;
-        // this connection never writes
-        conn.pragma_update(None, "query_only", true)?;
-        conn.busy_timeout(Duration::from_secs(10))?;
-        conn.set_prepared_statement_cache_capacity(64);
-        Ok(conn)
+        open_reader(&self.path)
     }
 
     fn put_back(&self, conn: Connection) {

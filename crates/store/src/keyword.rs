@@ -291,4 +291,4 @@ pub(crate) async fn search(
 
 #[cfg(test)]
 #[path = "keyword_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -23,8 +23,9 @@
 //! not kept: they are cheap to find again through the rarest trigrams.
 
 use crate::Result;
-use crate::keyword::{TrigramCounts, each_row, matching_ids};
+use crate::keyword::{Lookup, TrigramCounts, each_row, matching_ids, plan};
 use crate::keyword_fold::{fold, folded_contains};
+use crate::keyword_index::{Answer, KeywordIndex};
 use crate::search::CertQuery;
 use rusqlite::Connection;
 use std::collections::HashMap;
@@ -105,6 +106,8 @@ impl Default for Limits {
 pub(crate) struct ResultCache {
     limits: Limits,
     slots: Mutex<Slots>,
+    /// Computes the misses of broad keyword-only searches (`keyword_index`).
+    index: Arc<KeywordIndex>,
     /// Full searches made, for tests that tell a reuse from a new pass.
     #[cfg(test)]
     full: std::sync::atomic::AtomicUsize,
@@ -112,7 +115,7 @@ pub(crate) struct ResultCache {
 
 /// The account's and the global list versions and the highest certificate id, in `conn`'s
 /// snapshot.
-fn state(conn: &Connection, account_id: i64) -> Result<((i64, i64), i64)> {
+pub(crate) fn state(conn: &Connection, account_id: i64) -> Result<((i64, i64), i64)> {
     let mut stmt = conn.prepare_cached(
         "SELECT (SELECT version FROM certificate_list_versions WHERE account_id = ?1), \
          (SELECT version FROM certificate_list_versions WHERE account_id = -1), \
@@ -157,12 +160,62 @@ fn new_matches(
 }
 
 impl ResultCache {
+    /// A cache whose misses may be computed by an index of the database at `path`.
+    pub(crate) fn new(path: &std::path::Path) -> Self {
+        Self {
+            index: Arc::new(KeywordIndex::new(path.to_owned())),
+            ..Default::default()
+        }
+    }
+
+    /// Indexes the large accounts' text in the background (`keyword_index`).
+    pub(crate) fn build_large_accounts(&self) {
+        self.index.build_large_accounts();
+    }
+
     #[cfg(test)]
     pub(crate) fn with_limits(limits: Limits) -> Self {
         Self {
             limits,
             ..Default::default()
         }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn with_index(limits: Limits, index: Arc<KeywordIndex>) -> Self {
+        Self {
+            limits,
+            index,
+            ..Default::default()
+        }
+    }
+
+    /// Every id matching `q`, found without the cache: a broad keyword-only search through
+    /// the account's index when it is current, else through FTS5 (which, when broad, asks
+    /// for the index to be built).
+    fn search(
+        &self,
+        conn: &Connection,
+        counts: &TrigramCounts,
+        account_id: i64,
+        q: &CertQuery,
+        keyword: &str,
+    ) -> Result<Vec<i64>> {
+        let keyword_only = *q
+            == CertQuery {
+                keyword: q.keyword.clone(),
+                ..Default::default()
+            };
+        // a keyword with a rare trigram is found faster through its posting list
+        if !keyword_only || !matches!(plan(conn, counts, keyword)?, Lookup::Phrase(_)) {
+            return matching_ids(conn, counts, account_id, q, keyword);
+        }
+        if let Answer::Ids(ids) = self.index.matching_ids(conn, account_id, keyword)? {
+            return Ok(ids);
+        }
+        let ids = matching_ids(conn, counts, account_id, q, keyword)?;
+        self.index.broad_search_found(account_id, ids.len());
+        Ok(ids)
     }
 
     /// Every id matching `q` (ascending) in the snapshot of `conn`, which must be inside a
@@ -200,7 +253,7 @@ impl ResultCache {
         }
         #[cfg(test)]
         self.full.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let ids = Arc::new(matching_ids(conn, counts, account_id, q, keyword)?);
+        let ids = Arc::new(self.search(conn, counts, account_id, q, keyword)?);
         // the counters only grow; with both unchanged, the highest id only grows
         let newer = entry.as_ref().is_none_or(|e| {
             e.version.0 <= version.0 && e.version.1 <= version.1 && (e.version != version || e.high <= high)

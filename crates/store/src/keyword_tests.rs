@@ -76,7 +76,7 @@ fn kw(k: &str) -> CertQuery {
     }
 }
 
-async fn corpus(s: &Store) -> Vec<i64> {
+pub(crate) async fn corpus(s: &Store) -> Vec<i64> {
     let mut named = cert(1, 9, "mail.internal", "");
     named.name = "Straße \"Büro\" 100% _x_".into();
     let mut rows: Vec<CertRecord> = vec![
@@ -112,7 +112,7 @@ async fn corpus(s: &Store) -> Vec<i64> {
     ids
 }
 
-const KEYWORDS: &[&str] = &[
+pub(crate) const KEYWORDS: &[&str] = &[
     "abcdef",
     "ABCDEF",
     "aBcDeF.ex",

@@ -20,6 +20,7 @@ pub mod jobs;
 mod keyword;
 mod keyword_cache;
 mod keyword_fold;
+mod keyword_index;
 pub mod listing;
 pub mod nonces;
 pub mod orders;

@@ -1,0 +1,534 @@
+//! The first search of a broad keyword, answered from memory.
+//!
+//! A keyword whose trigrams are all common (`keyword::Lookup::Phrase`) matches a large part of
+//! the account, and FTS5 answers it by merging the posting lists of every trigram and then
+//! probing the id index once per match: hundreds of milliseconds at a million rows, paid once
+//! per keyword before `keyword_cache` can keep the result. Here each large account's live
+//! rows are kept in process as one contiguous buffer of their folded searchable text (name,
+//! CN, SANs, folded exactly as `keyword_fold` folds, one NUL after each column) with the byte
+//! offset where each row starts and its id. A broad keyword is then one `memchr::memmem` scan
+//! of the buffer (SIMD; a few bytes per row are compared at memory speed), each hit mapped to
+//! its row. A NUL ends every column, so a needle without one cannot match across columns
+//! (a needle with one is left to FTS5), and the result is what the phrase query returns.
+//!
+//! Per row the buffer keeps only the columns not contained in another of the row's columns
+//! (a match in the CN is a match in SANs that hold it): for names like the bench's
+//! (`host<n>.<word>.example.com`, SANs `host…,www.host…`) that is the SANs alone, 66 bytes
+//! with its NUL, plus 12 bytes of offset and id: 78 MB per million rows. `MAX_BYTES` bounds all
+//! accounts together; the least recently used go first, and an account too large alone is
+//! not indexed (its searches take FTS5, as before).
+//!
+//! The buffer is exact at a snapshot described much as `keyword_cache`'s entries are: the
+//! account's counter of `certificate_text_versions` (moved by triggers only when a name, CN,
+//! SANs, `deleted_at`, account or id changes, or on an insert below the highest id: a
+//! revocation leaves the buffer current), the global counter of `certificate_list_versions`
+//! (a delete for good) and the highest certificate id. A search compares them with its own
+//! snapshot's:
+//!
+//! - same counters: rows up to the kept highest id are exactly those kept. A search whose
+//!   snapshot has a lower highest id scans the rows up to its own; one with a higher id
+//!   first appends the rows above (SQLite hands out ids in commit order, so they are exactly
+//!   the inserts since), read in its own snapshot;
+//! - newer counters (a change of text or a delete since): the buffer is stale. The search goes to
+//!   FTS5 and asks for a rebuild, made on a thread of its own over a connection of its own,
+//!   one at a time in the process and not within `REST` times the last one's duration
+//!   after it, while searches keep being answered through FTS5;
+//! - older counters (a snapshot taken before the buffer's): FTS5.
+//!
+//! A build reads the account's live rows in one read transaction: 2.2–2.9 s of one core at a
+//! million bench rows (2 s of it reading a 4 KB page per row, the rest folding), longer when
+//! the cores are busy with searches. Which accounts are indexed: those with
+//! `BUILD_AT_START_FROM` live rows or more when the store opens, and any for which a broad
+//! search found `BUILD_FROM` matches or more through FTS5.
+
+use crate::Result;
+use crate::keyword_fold::fold_char;
+use memchr::memmem::Finder;
+use rusqlite::Connection;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+/// Bytes kept over all accounts' buffers (the text, 4 bytes of offset and 8 of id per row).
+const MAX_BYTES: usize = 512 << 20;
+/// A broad search through FTS5 with this many matches asks for its account's buffer.
+const BUILD_FROM: usize = 1_000;
+/// New rows appended one search at a time at most; past that a rebuild is asked for.
+const MAX_APPEND: i64 = 50_000;
+/// Accounts with this many live rows or more are indexed when the store opens.
+const BUILD_AT_START_FROM: i64 = 100_000;
+/// After a build, none starts for this many times its duration: builds take at most a
+/// fifth of one core even if every search finds the buffer stale (a rename or delete between
+/// any two searches), and searches go through FTS5 meanwhile.
+const REST: u32 = 4;
+/// An account found too large for `MAX_BYTES` is not tried again before this.
+const REFUSED_FOR: Duration = Duration::from_secs(600);
+
+/// The bounds above, lower in tests.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub max_bytes: usize,
+    pub build_from: usize,
+    pub max_append: i64,
+    pub build_at_start_from: i64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_bytes: MAX_BYTES,
+            build_from: BUILD_FROM,
+            max_append: MAX_APPEND,
+            build_at_start_from: BUILD_AT_START_FROM,
+        }
+    }
+}
+
+/// One account's live rows, exact at `version` and `high`.
+#[derive(Debug, Default)]
+pub(crate) struct Buffer {
+    /// The account's text version and the global list version.
+    version: (i64, i64),
+    /// The highest certificate id of the database.
+    high: i64,
+    /// Row ids, ascending.
+    ids: Vec<i64>,
+    /// Where each row's text starts in `text`.
+    starts: Vec<u32>,
+    /// Every row's folded columns, each followed by a NUL.
+    text: Vec<u8>,
+}
+
+impl Buffer {
+    pub(crate) fn bytes(&self) -> usize {
+        self.text.capacity() + self.starts.capacity() * 4 + self.ids.capacity() * 8
+    }
+
+    /// `bytes` without the spare capacity: what the limit is checked against while reading.
+    fn used(&self) -> usize {
+        self.text.len() + self.ids.len() * 12
+    }
+
+    pub(crate) fn rows(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Appends a row (its id above every kept one); false when the text would pass 4 GiB.
+    fn push(&mut self, id: i64, columns: [&str; 3]) -> bool {
+        let Ok(start) = u32::try_from(self.text.len()) else {
+            return false;
+        };
+        let folded = columns.map(fold);
+        for (i, c) in folded.iter().enumerate() {
+            // a column inside another (an equal one: inside the first of them) adds no match
+            let inside = folded
+                .iter()
+                .enumerate()
+                .any(|(j, o)| j != i && o.contains(c.as_str()) && (o.len() > c.len() || j < i));
+            if !inside {
+                self.text.extend_from_slice(c.as_bytes());
+                self.text.push(0);
+            }
+        }
+        self.starts.push(start);
+        self.ids.push(id);
+        true
+    }
+
+    /// Reads the live rows of `account_id` with an id above `after` in `conn`'s snapshot
+    /// into the buffer, at most `max_rows` (more: `Ok(false)`, the buffer part filled) and
+    /// while it stays within `max_bytes` (`Ok(false)` too).
+    fn read_rows(
+        &mut self,
+        conn: &Connection,
+        account_id: i64,
+        after: i64,
+        max_rows: i64,
+        max_bytes: usize,
+    ) -> Result<bool> {
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, name, common_name, sans FROM certificates \
+             WHERE account_id = ?1 AND deleted_at IS NULL AND id > ?2 ORDER BY id LIMIT ?3",
+        )?;
+        let mut rows = stmt.query((account_id, after, max_rows.saturating_add(1)))?;
+        let mut seen = 0i64;
+        while let Some(r) = rows.next()? {
+            seen += 1;
+            let text = |i| r.get_ref(i).map(|v| v.as_str().unwrap_or(""));
+            if seen > max_rows || !self.push(r.get(0)?, [text(1)?, text(2)?, text(3)?]) || self.used() > max_bytes {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// The ids (ascending) of the rows up to id `high` whose text holds `needle`.
+    pub(crate) fn scan(&self, needle: &[u8], high: i64) -> Vec<i64> {
+        let rows = self.ids.partition_point(|&id| id <= high);
+        let end = self.starts.get(rows).map_or(self.text.len(), |&s| s as usize);
+        let hay = &self.text[..end];
+        let finder = Finder::new(needle);
+        let mut out = Vec::new();
+        let (mut pos, mut row) = (0usize, 0usize);
+        while let Some(i) = finder.find(&hay[pos..]) {
+            let at = pos + i;
+            row = row_of(&self.starts[..rows], row, at);
+            out.push(self.ids[row]);
+            // the row matches: on to the next one
+            row += 1;
+            match self.starts.get(row) {
+                Some(&s) if row < rows => pos = s as usize,
+                _ => break,
+            }
+        }
+        out
+    }
+}
+
+/// `text` folded as the tokenizer folds it, as UTF-8.
+fn fold(text: &str) -> String {
+    if text.is_ascii() {
+        // the common case, a byte at a time
+        return text.to_ascii_lowercase();
+    }
+    text.chars().map(fold_char).collect()
+}
+
+/// The last row at or after `from` that starts at or before `at`: galloping, since the next
+/// match is usually a few rows on.
+fn row_of(starts: &[u32], from: usize, at: usize) -> usize {
+    let at = at as u32;
+    let mut step = 1;
+    let mut lo = from;
+    while lo + step < starts.len() && starts[lo + step] <= at {
+        lo += step;
+        step *= 2;
+    }
+    let hi = (lo + step).min(starts.len());
+    lo + starts[lo..hi].partition_point(|&s| s <= at) - 1
+}
+
+/// The account's text version, the global list version and the highest certificate id, in
+/// `conn`'s snapshot.
+pub(crate) fn state(conn: &Connection, account_id: i64) -> Result<((i64, i64), i64)> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT (SELECT version FROM certificate_text_versions WHERE account_id = ?1), \
+         (SELECT version FROM certificate_list_versions WHERE account_id = -1), \
+         (SELECT MAX(id) FROM certificates)",
+    )?;
+    Ok(stmt.query_row([account_id], |r| {
+        let n = |i| r.get::<_, Option<i64>>(i).map(|v| v.unwrap_or(0));
+        Ok(((n(0)?, n(1)?), n(2)?))
+    })?)
+}
+
+#[derive(Debug, Default)]
+struct Slot {
+    buffer: Option<Arc<RwLock<Buffer>>>,
+    bytes: usize,
+    used: u64,
+    refused_at: Option<Instant>,
+}
+
+#[derive(Debug, Default)]
+struct Slots {
+    accounts: HashMap<i64, Slot>,
+    bytes: usize,
+    tick: u64,
+    /// Whether a build runs: one at a time.
+    building: bool,
+    /// No build starts before this: `REST` times the last one's duration after it.
+    rest_until: Option<Instant>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct KeywordIndex {
+    /// The database, opened by builds; `None` in tests that build by hand.
+    path: Option<PathBuf>,
+    limits: Limits,
+    slots: Mutex<Slots>,
+    #[cfg(test)]
+    builds: std::sync::atomic::AtomicUsize,
+}
+
+/// What a search found in the index.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Answer {
+    Ids(Vec<i64>),
+    /// No buffer, or one not current: search through FTS5.
+    NotHere,
+}
+
+impl KeywordIndex {
+    pub(crate) fn new(path: PathBuf) -> Self {
+        Self {
+            path: Some(path),
+            ..Default::default()
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Slots> {
+        self.slots.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The ids (ascending) of `account_id`'s live rows whose name, CN or SANs hold `keyword`
+    /// once folded, in the snapshot of `conn` (inside a read transaction), when the
+    /// account's buffer is current for it.
+    pub(crate) fn matching_ids(self: &Arc<Self>, conn: &Connection, account_id: i64, keyword: &str) -> Result<Answer> {
+        let needle = fold(keyword);
+        if needle.is_empty() || needle.contains('\0') {
+            return Ok(Answer::NotHere);
+        }
+        let buffer = {
+            let mut s = self.lock();
+            s.tick += 1;
+            let tick = s.tick;
+            match s.accounts.get_mut(&account_id).and_then(|a| {
+                a.used = tick;
+                a.buffer.clone()
+            }) {
+                Some(b) => b,
+                None => return Ok(Answer::NotHere),
+            }
+        };
+        let (version, high) = state(conn, account_id)?;
+        let (kept_version, kept_high) = {
+            let b = buffer.read().unwrap_or_else(PoisonError::into_inner);
+            (b.version, b.high)
+        };
+        if kept_version != version {
+            if version.0 >= kept_version.0 && version.1 >= kept_version.1 {
+                self.want(account_id);
+            }
+            return Ok(Answer::NotHere);
+        }
+        if high > kept_high && !self.append(&buffer, conn, account_id, high)? {
+            self.want(account_id);
+            return Ok(Answer::NotHere);
+        }
+        let b = buffer.read().unwrap_or_else(PoisonError::into_inner);
+        Ok(Answer::Ids(b.scan(needle.as_bytes(), high)))
+    }
+
+    /// Brings `buffer` up to `high` (same versions as `conn`'s snapshot) with the rows
+    /// inserted since; false when there are too many to append.
+    fn append(&self, buffer: &Arc<RwLock<Buffer>>, conn: &Connection, account_id: i64, high: i64) -> Result<bool> {
+        // read outside the write lock: scans go on meanwhile
+        let after = buffer.read().unwrap_or_else(PoisonError::into_inner).high;
+        let mut new = Buffer::default();
+        if !new.read_rows(conn, account_id, after, self.limits.max_append, self.limits.max_bytes)? {
+            return Ok(false);
+        }
+        let mut b = buffer.write().unwrap_or_else(PoisonError::into_inner);
+        if b.high >= high {
+            // another search appended meanwhile
+            return Ok(true);
+        }
+        for (i, &id) in new.ids.iter().enumerate() {
+            if id > b.high {
+                let start = new.starts[i] as usize;
+                let end = new.starts.get(i + 1).map_or(new.text.len(), |&e| e as usize);
+                let base = b.text.len() as u32;
+                b.starts.push(base);
+                b.ids.push(id);
+                b.text.extend_from_slice(&new.text[start..end]);
+            }
+        }
+        b.high = high;
+        let bytes = b.bytes();
+        drop(b);
+        self.settle(account_id, buffer, bytes);
+        Ok(true)
+    }
+
+    /// Asks for a build of `account_id`'s buffer after a broad search through FTS5 found
+    /// `matches`.
+    pub(crate) fn broad_search_found(self: &Arc<Self>, account_id: i64, matches: usize) {
+        if matches >= self.limits.build_from {
+            self.want(account_id);
+        }
+    }
+
+    /// Starts a build of `account_id`'s buffer on a thread of its own, unless one runs, the
+    /// account was refused lately, or there is no database to open.
+    fn want(self: &Arc<Self>, account_id: i64) {
+        let refused = self
+            .lock()
+            .accounts
+            .get(&account_id)
+            .and_then(|a| a.refused_at)
+            .is_some_and(|at| at.elapsed() < REFUSED_FOR);
+        if !refused {
+            self.spawn(move |me, conn| me.build(conn, account_id));
+        }
+    }
+
+    /// Builds the buffers of the accounts with `BUILD_AT_START_FROM` live rows or more,
+    /// largest first, on a thread of its own: a server that restarts does not make its first
+    /// broad searches wait for FTS5.
+    pub(crate) fn build_large_accounts(self: &Arc<Self>) {
+        self.spawn(|me, conn| {
+            let mut stmt = conn.prepare(
+                "SELECT account_id FROM certificates WHERE deleted_at IS NULL \
+                 GROUP BY account_id HAVING COUNT(*) >= ?1 ORDER BY COUNT(*) DESC",
+            )?;
+            let large = stmt
+                .query_map([me.limits.build_at_start_from], |r| r.get::<_, i64>(0))?
+                .collect::<rusqlite::Result<Vec<i64>>>()?;
+            for account_id in large {
+                me.build(conn, account_id)?;
+            }
+            Ok(())
+        });
+    }
+
+    /// Runs `work` on a thread of its own over a connection of its own, unless a build runs
+    /// (one at a time: each reads a whole account) or there is no database to open.
+    fn spawn(self: &Arc<Self>, work: impl FnOnce(&Self, &Connection) -> Result<()> + Send + 'static) {
+        let Some(path) = self.path.clone() else {
+            return;
+        };
+        {
+            let mut s = self.lock();
+            if s.building || s.rest_until.is_some_and(|t| Instant::now() < t) {
+                return;
+            }
+            s.building = true;
+        }
+        let me = Arc::clone(self);
+        let run = move || {
+            let t = Instant::now();
+            let out = crate::fastread::open_reader(&path)
+                .map_err(Into::into)
+                .and_then(|conn| work(&me, &conn));
+            if let Err(e) = out {
+                tracing::warn!(error = %e, "keyword index build failed");
+            }
+            let mut s = me.lock();
+            s.building = false;
+            s.rest_until = Some(Instant::now() + t.elapsed() * REST);
+        };
+        if let Err(e) = std::thread::Builder::new().name("keyword-index".into()).spawn(run) {
+            tracing::warn!(error = %e, "keyword index: no build thread");
+            self.lock().building = false;
+        }
+    }
+
+    /// Builds `account_id`'s buffer from `conn`'s snapshot and keeps it, unless a newer one
+    /// is kept or it does not fit.
+    pub(crate) fn build(&self, conn: &Connection, account_id: i64) -> Result<()> {
+        #[cfg(test)]
+        self.builds.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let t = Instant::now();
+        let tx = conn.unchecked_transaction()?;
+        let (version, high) = state(&tx, account_id)?;
+        let mut b = Buffer {
+            version,
+            high,
+            ..Default::default()
+        };
+        let fits = b.read_rows(&tx, account_id, 0, i64::MAX - 1, self.limits.max_bytes)?;
+        tx.commit()?;
+        if !fits {
+            let mut s = self.lock();
+            let bytes = s.accounts.get(&account_id).map_or(0, |a| a.bytes);
+            s.bytes -= bytes;
+            s.accounts.insert(
+                account_id,
+                Slot {
+                    refused_at: Some(Instant::now()),
+                    ..Default::default()
+                },
+            );
+            tracing::info!(account_id, "keyword index: account too large, searches stay on FTS5");
+            return Ok(());
+        }
+        b.text.shrink_to_fit();
+        b.starts.shrink_to_fit();
+        b.ids.shrink_to_fit();
+        let (rows, bytes) = (b.rows(), b.bytes());
+        let mut s = self.lock();
+        let kept = s.accounts.get(&account_id).and_then(|a| a.buffer.clone());
+        if let Some(k) = kept {
+            let k = k.read().unwrap_or_else(PoisonError::into_inner);
+            // the counters only grow: a build from an older snapshot is not kept
+            if k.version.0 > version.0 || k.version.1 > version.1 || (k.version == version && k.high >= high) {
+                return Ok(());
+            }
+        }
+        s.tick += 1;
+        let tick = s.tick;
+        let old = s.accounts.insert(
+            account_id,
+            Slot {
+                buffer: Some(Arc::new(RwLock::new(b))),
+                bytes,
+                used: tick,
+                refused_at: None,
+            },
+        );
+        s.bytes = s.bytes - old.map_or(0, |o| o.bytes) + bytes;
+        Self::evict(&mut s, self.limits.max_bytes, account_id);
+        tracing::info!(
+            account_id,
+            rows,
+            bytes,
+            ms = t.elapsed().as_millis() as u64,
+            "keyword index built"
+        );
+        Ok(())
+    }
+
+    /// Records that `buffer` of `account_id` now takes `bytes`, evicting others if over.
+    fn settle(&self, account_id: i64, buffer: &Arc<RwLock<Buffer>>, bytes: usize) {
+        let mut s = self.lock();
+        let Some(a) = s
+            .accounts
+            .get_mut(&account_id)
+            .filter(|a| a.buffer.as_ref().is_some_and(|b| Arc::ptr_eq(b, buffer)))
+        else {
+            return;
+        };
+        let before = std::mem::replace(&mut a.bytes, bytes);
+        s.bytes = s.bytes - before + bytes;
+        Self::evict(&mut s, self.limits.max_bytes, account_id);
+    }
+
+    /// Drops the least recently used buffers while over `max_bytes`, `keep`'s last.
+    fn evict(s: &mut Slots, max_bytes: usize, keep: i64) {
+        while s.bytes > max_bytes {
+            let victim = s
+                .accounts
+                .iter()
+                .filter(|(_, a)| a.buffer.is_some())
+                .min_by_key(|(id, a)| (**id == keep, a.used))
+                .map(|(&id, _)| id);
+            let Some(id) = victim else { break };
+            if let Some(a) = s.accounts.remove(&id) {
+                s.bytes -= a.bytes;
+            }
+        }
+    }
+
+    /// Buffers kept and their bytes, for tests.
+    #[cfg(test)]
+    pub(crate) fn size(&self) -> (usize, usize) {
+        let s = self.lock();
+        (s.accounts.values().filter(|a| a.buffer.is_some()).count(), s.bytes)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn builds(&self) -> usize {
+        self.builds.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn building(&self) -> bool {
+        self.lock().building
+    }
+}
+
+#[cfg(test)]
+#[path = "keyword_index_tests.rs"]
+mod tests;
