@@ -145,6 +145,9 @@ def test_keyword_over_name_cn_and_sans(server, world):
     assert list04(server, key_word=f"alpha-{TAG} OR beta")["TotalCount"] == 0
     assert list04(server, key_word="%")["TotalCount"] == 0
     assert list04(server, key_word='"')["TotalCount"] == 0
+    # a NUL (FTS5 cannot parse it) is a character like any other: no name holds one
+    for k in (f"alpha-{TAG}\x00", f"al\x00pha-{TAG}", "\x00"):
+        assert list04(server, key_word=k)["TotalCount"] == 0
     # two characters: below a trigram, the same semantics by a scan ("carol", "Carol", "old-")
     assert set(idents(list04(server, key_word="oL"))) == {world["client"], world["expired"]}
 

@@ -86,6 +86,22 @@ impl Where {
             .collect();
         self.clauses.push(format!("({})", ors.join(" OR ")));
     }
+    /// A keyword with a NUL in it: FTS5 cannot parse it, LIKE reads its pattern only up to
+    /// the NUL (so it would match everything), and PostgreSQL text cannot hold one (so nothing
+    /// stored there contains it, and binding it would fail). SQLite's `instr` compares the
+    /// whole strings, NULs included.
+    fn contains_nul_keyword(&mut self, backend: Backend, k: &str) {
+        if backend == Backend::Postgres {
+            self.clauses.push("1 = 0".to_owned());
+            return;
+        }
+        let p = self.placeholder(Arg::Text(k.to_lowercase()));
+        let ors: Vec<String> = ["name", "common_name", "sans"]
+            .iter()
+            .map(|c| format!("instr(LOWER({c}), {p}) > 0"))
+            .collect();
+        self.clauses.push(format!("({})", ors.join(" OR ")));
+    }
     /// `KeyWord` over a certificate's name, CN and SANs (case-insensitive substring).
     /// Three characters or more are answered by a trigram index (`certificates_search` on
     /// SQLite, the pg_trgm GIN indexes on `LOWER(column)` on PostgreSQL); a shorter keyword
@@ -94,6 +110,10 @@ impl Where {
         let Some(k) = keyword.filter(|k| !k.is_empty()) else {
             return;
         };
+        if k.contains('\0') {
+            self.contains_nul_keyword(backend, k);
+            return;
+        }
         if k.chars().count() < 3 || backend == Backend::Postgres {
             self.contains_any(&["name", "common_name", "sans"], Some(k));
             return;

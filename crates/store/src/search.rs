@@ -76,6 +76,7 @@ impl Store {
     pub async fn search_certificates(&self, account_id: i64, q: &CertQuery, window: Window) -> Result<CertPage> {
         if let (Some(fast), Some(k)) = (&self.fast, q.keyword.as_deref())
             && k.chars().count() >= 3
+            && !k.contains('\0')
         {
             return crate::keyword::search(Arc::clone(fast), account_id, q.clone(), k.to_owned(), window).await;
         }
