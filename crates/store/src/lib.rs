@@ -33,7 +33,6 @@ pub mod tags;
 mod test_db;
 mod tx;
 pub mod uploads;
-mod wal_checkpointer;
 pub mod warehouses;
 
 use sealing::{MasterKey, Sealer};
@@ -223,16 +222,12 @@ impl Store {
             .after_connect(|conn, _meta| {
                 Box::pin(async move {
                     // WAL lets the CLI write while the server runs; FULL sync makes every
-                    // acknowledged commit survive power loss. The log is checkpointed by a
-                    // thread of its own (`wal_checkpointer`); a commit here checkpoints only
-                    // at the same backstop as the writer thread's.
-                    let pragmas = format!(
+                    // acknowledged commit survive power loss.
+                    conn.execute(
                         "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
-                         PRAGMA wal_autocheckpoint = {};",
-                        wal_checkpointer::WRITER_BACKSTOP
-                    );
-                    conn.execute(sqlx::AssertSqlSafe(pragmas)).await?;
+                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                    )
+                    .await?;
                     Ok(())
                 })
             })

@@ -25,7 +25,6 @@
 use crate::audit::{AuditEntry, Waiter, drop_abandoned_outcomes};
 use crate::audit_sqlite::append;
 use crate::fastwrite::{Job, write_jobs};
-use crate::wal_checkpointer::{Checkpointer, WRITER_BACKSTOP};
 use crate::{Result, StoreError};
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
@@ -68,16 +67,12 @@ impl Queue {
         conn.execute_batch("PRAGMA temp_store = MEMORY;")?;
         conn.busy_timeout(Duration::from_secs(10))?;
         conn.set_prepared_statement_cache_capacity(24);
-        // the log is copied into the database by a thread of its own (see `wal_checkpointer`)
-        let checkpointer = Checkpointer::start(path);
-        conn.pragma_update(None, "wal_autocheckpoint", WRITER_BACKSTOP)?;
         let mut wal = path.as_os_str().to_owned();
         wal.push("-wal");
         let state = Writer {
             conn,
             full: true,
             wal: wal.into(),
-            checkpointer,
         };
         let (send, recv) = mpsc::channel();
         std::thread::Builder::new()
@@ -98,7 +93,6 @@ struct Writer {
     /// Whether the connection is at `synchronous = FULL`.
     full: bool,
     wal: PathBuf,
-    checkpointer: Option<Checkpointer>,
 }
 
 type Records = Vec<(AuditEntry, Waiter)>;
@@ -120,9 +114,6 @@ fn run(mut w: Writer, queue: mpsc::Receiver<Work>, writer: Arc<Mutex<()>>) {
         // a plain thread outside any runtime may block on the async lock
         let _writer = writer.blocking_lock();
         w.batch(records, jobs);
-        if let Some(c) = &w.checkpointer {
-            c.nudge();
-        }
     }
 }
 
