@@ -116,11 +116,21 @@ pub(crate) struct ResultCache {
 /// The account's and the global list versions and the highest certificate id, in `conn`'s
 /// snapshot.
 pub(crate) fn state(conn: &Connection, account_id: i64) -> Result<((i64, i64), i64)> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT (SELECT version FROM certificate_list_versions WHERE account_id = ?1), \
+    versions_and_max_id(conn, "certificate_list_versions", account_id)
+}
+
+/// The account's counter in `account_table`, the global list version and the highest
+/// certificate id, in `conn`'s snapshot; a missing counter reads 0.
+pub(crate) fn versions_and_max_id(
+    conn: &Connection,
+    account_table: &str,
+    account_id: i64,
+) -> Result<((i64, i64), i64)> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT (SELECT version FROM {account_table} WHERE account_id = ?1), \
          (SELECT version FROM certificate_list_versions WHERE account_id = -1), \
-         (SELECT MAX(id) FROM certificates)",
-    )?;
+         (SELECT MAX(id) FROM certificates)"
+    ))?;
     Ok(stmt.query_row([account_id], |r| {
         let n = |i| r.get::<_, Option<i64>>(i).map(|v| v.unwrap_or(0));
         Ok(((n(0)?, n(1)?), n(2)?))

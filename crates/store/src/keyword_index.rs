@@ -212,15 +212,7 @@ fn row_of(starts: &[u32], from: usize, at: usize) -> usize {
 /// The account's text version, the global list version and the highest certificate id, in
 /// `conn`'s snapshot.
 pub(crate) fn state(conn: &Connection, account_id: i64) -> Result<((i64, i64), i64)> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT (SELECT version FROM certificate_text_versions WHERE account_id = ?1), \
-         (SELECT version FROM certificate_list_versions WHERE account_id = -1), \
-         (SELECT MAX(id) FROM certificates)",
-    )?;
-    Ok(stmt.query_row([account_id], |r| {
-        let n = |i| r.get::<_, Option<i64>>(i).map(|v| v.unwrap_or(0));
-        Ok(((n(0)?, n(1)?), n(2)?))
-    })?)
+    crate::keyword_cache::versions_and_max_id(conn, "certificate_text_versions", account_id)
 }
 
 #[derive(Debug, Default)]
