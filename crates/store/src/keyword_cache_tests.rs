@@ -2,7 +2,7 @@ use super::*;
 use crate::keyword::window_of;
 use crate::listing::Page;
 use crate::search::Window;
-use crate::search::tests::{cert, insert, keyset_page, sqlite_test_store};
+use crate::search::tests::{cert, insert, keyset_page, kw, reader, sqlite_test_store};
 use crate::{CertRecord, Store};
 
 const SMALL: Limits = Limits {
@@ -11,17 +11,6 @@ const SMALL: Limits = Limits {
     max_entries: 8,
     max_new_rows: 50,
 };
-
-fn reader(dir: &tempfile::TempDir) -> Connection {
-    Connection::open(dir.path().join("db.sqlite")).unwrap()
-}
-
-fn kw(k: &str) -> CertQuery {
-    CertQuery {
-        keyword: Some(k.into()),
-        ..Default::default()
-    }
-}
 
 /// What the cache answers for `q` in account 1 and what a search without it finds, both in
 /// one snapshot of `conn`.

@@ -3,7 +3,7 @@ use crate::keyword::TrigramCounts;
 use crate::keyword::tests::{KEYWORDS, corpus};
 use crate::keyword_cache::{Limits as CacheLimits, ResultCache};
 use crate::search::CertQuery;
-use crate::search::tests::{cert, insert, sqlite_test_store};
+use crate::search::tests::{cert, insert, kw, reader, sqlite_test_store};
 use crate::{CertRecord, Store};
 
 const SMALL: Limits = Limits {
@@ -12,17 +12,6 @@ const SMALL: Limits = Limits {
     max_append: 5,
     build_at_start_from: 10,
 };
-
-fn reader(dir: &tempfile::TempDir) -> Connection {
-    Connection::open(dir.path().join("db.sqlite")).unwrap()
-}
-
-fn kw(k: &str) -> CertQuery {
-    CertQuery {
-        keyword: Some(k.into()),
-        ..Default::default()
-    }
-}
 
 fn index(limits: Limits, path: Option<PathBuf>) -> Arc<KeywordIndex> {
     Arc::new(KeywordIndex {

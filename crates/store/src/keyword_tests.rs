@@ -1,7 +1,7 @@
 use super::*;
 use crate::keyword_fold::fold_char;
 use crate::listing::Page;
-use crate::search::tests::{cert, insert, keyset_page, sqlite_test_store};
+use crate::search::tests::{cert, insert, keyset_page, kw, reader, sqlite_test_store};
 use crate::{CertRecord, Store};
 
 /// What the index itself folds every code point to, read back with `fts5vocab`: the text is
@@ -37,10 +37,6 @@ fn the_fold_table_is_the_tokenizers() {
     assert_eq!(checked, chars.len());
 }
 
-fn reader(dir: &tempfile::TempDir) -> Connection {
-    Connection::open(dir.path().join("db.sqlite")).unwrap()
-}
-
 /// Newest first, like `phrase_ids`.
 fn ids_of(conn: &Connection, counts: &TrigramCounts, q: &CertQuery) -> Vec<i64> {
     let mut ids = matching_ids(conn, counts, 1, q, q.keyword.as_deref().unwrap()).unwrap();
@@ -67,13 +63,6 @@ fn phrase_ids(conn: &Connection, q: &CertQuery) -> Vec<i64> {
     )
     .unwrap();
     ids
-}
-
-fn kw(k: &str) -> CertQuery {
-    CertQuery {
-        keyword: Some(k.into()),
-        ..Default::default()
-    }
 }
 
 pub(crate) async fn corpus(s: &Store) -> Vec<i64> {

@@ -75,11 +75,17 @@ pub(crate) async fn insert(s: &Store, rows: &[CertRecord]) -> Vec<i64> {
     ids
 }
 
-fn kw(k: &str) -> CertQuery {
+/// A query with only a keyword.
+pub(crate) fn kw(k: &str) -> CertQuery {
     CertQuery {
         keyword: Some(k.into()),
         ..Default::default()
     }
+}
+
+/// A plain rusqlite connection on the test store's database file in `dir`.
+pub(crate) fn reader(dir: &tempfile::TempDir) -> rusqlite::Connection {
+    rusqlite::Connection::open(dir.path().join("db.sqlite")).unwrap()
 }
 
 const ALL: Window = Window::Offset(Page { offset: 0, limit: 100 });
