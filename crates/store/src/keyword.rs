@@ -252,6 +252,9 @@ pub(crate) fn window_of(asc: &[i64], window: Window) -> (Vec<i64>, Option<i64>) 
     }
 }
 
+/// Snapshots a keyword search tries before it lets FTS5 answer in an old one.
+const SNAPSHOT_ATTEMPTS: u32 = 4;
+
 /// One page of a keyword search and the total, read in one transaction.
 pub(crate) fn search_blocking(
     fast: &Readers,
@@ -262,9 +265,23 @@ pub(crate) fn search_blocking(
 ) -> Result<CertPage> {
     let counts = fast.trigram_counts();
     fast.with_result(|conn| {
-        // one snapshot for the ids and the rows of the page
-        let tx = conn.unchecked_transaction()?;
-        let ids = fast.results().matching_ids(&tx, counts, account_id, q, keyword)?;
+        // One snapshot for the ids and the rows of the page. A snapshot the keyword index has
+        // moved past (patched by a newer search meanwhile) is dropped for a fresh one, a few
+        // times before FTS5 answers in it: FTS5 takes hundreds of milliseconds on a broad
+        // keyword of a large account.
+        let mut attempts = 0;
+        let (tx, ids) = loop {
+            attempts += 1;
+            let tx = conn.unchecked_transaction()?;
+            let retry = attempts < SNAPSHOT_ATTEMPTS;
+            match fast
+                .results()
+                .matching_ids_or_retry(&tx, counts, account_id, (q, keyword), retry)?
+            {
+                Some(ids) => break (tx, ids),
+                None => tx.rollback()?,
+            }
+        };
         let (page, next_before) = window_of(&ids, window);
         let rows = rows_of(&tx, account_id, &page)?;
         tx.commit()?;

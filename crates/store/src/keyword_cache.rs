@@ -202,15 +202,16 @@ impl ResultCache {
 
     /// Every id matching `q`, found without the cache: a broad keyword-only search through
     /// the account's index when it is current, else through FTS5 (which, when broad, asks
-    /// for the index to be built).
+    /// for the index to be built). `None` when the index is past this snapshot and `retry`
+    /// says a fresh one will be tried: FTS5 would take far longer.
     fn search(
         &self,
         conn: &Connection,
         counts: &TrigramCounts,
         account_id: i64,
-        q: &CertQuery,
-        keyword: &str,
-    ) -> Result<Vec<i64>> {
+        (q, keyword): (&CertQuery, &str),
+        retry: bool,
+    ) -> Result<Option<Vec<i64>>> {
         let keyword_only = *q
             == CertQuery {
                 keyword: q.keyword.clone(),
@@ -218,18 +219,24 @@ impl ResultCache {
             };
         // a keyword with a rare trigram is found faster through its posting list
         if !keyword_only || !matches!(plan(conn, counts, keyword)?, Lookup::Phrase(_)) {
-            return matching_ids(conn, counts, account_id, q, keyword);
+            return matching_ids(conn, counts, account_id, q, keyword).map(Some);
         }
-        if let Answer::Ids(ids) = self.index.matching_ids(conn, account_id, keyword)? {
-            return Ok(ids);
+        let answer = self.index.matching_ids(conn, account_id, keyword)?;
+        match answer {
+            Answer::Ids(ids) => return Ok(Some(ids)),
+            Answer::Older if retry => return Ok(None),
+            Answer::Older | Answer::NotHere => {}
         }
         let ids = matching_ids(conn, counts, account_id, q, keyword)?;
-        self.index.broad_search_found(account_id, ids.len());
-        Ok(ids)
+        if answer == Answer::NotHere {
+            self.index.broad_search_found(account_id, ids.len());
+        }
+        Ok(Some(ids))
     }
 
     /// Every id matching `q` (ascending) in the snapshot of `conn`, which must be inside a
     /// read transaction that has not read anything yet or has read only in this snapshot.
+    #[cfg(test)]
     pub(crate) fn matching_ids(
         &self,
         conn: &Connection,
@@ -238,6 +245,20 @@ impl ResultCache {
         q: &CertQuery,
         keyword: &str,
     ) -> Result<Arc<Vec<i64>>> {
+        let ids = self.matching_ids_or_retry(conn, counts, account_id, (q, keyword), false)?;
+        Ok(ids.expect("no retry asked for"))
+    }
+
+    /// As `matching_ids`; with `retry`, `None` when the keyword index is past the snapshot of
+    /// `conn`: the caller then tries again in a fresh one.
+    pub(crate) fn matching_ids_or_retry(
+        &self,
+        conn: &Connection,
+        counts: &TrigramCounts,
+        account_id: i64,
+        (q, keyword): (&CertQuery, &str),
+        retry: bool,
+    ) -> Result<Option<Arc<Vec<i64>>>> {
         let key = Key::new(account_id, q, keyword);
         let slot = self.slot(&key);
         let mut entry = slot.lock().unwrap_or_else(PoisonError::into_inner);
@@ -247,7 +268,7 @@ impl ResultCache {
             && e.high <= high
         {
             if e.high == high {
-                return Ok(Arc::clone(&e.ids));
+                return Ok(Some(Arc::clone(&e.ids)));
             }
             let needle = fold(keyword);
             if let Some(new) = new_matches(conn, account_id, q, &needle, e.high, self.limits.max_new_rows)? {
@@ -258,12 +279,15 @@ impl ResultCache {
                 let ids = Arc::clone(&e.ids);
                 drop(entry);
                 self.settle(&key, &slot, ids.len());
-                return Ok(ids);
+                return Ok(Some(ids));
             }
         }
         #[cfg(test)]
         self.full.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let ids = Arc::new(self.search(conn, counts, account_id, q, keyword)?);
+        let Some(ids) = self.search(conn, counts, account_id, (q, keyword), retry)? else {
+            return Ok(None);
+        };
+        let ids = Arc::new(ids);
         // the counters only grow; with both unchanged, the highest id only grows
         let newer = entry.as_ref().is_none_or(|e| {
             e.version.0 <= version.0 && e.version.1 <= version.1 && (e.version != version || e.high <= high)
@@ -279,7 +303,7 @@ impl ResultCache {
         let kept = entry.as_ref().map_or(0, |e| e.ids.len());
         drop(entry);
         self.settle(&key, &slot, kept);
-        Ok(ids)
+        Ok(Some(ids))
     }
 
     /// The slot of `key`, made if missing.

@@ -29,11 +29,22 @@
 //!   snapshot has a lower highest id scans the rows up to its own; one with a higher id
 //!   first appends the rows above (SQLite hands out ids in commit order, so they are exactly
 //!   the inserts since), read in its own snapshot;
-//! - newer counters (a change of text or a delete since): the buffer is stale. The search goes to
-//!   FTS5 and asks for a rebuild, made on a thread of its own over a connection of its own,
-//!   one at a time in the process and not within `REST` times the last one's duration
-//!   after it, while searches keep being answered through FTS5;
-//! - older counters (a snapshot taken before the buffer's): FTS5.
+//! - a newer account counter, the same global one (a rename, a soft delete, a move between
+//!   accounts since): the search patches the buffer. `certificate_text_changes`, written by
+//!   the same triggers, names the row each move of the counter was for (the last 4,096 per
+//!   account); those rows are re-read in the search's snapshot, their old text zeroed in the
+//!   buffer (a NUL matches no needle) and their new text, if they are still live rows of the
+//!   account, kept beside it in `patched`, scanned too. No rebuild: a rename costs a
+//!   search a few row reads instead of 2–3 s of a core and FTS5 meanwhile;
+//! - a newer global counter (a delete for good), more than `MAX_PATCH` changes, or changes
+//!   pruned from the log: the buffer is stale. The search goes to FTS5 and asks for a
+//!   rebuild, made on a thread of its own over a connection of its own, one at a time in the
+//!   process and not within `REST` times the last one's duration after it, while searches
+//!   keep being answered through FTS5;
+//! - older counters (a snapshot taken before the buffer's, or patched past by a newer search
+//!   meanwhile): `Answer::Older`. The search drops its snapshot for a fresh one, a few
+//!   times, before FTS5 answers in it (`keyword::search_blocking`): with renames or deletes
+//!   every few searches, concurrent searches would otherwise keep landing on FTS5.
 //!
 //! A build reads the account's live rows in one read transaction: 2.2–2.9 s of one core at a
 //! million bench rows (2 s of it reading a 4 KB page per row, the rest folding), longer when
@@ -44,8 +55,8 @@
 use crate::Result;
 use crate::keyword_fold::fold_char;
 use memchr::memmem::Finder;
-use rusqlite::Connection;
-use std::collections::HashMap;
+use rusqlite::{Connection, OptionalExtension};
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
@@ -58,6 +69,13 @@ const BUILD_FROM: usize = 1_000;
 const MAX_APPEND: i64 = 50_000;
 /// Accounts with this many live rows or more are indexed when the store opens.
 const BUILD_AT_START_FROM: i64 = 100_000;
+/// Most text changes one search patches into a buffer (the triggers keep the last 4,096 of
+/// each account); past that, or with more than `MAX_PATCHED` rows patched in all, a rebuild
+/// is asked for.
+const MAX_PATCH: i64 = 2_000;
+const MAX_PATCHED: usize = 100_000;
+/// What `bytes` counts for a patched row besides its text: its id and its share of the map.
+const PATCHED_ROW_BYTES: usize = 48;
 /// After a build, none starts for this many times its duration: builds take at most a
 /// fifth of one core even if every search finds the buffer stale (a rename or delete between
 /// any two searches), and searches go through FTS5 meanwhile.
@@ -72,6 +90,7 @@ pub(crate) struct Limits {
     pub build_from: usize,
     pub max_append: i64,
     pub build_at_start_from: i64,
+    pub max_patch: i64,
 }
 
 impl Default for Limits {
@@ -81,6 +100,7 @@ impl Default for Limits {
             build_from: BUILD_FROM,
             max_append: MAX_APPEND,
             build_at_start_from: BUILD_AT_START_FROM,
+            max_patch: MAX_PATCH,
         }
     }
 }
@@ -96,13 +116,18 @@ pub(crate) struct Buffer {
     ids: Vec<i64>,
     /// Where each row's text starts in `text`.
     starts: Vec<u32>,
-    /// Every row's folded columns, each followed by a NUL.
+    /// Every row's folded columns, each followed by a NUL. A row changed since the build has
+    /// its bytes here zeroed (no needle holds a NUL, so it matches nothing) and its new text,
+    /// if it is still a live row of the account, in `patched`.
     text: Vec<u8>,
+    /// Rows re-read after a change since the build, by id: their folded columns as in `text`.
+    patched: BTreeMap<i64, Vec<u8>>,
 }
 
 impl Buffer {
     pub(crate) fn bytes(&self) -> usize {
-        self.text.capacity() + self.starts.capacity() * 4 + self.ids.capacity() * 8
+        let patched: usize = self.patched.values().map(|t| t.capacity() + PATCHED_ROW_BYTES).sum();
+        self.text.capacity() + self.starts.capacity() * 4 + self.ids.capacity() * 8 + patched
     }
 
     /// `bytes` without the spare capacity: what the limit is checked against while reading.
@@ -119,21 +144,21 @@ impl Buffer {
         let Ok(start) = u32::try_from(self.text.len()) else {
             return false;
         };
-        let folded = columns.map(fold);
-        for (i, c) in folded.iter().enumerate() {
-            // a column inside another (an equal one: inside the first of them) adds no match
-            let inside = folded
-                .iter()
-                .enumerate()
-                .any(|(j, o)| j != i && o.contains(c.as_str()) && (o.len() > c.len() || j < i));
-            if !inside {
-                self.text.extend_from_slice(c.as_bytes());
-                self.text.push(0);
-            }
-        }
+        row_text(columns, &mut self.text);
         self.starts.push(start);
         self.ids.push(id);
         true
+    }
+
+    /// Takes row `id`'s text as it is kept now out of the searches: zeroed in `text`, dropped
+    /// from `patched`.
+    fn forget(&mut self, id: i64) {
+        if let Ok(row) = self.ids.binary_search(&id) {
+            let start = self.starts[row] as usize;
+            let end = self.starts.get(row + 1).map_or(self.text.len(), |&e| e as usize);
+            self.text[start..end].fill(0);
+        }
+        self.patched.remove(&id);
     }
 
     /// Reads the live rows of `account_id` with an id above `after` in `conn`'s snapshot
@@ -170,6 +195,12 @@ impl Buffer {
         let hay = &self.text[..end];
         let finder = Finder::new(needle);
         let mut out = Vec::new();
+        let patched: Vec<i64> = self
+            .patched
+            .range(..=high)
+            .filter(|(_, text)| finder.find(text).is_some())
+            .map(|(&id, _)| id)
+            .collect();
         let (mut pos, mut row) = (0usize, 0usize);
         while let Some(i) = finder.find(&hay[pos..]) {
             let at = pos + i;
@@ -182,7 +213,29 @@ impl Buffer {
                 _ => break,
             }
         }
+        if !patched.is_empty() {
+            // a patched row's id is zeroed in `text`: the two lists never share one
+            out.extend(patched);
+            out.sort_unstable();
+        }
         out
+    }
+}
+
+/// Appends a row's searchable text to `out`: its columns folded, each followed by a NUL,
+/// leaving out a column inside another (an equal one: inside the first of them), which
+/// adds no match.
+fn row_text(columns: [&str; 3], out: &mut Vec<u8>) {
+    let folded = columns.map(fold);
+    for (i, c) in folded.iter().enumerate() {
+        let inside = folded
+            .iter()
+            .enumerate()
+            .any(|(j, o)| j != i && o.contains(c.as_str()) && (o.len() > c.len() || j < i));
+        if !inside {
+            out.extend_from_slice(c.as_bytes());
+            out.push(0);
+        }
     }
 }
 
@@ -250,6 +303,9 @@ pub(crate) enum Answer {
     Ids(Vec<i64>),
     /// No buffer, or one not current: search through FTS5.
     NotHere,
+    /// The buffer is past this snapshot (patched by a newer one meanwhile): a search in a
+    /// fresh snapshot finds it current.
+    Older,
 }
 
 impl KeywordIndex {
@@ -289,23 +345,110 @@ impl KeywordIndex {
             let b = buffer.read().unwrap_or_else(PoisonError::into_inner);
             (b.version, b.high)
         };
-        if kept_version != version {
-            if version.0 >= kept_version.0 && version.1 >= kept_version.1 {
-                self.want(account_id);
+        let mut kept = kept_version;
+        while kept != version && !self.patch(&buffer, conn, account_id, kept, version)? {
+            let now = buffer.read().unwrap_or_else(PoisonError::into_inner).version;
+            if now.0 > version.0 || now.1 > version.1 {
+                return Ok(Answer::Older);
             }
-            return Ok(Answer::NotHere);
+            if now == kept {
+                self.want(account_id);
+                return Ok(Answer::NotHere);
+            }
+            // another search patched it part of the way meanwhile: on from there
+            kept = now;
         }
-        if high > kept_high && !self.append(&buffer, conn, account_id, high)? {
+        if high > kept_high && !self.append(&buffer, conn, account_id, version, high)? {
             self.want(account_id);
             return Ok(Answer::NotHere);
         }
         let b = buffer.read().unwrap_or_else(PoisonError::into_inner);
+        if b.version != version {
+            // patched past this snapshot meanwhile by a newer one
+            return Ok(Answer::Older);
+        }
         Ok(Answer::Ids(b.scan(needle.as_bytes(), high)))
     }
 
-    /// Brings `buffer` up to `high` (same versions as `conn`'s snapshot) with the rows
+    /// Brings `buffer` from text version `from` to `to` (`conn`'s snapshot) by re-reading
+    /// the rows the changes between were for; false when it cannot: a delete for good or an
+    /// id changed since (the global counter moved), too many changes, or changes no longer
+    /// logged.
+    fn patch(
+        &self,
+        buffer: &Arc<RwLock<Buffer>>,
+        conn: &Connection,
+        account_id: i64,
+        from: (i64, i64),
+        to: (i64, i64),
+    ) -> Result<bool> {
+        if to.1 != from.1 || to.0 <= from.0 || to.0 - from.0 > self.limits.max_patch {
+            return Ok(false);
+        }
+        let mut changed: Vec<i64> = conn
+            .prepare_cached(
+                "SELECT cert_id FROM certificate_text_changes \
+                 WHERE account_id = ?1 AND version > ?2 AND version <= ?3",
+            )?
+            .query_map((account_id, from.0, to.0), |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        if changed.len() as i64 != to.0 - from.0 {
+            // pruned from the log, or written before it existed
+            return Ok(false);
+        }
+        changed.sort_unstable();
+        changed.dedup();
+        // read outside the write lock: scans go on meanwhile
+        let mut read = conn.prepare_cached(
+            "SELECT name, common_name, sans FROM certificates \
+             WHERE id = ?1 AND account_id = ?2 AND deleted_at IS NULL",
+        )?;
+        let mut rows = Vec::with_capacity(changed.len());
+        for id in changed {
+            let text = read
+                .query_row((id, account_id), |r| {
+                    let column = |i| r.get_ref(i).map(|v| v.as_str().unwrap_or("").to_owned());
+                    let mut text = Vec::new();
+                    row_text([&column(0)?, &column(1)?, &column(2)?], &mut text);
+                    Ok(text)
+                })
+                .optional()?;
+            rows.push((id, text));
+        }
+        let mut b = buffer.write().unwrap_or_else(PoisonError::into_inner);
+        if b.version != from {
+            // another search patched it meanwhile
+            return Ok(b.version == to);
+        }
+        // Rows above the kept highest id are left to `append`, which reads them afresh; the
+        // snapshot that appended the kept ones is no newer than this one.
+        let high = b.high;
+        if b.patched.len() + rows.len() > MAX_PATCHED {
+            return Ok(false);
+        }
+        for (id, text) in rows.into_iter().filter(|(id, _)| *id <= high) {
+            b.forget(id);
+            if let Some(text) = text {
+                b.patched.insert(id, text);
+            }
+        }
+        b.version = to;
+        let bytes = b.bytes();
+        drop(b);
+        self.settle(account_id, buffer, bytes);
+        Ok(true)
+    }
+
+    /// Brings `buffer` up to `high` (at `version`, `conn`'s snapshot's) with the rows
     /// inserted since; false when there are too many to append.
-    fn append(&self, buffer: &Arc<RwLock<Buffer>>, conn: &Connection, account_id: i64, high: i64) -> Result<bool> {
+    fn append(
+        &self,
+        buffer: &Arc<RwLock<Buffer>>,
+        conn: &Connection,
+        account_id: i64,
+        version: (i64, i64),
+        high: i64,
+    ) -> Result<bool> {
         // read outside the write lock: scans go on meanwhile
         let after = buffer.read().unwrap_or_else(PoisonError::into_inner).high;
         let mut new = Buffer::default();
@@ -313,8 +456,9 @@ impl KeywordIndex {
             return Ok(false);
         }
         let mut b = buffer.write().unwrap_or_else(PoisonError::into_inner);
-        if b.high >= high {
-            // another search appended meanwhile
+        if b.high >= high || b.version != version {
+            // another search appended meanwhile, or patched the buffer past this snapshot
+            // (the caller sees that)
             return Ok(true);
         }
         for (i, &id) in new.ids.iter().enumerate() {

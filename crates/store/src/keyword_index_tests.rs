@@ -11,6 +11,7 @@ const SMALL: Limits = Limits {
     build_from: 1,
     max_append: 5,
     build_at_start_from: 10,
+    max_patch: 4,
 };
 
 fn index(limits: Limits, path: Option<PathBuf>) -> Arc<KeywordIndex> {
@@ -169,32 +170,33 @@ async fn the_index_stays_exact_across_every_kind_of_write() {
     assert_eq!(state(&old_tx, 1).unwrap(), before);
     old_tx.commit().unwrap();
 
-    // (what, SQL, whether the buffer is stale after it)
+    // (what, SQL, whether the buffer is stale after it: a change of text or liveness is
+    // patched in, a delete for good makes it stale)
     let writes: Vec<(&str, String, bool)> = vec![
         (
             "rename",
             format!("UPDATE certificates SET name = 'zzz' WHERE id = {}", ids[0]),
-            true,
+            false,
         ),
         (
             "new CN",
             format!("UPDATE certificates SET common_name = 'abcdef' WHERE id = {}", ids[1]),
-            true,
+            false,
         ),
         (
             "new SANs",
             format!("UPDATE certificates SET sans = 'x.abcd.test' WHERE id = {}", ids[2]),
-            true,
+            false,
         ),
         (
             "soft delete",
             format!("UPDATE certificates SET deleted_at = 5 WHERE id = {}", ids[3]),
-            true,
+            false,
         ),
         (
             "undelete",
             format!("UPDATE certificates SET deleted_at = NULL WHERE id = {}", ids[3]),
-            true,
+            false,
         ),
         (
             "status",
@@ -219,7 +221,7 @@ async fn the_index_stays_exact_across_every_kind_of_write() {
         (
             "moved in",
             "UPDATE certificates SET account_id = 1 WHERE account_id = 2".to_owned(),
-            true,
+            false,
         ),
     ];
     for (what, sql, stale) in writes {
@@ -238,8 +240,7 @@ async fn the_index_stays_exact_across_every_kind_of_write() {
     outside
         .execute("UPDATE certificates SET sans = 'www.abcdef' WHERE id = ?1", [ids[6]])
         .unwrap();
-    assert_stale(&idx, &conn, "outside update");
-    idx.build(&conn, 1).unwrap();
+    assert_current(&idx, &conn, "outside update, patched");
     insert_outside(&outside, ids[7], "outside.abcd.keyword.example");
     assert_current(&idx, &conn, "outside insert");
     let (got, _) = answer(&idx, &conn, "outside.abcd");
@@ -253,6 +254,110 @@ async fn the_index_stays_exact_across_every_kind_of_write() {
     assert_stale(&idx, &conn, "outside delete");
     idx.build(&conn, 1).unwrap();
     assert_current(&idx, &conn, "rebuilt after outside delete");
+}
+
+#[tokio::test]
+async fn changes_are_patched_in_while_logged_and_few() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = sqlite_test_store(&dir).await;
+    let rows: Vec<CertRecord> = (1..=20).map(|n| row(1, n, &format!("h{n}.keyword.example"))).collect();
+    let ids = insert(&s, &rows).await;
+    let conn = reader(&dir);
+    let idx = index(SMALL, None);
+    idx.build(&conn, 1).unwrap();
+    let rename = |id: i64, cn: &str| {
+        format!("UPDATE certificates SET name = '{cn}', common_name = '{cn}', sans = 'www.{cn}' WHERE id = {id}")
+    };
+
+    // a snapshot from before the changes: the buffer moves past it and leaves it to FTS5
+    let old = reader(&dir);
+    let old_tx = old.unchecked_transaction().unwrap();
+    let _ = state(&old_tx, 1).unwrap();
+    // the same row renamed out of a keyword's matches and back in, another one twice over,
+    // and an insert: patched and appended by one search, no build
+    exec(&s, &rename(ids[0], "zzz.test")).await;
+    exec(&s, &rename(ids[1], "abcd.test")).await;
+    insert(&s, &[row(1, 21, "h21.keyword.example")]).await;
+    assert_current(&idx, &conn, "patched and appended");
+    exec(&s, &rename(ids[0], "h1.keyword.example.again")).await;
+    exec(&s, &rename(ids[1], "abcde.keyword.example")).await;
+    assert_current(&idx, &conn, "patched again");
+    let (got, _) = answer(&idx, &conn, "again");
+    assert_eq!(got, Answer::Ids(vec![ids[0]]));
+    assert_eq!(idx.matching_ids(&old_tx, 1, "keyword.ex").unwrap(), Answer::Older);
+    // a search in it asks for a fresh snapshot, or on its last try goes through FTS5
+    let cache = ResultCache::with_index(CacheLimits::default(), Arc::clone(&idx));
+    let (counts, q) = (TrigramCounts::with_common(0), kw("keyword.ex"));
+    let retried = cache.matching_ids_or_retry(&old_tx, &counts, 1, (&q, "keyword.ex"), true);
+    assert_eq!(retried.unwrap(), None);
+    let fts = crate::keyword::matching_ids(&old_tx, &counts, 1, &q, "keyword.ex").unwrap();
+    assert_eq!(*cache.matching_ids(&old_tx, &counts, 1, &q, "keyword.ex").unwrap(), fts);
+    assert_eq!(fts.len(), 20);
+    old_tx.commit().unwrap();
+    assert_eq!(idx.builds(), 1);
+
+    // more changes at once than one search patches: stale until rebuilt
+    for (i, &id) in ids[2..5].iter().enumerate() {
+        exec(&s, &rename(id, &format!("moved{i}.test"))).await;
+    }
+    assert_stale(&idx, &conn, "too many changes");
+    idx.build(&conn, 1).unwrap();
+    assert_current(&idx, &conn, "rebuilt after many changes");
+
+    // a change no longer in the log (pruned, or made before it existed): stale
+    exec(&s, &rename(ids[5], "pruned.test")).await;
+    exec(&s, "DELETE FROM certificate_text_changes").await;
+    assert_stale(&idx, &conn, "log pruned");
+    idx.build(&conn, 1).unwrap();
+    assert_current(&idx, &conn, "rebuilt after the log was pruned");
+}
+
+#[tokio::test]
+async fn the_change_log_keeps_the_last_changes_of_each_account() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = sqlite_test_store(&dir).await;
+    let ids = insert(&s, &[row(1, 1, "h1.keyword.example"), row(2, 2, "h2.keyword.example")]).await;
+    // two counter moves an update within one account; one for each account on a move
+    for n in 0..2100 {
+        exec(
+            &s,
+            &format!("UPDATE certificates SET name = 'n{n}' WHERE id = {}", ids[0]),
+        )
+        .await;
+    }
+    exec(
+        &s,
+        &format!("UPDATE certificates SET account_id = 1 WHERE id = {}", ids[1]),
+    )
+    .await;
+    let conn = reader(&dir);
+    let log = |account: i64| -> (i64, i64, i64) {
+        conn.query_row(
+            "SELECT COUNT(*), MIN(version), MAX(version) FROM certificate_text_changes WHERE account_id = ?1",
+            [account],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap()
+    };
+    let version = |account: i64| -> i64 {
+        conn.query_row(
+            "SELECT version FROM certificate_text_versions WHERE account_id = ?1",
+            [account],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    assert_eq!(version(1), 4201);
+    assert_eq!(log(1), (4096, 4201 - 4095, 4201));
+    assert_eq!(log(2), (1, 1, 1));
+    let moved: i64 = conn
+        .query_row(
+            "SELECT cert_id FROM certificate_text_changes WHERE account_id = 1 AND version = 4201",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(moved, ids[1]);
 }
 
 #[tokio::test]
@@ -296,7 +401,7 @@ async fn searches_are_exact_while_a_rebuild_is_pending_and_the_rebuild_runs_asid
     };
     assert!(search("word.exa", &revoked).is_empty());
 
-    // a rename: stale until rebuilt, and exact meanwhile
+    // a rename: patched in, no rebuild
     exec(
         &s,
         &format!(
@@ -306,22 +411,21 @@ async fn searches_are_exact_while_a_rebuild_is_pending_and_the_rebuild_runs_asid
     )
     .await;
     assert_eq!(search("ord.exam", &kw("ord.exam")).len(), 19);
+    assert_current(&idx, &conn, "patched after a rename");
+    assert_eq!(idx.builds(), 1);
+
+    // a delete for good: stale until rebuilt, and exact meanwhile
+    exec(&s, &format!("DELETE FROM certificates WHERE id = {}", ids[1])).await;
+    assert_eq!(search("rd.exam", &kw("rd.exam")).len(), 18);
     wait_built(2);
     assert_current(&idx, &conn, "rebuilt in the background");
-    assert_eq!(search("rd.examp", &kw("rd.examp")).len(), 19);
+    assert_eq!(search("rd.examp", &kw("rd.examp")).len(), 18);
     assert_eq!(idx.builds(), 2);
 
     // resting after a build: a stale buffer waits, FTS5 answers
     idx.lock().rest_until = Some(Instant::now() + Duration::from_secs(3600));
-    exec(
-        &s,
-        &format!(
-            "UPDATE certificates SET common_name = 'abc', sans = 'abc' WHERE id = {}",
-            ids[1]
-        ),
-    )
-    .await;
-    assert_eq!(search("d.exampl", &kw("d.exampl")).len(), 18);
+    exec(&s, &format!("DELETE FROM certificates WHERE id = {}", ids[2])).await;
+    assert_eq!(search("d.exampl", &kw("d.exampl")).len(), 17);
     assert_stale(&idx, &conn, "resting");
     assert!(!idx.building());
     assert_eq!(idx.builds(), 2);
