@@ -53,6 +53,12 @@ pub enum Workload {
     /// ListCert with a broad keyword (a sixth of the account or more) not asked before in
     /// this server's life: every request a first pass over its matches.
     BroadFirst,
+    /// As `broad-first`, while another client deletes a random certificate of the account
+    /// every `DELETE_EVERY` (CreateRevokeClientCertificate, then DeleteClientCertificate: a
+    /// certificate of a private CA is deleted once revoked): each search sees the rows
+    /// deleted since the one before. Best run alone (`--search-workloads broad-first-deletes`), so that its
+    /// keywords are first-time ones.
+    BroadFirstDeletes,
     /// DescribeClientCertificate (2020-06-30) of a random row.
     PcaDetail,
     /// GetUserCertificateDetail (2020-04-07) of a random row.
@@ -60,6 +66,9 @@ pub enum Workload {
     /// UploadUserCertificate of distinct rcgen-made certificates and keys.
     Import,
 }
+
+/// How often `broad-first-deletes` deletes a certificate.
+const DELETE_EVERY: Duration = Duration::from_millis(100);
 
 const PCA: &str = "2020-06-30";
 const SSL: &str = "2020-04-07";
@@ -292,6 +301,42 @@ async fn warm_keyword_index(ctx: &Ctx, first: &FirstTime) {
     );
 }
 
+/// Revokes and deletes a random certificate every `DELETE_EVERY` through the API until
+/// stopped.
+struct Deleter {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<(u64, u64)>,
+}
+
+impl Deleter {
+    fn start(ctx: &Arc<Ctx>, size: u64) -> Self {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (ctx, flag) = (ctx.clone(), stop.clone());
+        let task = tokio::spawn(async move {
+            let (mut done, mut failed) = (0, 0);
+            let mut tick = tokio::time::interval(DELETE_EVERY);
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                tick.tick().await;
+                // the Identifier of a copy, as `pca-detail` picks one
+                let id = format!("{:032x}", rand::random_range(1..size.max(2)));
+                let p = [("Identifier", id.as_str())];
+                match ctx.call(PCA, "CreateRevokeClientCertificate", &p).await {
+                    Ok(_) if ctx.call(PCA, "DeleteClientCertificate", &p).await.is_ok() => done += 1,
+                    _ => failed += 1,
+                }
+            }
+            (done, failed)
+        });
+        Self { stop, task }
+    }
+
+    /// Stops deleting; answers how many deletes succeeded and failed.
+    async fn stop(self) -> (u64, u64) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.task.await.unwrap_or_default()
+    }
+}
+
 /// The request maker and check of one read workload.
 /// Broad keywords, each matching one word's rows (a sixth of the account) or more, none of
 /// them `<word>.example` (the `broad` workload's): a suffix of the word of three letters or
@@ -394,7 +439,7 @@ fn workload(ctx: &Arc<Ctx>, w: Workload, size: u64, ids: CertIds, first: FirstTi
                 check_list,
             )
         }
-        Workload::BroadFirst => list(
+        Workload::BroadFirst | Workload::BroadFirstDeletes => list(
             "ListCert broad keyword asked for the first time",
             Arc::new(move || {
                 // once every keyword was asked, requests are repeats: the report says so
@@ -458,6 +503,7 @@ pub async fn run(a: SearchArgs<'_>) -> Result<(), String> {
         Workload::Broad,
         Workload::BroadPages,
         Workload::BroadFirst,
+        Workload::BroadFirstDeletes,
         Workload::PcaDetail,
         Workload::SslDetail,
         Workload::Import,
@@ -482,7 +528,7 @@ pub async fn run(a: SearchArgs<'_>) -> Result<(), String> {
         let ctx = Arc::new(Ctx::of(&server));
         let first = FirstTime::new();
         for &w in &chosen {
-            if w == Workload::BroadFirst {
+            if matches!(w, Workload::BroadFirst | Workload::BroadFirstDeletes) {
                 warm_keyword_index(&ctx, &first).await;
             }
             for &c in a.connections {
@@ -490,10 +536,16 @@ pub async fn run(a: SearchArgs<'_>) -> Result<(), String> {
                     import::run_point(&ctx, size, c, a.warmup, a.duration).await?
                 } else {
                     let (label, make, check) = workload(&ctx, w, size, ids.clone(), first.clone());
-                    (
-                        label,
-                        load::run_point(ctx.addr, c, a.warmup, a.duration, make, check).await,
-                    )
+                    let deleter = (w == Workload::BroadFirstDeletes).then(|| Deleter::start(&ctx, size));
+                    let st = load::run_point(ctx.addr, c, a.warmup, a.duration, make, check).await;
+                    let label = match deleter {
+                        Some(d) => {
+                            let (done, failed) = d.stop().await;
+                            format!("{label}, {done} deletes ({failed} failed) meanwhile")
+                        }
+                        None => label,
+                    };
+                    (label, st)
                 };
                 let line = format!(
                     "| {size} | {label} | {c} | {:.0} | {:.2} | {:.2} | {} |",
@@ -503,7 +555,7 @@ pub async fn run(a: SearchArgs<'_>) -> Result<(), String> {
                     st.errors
                 );
                 println!("{line}  load {}", crate::loadavg());
-                if w == Workload::BroadFirst {
+                if matches!(w, Workload::BroadFirst | Workload::BroadFirstDeletes) {
                     println!(
                         "    first-time keywords asked so far: {} of {}",
                         first.used(),
