@@ -122,12 +122,14 @@ pub(crate) struct Buffer {
     text: Vec<u8>,
     /// Rows re-read after a change since the build, by id: their folded columns as in `text`.
     patched: BTreeMap<i64, Vec<u8>>,
+    /// What `patched` takes, as `bytes` counts it: kept as it changes, since `bytes` runs on
+    /// every append.
+    patched_bytes: usize,
 }
 
 impl Buffer {
     pub(crate) fn bytes(&self) -> usize {
-        let patched: usize = self.patched.values().map(|t| t.capacity() + PATCHED_ROW_BYTES).sum();
-        self.text.capacity() + self.starts.capacity() * 4 + self.ids.capacity() * 8 + patched
+        self.text.capacity() + self.starts.capacity() * 4 + self.ids.capacity() * 8 + self.patched_bytes
     }
 
     /// `bytes` without the spare capacity: what the limit is checked against while reading.
@@ -158,7 +160,15 @@ impl Buffer {
             let end = self.starts.get(row + 1).map_or(self.text.len(), |&e| e as usize);
             self.text[start..end].fill(0);
         }
-        self.patched.remove(&id);
+        if let Some(old) = self.patched.remove(&id) {
+            self.patched_bytes -= old.capacity() + PATCHED_ROW_BYTES;
+        }
+    }
+
+    /// Keeps `text` as row `id`'s, beside `text`; the row's old text is already forgotten.
+    fn patch_in(&mut self, id: i64, text: Vec<u8>) {
+        self.patched_bytes += text.capacity() + PATCHED_ROW_BYTES;
+        self.patched.insert(id, text);
     }
 
     /// Reads the live rows of `account_id` with an id above `after` in `conn`'s snapshot
@@ -429,7 +439,7 @@ impl KeywordIndex {
         for (id, text) in rows.into_iter().filter(|(id, _)| *id <= high) {
             b.forget(id);
             if let Some(text) = text {
-                b.patched.insert(id, text);
+                b.patch_in(id, text);
             }
         }
         b.version = to;
