@@ -80,10 +80,11 @@ impl Where {
             .replace('%', "\\%")
             .replace('_', "\\_");
         let p = self.placeholder(Arg::Text(format!("%{escaped}%")));
-        let ors: Vec<String> = columns
-            .iter()
-            .map(|c| format!("LOWER({c}) LIKE {p} ESCAPE '\\'"))
-            .collect();
+        self.any_column(columns, |c| format!("LOWER({c}) LIKE {p} ESCAPE '\\'"));
+    }
+    /// One clause: `test` of any of `columns`.
+    fn any_column(&mut self, columns: &[&str], test: impl Fn(&str) -> String) {
+        let ors: Vec<String> = columns.iter().map(|c| test(c)).collect();
         self.clauses.push(format!("({})", ors.join(" OR ")));
     }
     /// A keyword with a NUL in it: FTS5 cannot parse it, LIKE reads its pattern only up to
@@ -96,11 +97,9 @@ impl Where {
             return;
         }
         let p = self.placeholder(Arg::Text(k.to_lowercase()));
-        let ors: Vec<String> = ["name", "common_name", "sans"]
-            .iter()
-            .map(|c| format!("instr(LOWER({c}), {p}) > 0"))
-            .collect();
-        self.clauses.push(format!("({})", ors.join(" OR ")));
+        self.any_column(&["name", "common_name", "sans"], |c| {
+            format!("instr(LOWER({c}), {p}) > 0")
+        });
     }
     /// `KeyWord` over a certificate's name, CN and SANs (case-insensitive substring).
     /// Three characters or more are answered by a trigram index (`certificates_search` on
