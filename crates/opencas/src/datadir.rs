@@ -40,7 +40,9 @@ pub async fn open(dir: &Path, database: Option<&str>, config: ServiceConfig) -> 
 /// SQLite needs to write beside the database (its WAL and shared-memory files) even to
 /// read: a read-only data directory would otherwise surface, seconds later, as a pool timeout.
 fn check_writable(dir: &Path) -> Result<(), String> {
-    let probe = dir.join(".opencas-write-probe");
+    // one probe per process: replicas started together on one directory would otherwise
+    // remove each other's probe, and the second removal would fail as "not writable"
+    let probe = dir.join(format!(".opencas-write-probe-{}", std::process::id()));
     let written = std::fs::write(&probe, b"").and_then(|()| std::fs::remove_file(&probe));
     written.map_err(|e| {
         format!(
