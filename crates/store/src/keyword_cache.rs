@@ -217,8 +217,10 @@ impl ResultCache {
                 keyword: q.keyword.clone(),
                 ..Default::default()
             };
-        // a keyword with a rare trigram is found faster through its posting list
-        if !keyword_only || !matches!(plan(conn, counts, keyword)?, Lookup::Phrase(_)) {
+        // A keyword with a rare trigram is found faster through its posting list than by a
+        // pass over the text, but not faster than through sorted suffixes.
+        let sorted = keyword_only && self.index.sorted(account_id);
+        if !sorted && (!keyword_only || !matches!(plan(conn, counts, keyword)?, Lookup::Phrase(_))) {
             return matching_ids(conn, counts, account_id, q, keyword).map(Some);
         }
         let answer = self.index.matching_ids(conn, account_id, keyword)?;

@@ -12,6 +12,7 @@ const SMALL: Limits = Limits {
     max_append: 5,
     build_at_start_from: 10,
     max_patch: 4,
+    sort_from: 0,
 };
 
 fn index(limits: Limits, path: Option<PathBuf>) -> Arc<KeywordIndex> {
@@ -133,16 +134,48 @@ async fn the_index_answers_what_fts5_answers() {
     assert_eq!(got, Answer::Ids(vec![1, 2, 3, 4]));
 }
 
+/// The rows of `account_id`'s buffer whose suffixes are sorted.
+fn sorted_rows(idx: &KeywordIndex, account_id: i64) -> usize {
+    let buffer = idx
+        .lock()
+        .accounts
+        .get(&account_id)
+        .and_then(|a| a.buffer.clone())
+        .unwrap();
+    let b = buffer.read().unwrap();
+    b.suffixes.as_ref().map_or(0, |s| s.rows())
+}
+
 #[tokio::test]
 async fn the_index_stays_exact_across_every_kind_of_write() {
+    exact_across_every_kind_of_write(SMALL).await;
+}
+
+#[tokio::test]
+async fn the_index_stays_exact_across_every_kind_of_write_unsorted() {
+    exact_across_every_kind_of_write(Limits {
+        sort_from: usize::MAX,
+        ..SMALL
+    })
+    .await;
+}
+
+/// Whether the buffer of account 1 is sorted, as `limits` says it should be once built.
+fn assert_sorted_as_asked(idx: &KeywordIndex, limits: Limits) {
+    let rows = sorted_rows(idx, 1);
+    assert_eq!(rows > 0, limits.sort_from == 0, "{rows} rows sorted");
+}
+
+async fn exact_across_every_kind_of_write(limits: Limits) {
     let dir = tempfile::tempdir().unwrap();
     let s = sqlite_test_store(&dir).await;
     let rows: Vec<CertRecord> = (1..=20).map(|n| row(1, n, &format!("h{n}.keyword.example"))).collect();
     let ids = insert(&s, &rows).await;
     insert(&s, &[row(2, 50, "h50.keyword.example")]).await;
     let conn = reader(&dir);
-    let idx = index(SMALL, None);
+    let idx = index(limits, None);
     idx.build(&conn, 1).unwrap();
+    assert_sorted_as_asked(&idx, limits);
     assert_current(&idx, &conn, "built");
 
     // inserts: appended, no rebuild
@@ -235,6 +268,9 @@ async fn the_index_stays_exact_across_every_kind_of_write() {
         assert_eq!(idx.builds(), builds + usize::from(stale), "{what}");
     }
 
+    // the writes above were patched in, or appended after the sorted rows and scanned
+    assert_sorted_as_asked(&idx, limits);
+
     // another process's writes move the same counters
     let outside = reader(&dir);
     outside
@@ -258,13 +294,27 @@ async fn the_index_stays_exact_across_every_kind_of_write() {
 
 #[tokio::test]
 async fn changes_are_patched_in_while_logged_and_few() {
+    patched_while_logged_and_few(SMALL).await;
+}
+
+#[tokio::test]
+async fn changes_are_patched_in_while_logged_and_few_unsorted() {
+    patched_while_logged_and_few(Limits {
+        sort_from: usize::MAX,
+        ..SMALL
+    })
+    .await;
+}
+
+async fn patched_while_logged_and_few(limits: Limits) {
     let dir = tempfile::tempdir().unwrap();
     let s = sqlite_test_store(&dir).await;
     let rows: Vec<CertRecord> = (1..=20).map(|n| row(1, n, &format!("h{n}.keyword.example"))).collect();
     let ids = insert(&s, &rows).await;
     let conn = reader(&dir);
-    let idx = index(SMALL, None);
+    let idx = index(limits, None);
     idx.build(&conn, 1).unwrap();
+    assert_sorted_as_asked(&idx, limits);
     let rename = |id: i64, cn: &str| {
         format!("UPDATE certificates SET name = '{cn}', common_name = '{cn}', sans = 'www.{cn}' WHERE id = {id}")
     };
@@ -492,6 +542,29 @@ async fn an_account_too_large_is_not_indexed() {
     assert_current(&idx, &conn, "account 1 kept");
 }
 
+#[test]
+fn suffixes_are_sorted_again_once_many_rows_were_appended() {
+    let mut b = Buffer::default();
+    let push = |b: &mut Buffer, n: usize| {
+        for _ in 0..n {
+            let id = b.ids.last().map_or(1, |i| i + 1);
+            assert!(b.push(id, ["a.example", "", "www.a.example"]));
+        }
+    };
+    push(&mut b, 10);
+    assert!(!b.wants_sort(11));
+    assert!(b.wants_sort(10));
+    b.suffixes = Some(Arc::new(Suffixes::build(&b.text, &b.starts).unwrap()));
+    assert!(!b.wants_sort(10));
+    push(&mut b, SORT_AGAIN_AFTER);
+    assert!(!b.wants_sort(10), "no more than SORT_AGAIN_AFTER appended");
+    push(&mut b, 1);
+    assert!(b.wants_sort(10));
+    // appended rows are scanned, the sorted ones looked up: all found once
+    assert_eq!(b.scan(b"a.exa", i64::MAX).len(), 10 + SORT_AGAIN_AFTER + 1);
+    assert_eq!(b.scan(b"a.exa", 10).len(), 10);
+}
+
 /// The scan's cost at a million rows shaped like the bench's, and the buffer's size:
 /// `cargo test --release -p opencas-store keyword_index -- --ignored --nocapture`.
 #[test]
@@ -515,6 +588,15 @@ fn scan_cost_at_a_million_rows() {
         b.bytes(),
         b.text.len()
     );
+    scan_costs(&b, "scanned");
+    let t = Instant::now();
+    b.suffixes = Some(Arc::new(Suffixes::build(&b.text, &b.starts).unwrap()));
+    println!("suffixes sorted in {:?}: {} bytes in all", t.elapsed(), b.bytes());
+    scan_costs(&b, "sorted");
+}
+
+fn scan_costs(b: &Buffer, what: &str) {
+    println!("{what}:");
     for k in [
         "cdef.exa",
         "charly.example",

@@ -21,6 +21,7 @@ mod keyword;
 mod keyword_cache;
 mod keyword_fold;
 mod keyword_index;
+mod keyword_suffixes;
 pub mod listing;
 pub mod nonces;
 pub mod orders;
