@@ -37,6 +37,10 @@ pub(crate) struct Readers {
     trigrams: crate::keyword::TrigramCounts,
     /// Broad keyword results (`keyword_cache`), shared by every reader.
     results: crate::keyword_cache::ResultCache,
+    /// Keyword searches running at once: one per core. A broad one takes milliseconds of
+    /// CPU; sixteen sharing two cores all finish late (a heavy one latest), where in turn
+    /// each waits only for those ahead of it.
+    searches: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for Readers {
@@ -67,6 +71,7 @@ impl Readers {
             idle: Mutex::new(Vec::new()),
             trigrams: Default::default(),
             results: crate::keyword_cache::ResultCache::new(path),
+            searches: tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, usize::from)),
         };
         // fail at start-up, not on the first request, if the file cannot be read
         let first = readers.connect()?;
@@ -109,6 +114,11 @@ impl Readers {
 
     pub(crate) fn results(&self) -> &crate::keyword_cache::ResultCache {
         &self.results
+    }
+
+    /// A turn to run a keyword search (`searches`).
+    pub(crate) async fn search_turn(&self) -> tokio::sync::SemaphorePermit<'_> {
+        self.searches.acquire().await.expect("the semaphore is never closed")
     }
 
     /// The one row `sql` selects with `params`, decoded by `decode`; statements are prepared

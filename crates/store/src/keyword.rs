@@ -301,6 +301,8 @@ pub(crate) async fn search(
     keyword: String,
     window: Window,
 ) -> Result<CertPage> {
+    let turn = Arc::clone(&fast);
+    let _turn = turn.search_turn().await;
     tokio::task::spawn_blocking(move || search_blocking(&fast, account_id, &q, &keyword, window))
         .await
         .map_err(|e| StoreError::Batch(format!("keyword search: {e}")))?
