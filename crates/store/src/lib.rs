@@ -18,6 +18,7 @@ mod fastwrite;
 mod group;
 pub mod jobs;
 mod keyword;
+mod keyword_buffer;
 mod keyword_cache;
 mod keyword_fold;
 mod keyword_index;
