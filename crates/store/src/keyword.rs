@@ -229,29 +229,6 @@ fn rows_of(conn: &Connection, account_id: i64, page: &[i64]) -> Result<Vec<CertR
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// The ids of `window` in `asc` (ascending ids), newest first, and for a keyset window the
-/// id to continue below when more follow.
-pub(crate) fn window_of(asc: &[i64], window: Window) -> (Vec<i64>, Option<i64>) {
-    match window {
-        Window::Offset(p) => {
-            let skip = p.offset.max(0) as usize;
-            let take = p.limit.max(0) as usize;
-            (asc.iter().rev().skip(skip).take(take).copied().collect(), None)
-        }
-        Window::Keyset { before_id, limit } => {
-            let below = &asc[..before_id.map_or(asc.len(), |b| asc.partition_point(|&id| id < b))];
-            let limit = limit.max(0) as usize;
-            let page: Vec<i64> = below.iter().rev().take(limit).copied().collect();
-            let next = if below.len() > limit {
-                page.last().copied()
-            } else {
-                None
-            };
-            (page, next)
-        }
-    }
-}
-
 /// Snapshots a keyword search tries before it lets FTS5 answer in an old one.
 const SNAPSHOT_ATTEMPTS: u32 = 4;
 
@@ -282,7 +259,7 @@ pub(crate) fn search_blocking(
                 None => tx.rollback()?,
             }
         };
-        let (page, next_before) = window_of(&ids, window);
+        let (page, next_before) = ids.window(window);
         let rows = rows_of(&tx, account_id, &page)?;
         tx.commit()?;
         Ok(CertPage {

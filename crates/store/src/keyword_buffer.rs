@@ -5,6 +5,7 @@
 
 use crate::Result;
 use crate::keyword_fold::fold_char;
+use crate::keyword_matches::Matches;
 use crate::keyword_suffixes::Suffixes;
 use memchr::memmem::Finder;
 use rusqlite::Connection;
@@ -133,7 +134,7 @@ impl Buffer {
     }
 
     /// The ids (ascending) of the rows up to id `high` whose text holds `needle`.
-    pub(crate) fn scan(&self, needle: &[u8], high: i64) -> Vec<i64> {
+    pub(crate) fn scan(&self, needle: &[u8], high: i64) -> Matches {
         let rows = self.ids.partition_point(|&id| id <= high);
         let mut hits = vec![0u64; rows.div_ceil(64)];
         let sorted = match &self.suffixes {
@@ -148,13 +149,17 @@ impl Buffer {
         for (h, &d) in hits.iter_mut().zip(&self.dead) {
             *h &= !d;
         }
-        // sized once: a broad keyword's ids are a million at a million rows
-        let found: u32 = hits.iter().map(|h| h.count_ones()).sum();
-        let mut out = Vec::with_capacity(found as usize);
-        for (i, &h) in hits.iter().enumerate() {
-            let mut h = h;
+        // The sorted rows' matches stay bits (a broad keyword's are up to a million ids);
+        // those of the rows passed over and of the patched ones become ids.
+        let mut rest = Vec::new();
+        for (i, &h) in hits.iter().enumerate().skip(sorted / 64) {
+            let mut h = if i == sorted / 64 {
+                h & !((1u64 << (sorted % 64)) - 1)
+            } else {
+                h
+            };
             while h != 0 {
-                out.push(self.ids[i << 6 | h.trailing_zeros() as usize]);
+                rest.push(self.ids[i << 6 | h.trailing_zeros() as usize]);
                 h &= h - 1;
             }
         }
@@ -162,13 +167,16 @@ impl Buffer {
             .patched
             .range(..=high)
             .filter(|(_, text)| finder.find(text).is_some());
-        let before = out.len();
-        out.extend(patched.map(|(&id, _)| id));
-        if out.len() > before {
-            // a patched row is dead in `text`: the two lists never share an id
-            out.sort_unstable();
+        let before = rest.len();
+        rest.extend(patched.map(|(&id, _)| id));
+        if rest.len() > before {
+            // a patched row is dead in `text`: the lists never share an id
+            rest.sort_unstable();
         }
-        out
+        match &self.suffixes {
+            Some(s) => Matches::new(s.ids(), hits, rest),
+            None => Matches::from(rest),
+        }
     }
 
     /// Marks in `hits` the rows of `rows` whose text holds `finder`'s needle, one pass over
@@ -250,7 +258,9 @@ mod tests {
         push(&mut b, 10);
         assert!(!b.wants_sort(11));
         assert!(b.wants_sort(10));
-        b.suffixes = Some(Arc::new(Suffixes::build(&b.text, &b.starts).unwrap()));
+        b.suffixes = Some(Arc::new(
+            Suffixes::build(&b.text, &b.starts, b.ids.clone().into()).unwrap(),
+        ));
         assert!(!b.wants_sort(10));
         push(&mut b, SORT_AGAIN_AFTER);
         assert!(!b.wants_sort(10), "no more than SORT_AGAIN_AFTER appended");
@@ -286,7 +296,9 @@ mod tests {
         );
         scan_costs(&b, "scanned");
         let t = Instant::now();
-        b.suffixes = Some(Arc::new(Suffixes::build(&b.text, &b.starts).unwrap()));
+        b.suffixes = Some(Arc::new(
+            Suffixes::build(&b.text, &b.starts, b.ids.clone().into()).unwrap(),
+        ));
         println!("suffixes sorted in {:?}: {} bytes in all", t.elapsed(), b.bytes());
         scan_costs(&b, "sorted");
     }

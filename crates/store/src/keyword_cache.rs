@@ -26,6 +26,7 @@ use crate::Result;
 use crate::keyword::{Lookup, TrigramCounts, each_row, matching_ids, plan};
 use crate::keyword_fold::{fold, folded_contains};
 use crate::keyword_index::{Answer, KeywordIndex};
+use crate::keyword_matches::Matches;
 use crate::search::CertQuery;
 use rusqlite::Connection;
 use std::collections::HashMap;
@@ -33,7 +34,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 /// Results with fewer matches are searched again each time.
 pub(crate) const KEEP_FROM: usize = 1_000;
-/// Ids kept over all entries (8 bytes each: 32 MiB).
+/// What all entries keep, in 8-byte words (an id, or 64 sorted rows of a bitset: see
+/// `keyword_matches`): 32 MiB.
 const MAX_IDS: usize = 4_000_000;
 /// Entries kept.
 const MAX_ENTRIES: usize = 64;
@@ -62,8 +64,8 @@ struct Entry {
     version: (i64, i64),
     /// The highest certificate id then.
     high: i64,
-    /// The matching ids, ascending.
-    ids: Arc<Vec<i64>>,
+    /// The matching ids.
+    ids: Arc<Matches>,
 }
 
 type Slot = Arc<Mutex<Option<Entry>>>;
@@ -211,7 +213,7 @@ impl ResultCache {
         account_id: i64,
         (q, keyword): (&CertQuery, &str),
         retry: bool,
-    ) -> Result<Option<Vec<i64>>> {
+    ) -> Result<Option<Matches>> {
         let keyword_only = *q
             == CertQuery {
                 keyword: q.keyword.clone(),
@@ -221,7 +223,7 @@ impl ResultCache {
         // pass over the text, but not faster than through sorted suffixes.
         let sorted = keyword_only && self.index.sorted(account_id);
         if !sorted && (!keyword_only || !matches!(plan(conn, counts, keyword)?, Lookup::Phrase(_))) {
-            return matching_ids(conn, counts, account_id, q, keyword).map(Some);
+            return Ok(Some(matching_ids(conn, counts, account_id, q, keyword)?.into()));
         }
         let answer = self.index.matching_ids(conn, account_id, keyword)?;
         match answer {
@@ -233,7 +235,7 @@ impl ResultCache {
         if answer == Answer::NotHere {
             self.index.broad_search_found(account_id, ids.len());
         }
-        Ok(Some(ids))
+        Ok(Some(ids.into()))
     }
 
     /// Every id matching `q` (ascending) in the snapshot of `conn`, which must be inside a
@@ -246,7 +248,7 @@ impl ResultCache {
         account_id: i64,
         q: &CertQuery,
         keyword: &str,
-    ) -> Result<Arc<Vec<i64>>> {
+    ) -> Result<Arc<Matches>> {
         let ids = self.matching_ids_or_retry(conn, counts, account_id, (q, keyword), false)?;
         Ok(ids.expect("no retry asked for"))
     }
@@ -260,7 +262,7 @@ impl ResultCache {
         account_id: i64,
         (q, keyword): (&CertQuery, &str),
         retry: bool,
-    ) -> Result<Option<Arc<Vec<i64>>>> {
+    ) -> Result<Option<Arc<Matches>>> {
         let key = Key::new(account_id, q, keyword);
         let slot = self.slot(&key);
         let mut entry = slot.lock().unwrap_or_else(PoisonError::into_inner);
@@ -280,7 +282,7 @@ impl ResultCache {
                 e.high = high;
                 let ids = Arc::clone(&e.ids);
                 drop(entry);
-                self.settle(&key, &slot, ids.len());
+                self.settle(&key, &slot, ids.weight());
                 return Ok(Some(ids));
             }
         }
@@ -296,13 +298,13 @@ impl ResultCache {
         });
         if newer {
             let l = self.limits;
-            *entry = (ids.len() >= l.keep_from && ids.len() <= l.max_ids).then(|| Entry {
+            *entry = (ids.len() >= l.keep_from && ids.weight() <= l.max_ids).then(|| Entry {
                 version,
                 high,
                 ids: Arc::clone(&ids),
             });
         }
-        let kept = entry.as_ref().map_or(0, |e| e.ids.len());
+        let kept = entry.as_ref().map_or(0, |e| e.ids.weight());
         drop(entry);
         self.settle(&key, &slot, kept);
         Ok(Some(ids))

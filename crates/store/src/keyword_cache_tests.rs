@@ -1,5 +1,5 @@
 use super::*;
-use crate::keyword::window_of;
+use crate::keyword_matches::Matches;
 use crate::listing::Page;
 use crate::search::Window;
 use crate::search::tests::{cert, insert, keyset_page, kw, reader, sqlite_test_store};
@@ -342,12 +342,13 @@ async fn the_trigger_names_every_filtered_column() {
 #[test]
 fn windows_of_ascending_ids() {
     let asc: Vec<i64> = (1..=10).collect();
-    let off = |offset, limit| window_of(&asc, Window::Offset(Page { offset, limit }));
+    let asc = Matches::from(asc);
+    let off = |offset, limit| asc.window(Window::Offset(Page { offset, limit }));
     assert_eq!(off(0, 3), (vec![10, 9, 8], None));
     assert_eq!(off(8, 5), (vec![2, 1], None));
     assert_eq!(off(10, 5), (vec![], None));
     assert_eq!(off(-1, 2), (vec![10, 9], None));
-    let keyset = |before_id, limit| window_of(&asc, Window::Keyset { before_id, limit });
+    let keyset = |before_id, limit| asc.window(Window::Keyset { before_id, limit });
     assert_eq!(keyset(None, 4), (vec![10, 9, 8, 7], Some(7)));
     assert_eq!(keyset(Some(7), 4), (vec![6, 5, 4, 3], Some(3)));
     assert_eq!(keyset(Some(3), 4), (vec![2, 1], None));

@@ -60,6 +60,7 @@
 
 use crate::Result;
 use crate::keyword_buffer::{Buffer, fold, row_text};
+use crate::keyword_matches::Matches;
 use crate::keyword_suffixes::Suffixes;
 use rusqlite::{Connection, OptionalExtension};
 use std::collections::HashMap;
@@ -157,7 +158,7 @@ pub(crate) struct KeywordIndex {
 /// What a search found in the index.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Answer {
-    Ids(Vec<i64>),
+    Ids(Matches),
     /// No buffer, or one not current: search through FTS5.
     NotHere,
     /// The buffer is past this snapshot (patched by a newer one meanwhile): a search in a
@@ -394,19 +395,20 @@ impl KeywordIndex {
         let Some(buffer) = self.lock().accounts.get(&account_id).and_then(|a| a.buffer.clone()) else {
             return;
         };
-        let (text, starts, old) = {
+        let (text, starts, ids, old) = {
             let b = buffer.read().unwrap_or_else(PoisonError::into_inner);
             if !b.wants_sort(self.limits.sort_from) {
                 return;
             }
             let old = b.suffixes.as_ref().map_or(0, |s| s.bytes());
-            (b.text.clone(), b.starts.clone(), old)
+            let ids: Arc<[i64]> = b.ids.as_slice().into();
+            (b.text.clone(), b.starts.clone(), ids, old)
         };
         let fits = {
             let mut s = self.lock();
             // others are evicted to make room, least recently used first, as for a build
             let own = s.accounts.get(&account_id).map_or(0, |a| a.bytes);
-            let fits = own - old + Suffixes::bytes_for(text.len()) <= self.limits.max_bytes;
+            let fits = own - old + Suffixes::bytes_for(text.len(), ids.len()) <= self.limits.max_bytes;
             if let Some(a) = s.accounts.get_mut(&account_id).filter(|_| !fits) {
                 a.sort_refused_at = Some(Instant::now());
             }
@@ -419,7 +421,7 @@ impl KeywordIndex {
             );
             return;
         }
-        let Some(sorted) = Suffixes::build(&text, &starts) else {
+        let Some(sorted) = Suffixes::build(&text, &starts, ids) else {
             tracing::info!(
                 account_id,
                 "keyword index: a row too long to sort the suffixes, searches scan the text"

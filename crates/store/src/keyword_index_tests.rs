@@ -65,7 +65,7 @@ fn assert_current(index: &Arc<KeywordIndex>, conn: &Connection, what: &str) {
             // a NUL ends every column in the buffer: left to FTS5
             assert_eq!(got, Answer::NotHere, "{what}: {k:?}");
         } else {
-            assert_eq!(got, Answer::Ids(fresh), "{what}: {k:?}");
+            assert_eq!(got, Answer::Ids(fresh.into()), "{what}: {k:?}");
         }
     }
 }
@@ -131,7 +131,7 @@ async fn the_index_answers_what_fts5_answers() {
     assert_eq!(idx.size().0, 1);
     assert_current(&idx, &conn, "built");
     let (got, _) = answer(&idx, &conn, "abcd");
-    assert_eq!(got, Answer::Ids(vec![1, 2, 3, 4]));
+    assert_eq!(got, Answer::Ids(vec![1, 2, 3, 4].into()));
 }
 
 /// The rows of `account_id`'s buffer whose suffixes are sorted.
@@ -198,7 +198,7 @@ async fn exact_across_every_kind_of_write(limits: Limits) {
     let got = idx.matching_ids(&old_tx, 1, "keyword.ex").unwrap();
     let fresh =
         crate::keyword::matching_ids(&old_tx, &TrigramCounts::default(), 1, &kw("keyword.ex"), "keyword.ex").unwrap();
-    assert_eq!(got, Answer::Ids(fresh.clone()));
+    assert_eq!(got, Answer::Ids(fresh.clone().into()));
     assert_eq!(fresh.len(), 29);
     assert_eq!(state(&old_tx, 1).unwrap(), before);
     old_tx.commit().unwrap();
@@ -333,7 +333,7 @@ async fn patched_while_logged_and_few(limits: Limits) {
     exec(&s, &rename(ids[1], "abcde.keyword.example")).await;
     assert_current(&idx, &conn, "patched again");
     let (got, _) = answer(&idx, &conn, "again");
-    assert_eq!(got, Answer::Ids(vec![ids[0]]));
+    assert_eq!(got, Answer::Ids(vec![ids[0]].into()));
     assert_eq!(idx.matching_ids(&old_tx, 1, "keyword.ex").unwrap(), Answer::Older);
     // a search in it asks for a fresh snapshot, or on its last try goes through FTS5
     let cache = ResultCache::with_index(CacheLimits::default(), Arc::clone(&idx));
@@ -341,7 +341,13 @@ async fn patched_while_logged_and_few(limits: Limits) {
     let retried = cache.matching_ids_or_retry(&old_tx, &counts, 1, (&q, "keyword.ex"), true);
     assert_eq!(retried.unwrap(), None);
     let fts = crate::keyword::matching_ids(&old_tx, &counts, 1, &q, "keyword.ex").unwrap();
-    assert_eq!(*cache.matching_ids(&old_tx, &counts, 1, &q, "keyword.ex").unwrap(), fts);
+    assert_eq!(
+        cache
+            .matching_ids(&old_tx, &counts, 1, &q, "keyword.ex")
+            .unwrap()
+            .to_vec(),
+        fts
+    );
     assert_eq!(fts.len(), 20);
     old_tx.commit().unwrap();
     assert_eq!(idx.builds(), 1);
@@ -443,7 +449,7 @@ async fn searches_are_exact_while_a_rebuild_is_pending_and_the_rebuild_runs_asid
     wait_built(1);
     assert_eq!(idx.size().0, 1);
     let (got, fresh) = answer(&idx, &conn, "h1.");
-    assert_eq!(got, Answer::Ids(fresh));
+    assert_eq!(got, Answer::Ids(fresh.into()));
     // a filter besides the keyword: FTS5, the same ids
     let revoked = CertQuery {
         status: Some("REVOKE".into()),

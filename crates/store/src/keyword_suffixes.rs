@@ -21,6 +21,7 @@
 //! row dead instead of zeroing its text, and appends after the covered bytes.
 
 use libsais::SuffixArrayConstruction;
+use std::sync::Arc;
 
 /// Longest row text (bytes) an offset can address.
 const MAX_ROW: usize = u16::MAX as usize;
@@ -30,6 +31,9 @@ const MAX_ROW: usize = u16::MAX as usize;
 pub(crate) struct Suffixes {
     len: usize,
     rows: usize,
+    /// The sorted rows' ids: a search's matches among them are kept as a bitset beside them
+    /// (`keyword_matches`).
+    ids: Arc<[i64]>,
     /// Each sorted suffix's row.
     row: Vec<u32>,
     /// Each sorted suffix's offset in its row's text.
@@ -37,15 +41,16 @@ pub(crate) struct Suffixes {
 }
 
 impl Suffixes {
-    /// What sorting `len` bytes of text takes.
-    pub(crate) fn bytes_for(len: usize) -> usize {
-        len * 6
+    /// What sorting `len` bytes of text of `rows` rows takes.
+    pub(crate) fn bytes_for(len: usize, rows: usize) -> usize {
+        len * 6 + rows * 8
     }
 
     /// Sorts the suffixes of `text`, whose rows start at `starts` (ascending, the first at
-    /// 0). `None` when a row's text is too long for an offset or the text for libsais's
-    /// 32-bit positions.
-    pub(crate) fn build(text: &[u8], starts: &[u32]) -> Option<Self> {
+    /// 0) and have the ids `ids`. `None` when a row's text is too long for an offset or the
+    /// text for libsais's 32-bit positions.
+    pub(crate) fn build(text: &[u8], starts: &[u32], ids: Arc<[i64]>) -> Option<Self> {
+        debug_assert_eq!(starts.len(), ids.len());
         let len = text.len();
         if len >= i32::MAX as usize || starts.first().is_some_and(|&s| s != 0) {
             return None;
@@ -75,6 +80,7 @@ impl Suffixes {
         Some(Self {
             len,
             rows: starts.len(),
+            ids,
             row,
             offset,
         })
@@ -86,7 +92,11 @@ impl Suffixes {
     }
 
     pub(crate) fn bytes(&self) -> usize {
-        self.row.capacity() * 4 + self.offset.capacity() * 2
+        self.row.capacity() * 4 + self.offset.capacity() * 2 + self.ids.len() * 8
+    }
+
+    pub(crate) fn ids(&self) -> Arc<[i64]> {
+        Arc::clone(&self.ids)
     }
 
     /// Marks in `hits` (bit `r` for row `r`) every covered row below `below` whose text holds
@@ -185,6 +195,10 @@ mod tests {
         (text, starts)
     }
 
+    fn ids_for(starts: &[u32]) -> Arc<[i64]> {
+        (1..=starts.len() as i64).collect::<Vec<i64>>().into()
+    }
+
     fn naive(text: &[u8], starts: &[u32], needle: &[u8], below: usize) -> Vec<usize> {
         (0..below.min(starts.len()))
             .filter(|&r| {
@@ -204,7 +218,7 @@ mod tests {
     fn the_marked_rows_are_those_holding_the_needle() {
         for seed in 1..=20 {
             let (text, starts) = rows(seed, 300);
-            let s = Suffixes::build(&text, &starts).unwrap();
+            let s = Suffixes::build(&text, &starts, ids_for(&starts)).unwrap();
             assert_eq!((s.rows(), s.len), (starts.len(), text.len()));
             let mut needles: Vec<Vec<u8>> = ["a", "ab", "abc", "c.a", ",,", "a.b,c", "zz", "cccccccccc"]
                 .map(|n| n.as_bytes().to_vec())
@@ -233,7 +247,7 @@ mod tests {
     #[test]
     fn text_appended_after_the_sorted_part_is_not_searched_by_it() {
         let (mut text, mut starts) = rows(7, 50);
-        let s = Suffixes::build(&text, &starts).unwrap();
+        let s = Suffixes::build(&text, &starts, ids_for(&starts)).unwrap();
         starts.push(text.len() as u32);
         text.extend_from_slice(b"zzzz\0");
         let mut hits = vec![0u64; starts.len().div_ceil(64)];
@@ -244,9 +258,9 @@ mod tests {
     #[test]
     fn rows_too_long_for_an_offset_are_not_sorted() {
         let text = vec![b'a'; MAX_ROW + 2];
-        assert!(Suffixes::build(&text, &[0]).is_none());
-        assert!(Suffixes::build(&text, &[0, 2]).is_some());
-        assert!(Suffixes::build(&[], &[]).is_some());
+        assert!(Suffixes::build(&text, &[0], ids_for(&[0])).is_none());
+        assert!(Suffixes::build(&text, &[0, 2], ids_for(&[0, 2])).is_some());
+        assert!(Suffixes::build(&[], &[], ids_for(&[])).is_some());
     }
 
     #[test]

@@ -22,6 +22,7 @@ mod keyword_buffer;
 mod keyword_cache;
 mod keyword_fold;
 mod keyword_index;
+mod keyword_matches;
 mod keyword_suffixes;
 pub mod listing;
 pub mod nonces;
