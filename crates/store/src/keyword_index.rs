@@ -356,16 +356,17 @@ impl KeywordIndex {
         }
     }
 
+    /// Whether the refusal `when` gives of `account_id`'s slot was within `REFUSED_FOR`.
+    fn refused_lately(&self, account_id: i64, when: impl Fn(&Slot) -> Option<Instant>) -> bool {
+        let s = self.lock();
+        let at = s.accounts.get(&account_id).and_then(when);
+        at.is_some_and(|at| at.elapsed() < REFUSED_FOR)
+    }
+
     /// Starts a build of `account_id`'s buffer on a thread of its own, unless one runs, the
     /// account was refused lately, or there is no database to open.
     fn want(self: &Arc<Self>, account_id: i64) {
-        let refused = self
-            .lock()
-            .accounts
-            .get(&account_id)
-            .and_then(|a| a.refused_at)
-            .is_some_and(|at| at.elapsed() < REFUSED_FOR);
-        if !refused {
+        if !self.refused_lately(account_id, |a| a.refused_at) {
             self.spawn(move |me, conn| me.build(conn, account_id));
         }
     }
@@ -373,13 +374,7 @@ impl KeywordIndex {
     /// Sorts `account_id`'s suffixes on a thread of its own (as `want` builds), unless
     /// refused lately for want of room.
     fn want_sort(self: &Arc<Self>, account_id: i64) {
-        let refused = self
-            .lock()
-            .accounts
-            .get(&account_id)
-            .and_then(|a| a.sort_refused_at)
-            .is_some_and(|at| at.elapsed() < REFUSED_FOR);
-        if !refused {
+        if !self.refused_lately(account_id, |a| a.sort_refused_at) {
             self.spawn(move |me, _| {
                 me.sort(account_id);
                 Ok(())
