@@ -133,7 +133,7 @@ impl Buffer {
         Ok(true)
     }
 
-    /// The ids (ascending) of the rows up to id `high` whose text holds `needle`.
+    /// The ids of the rows up to id `high` whose text holds `needle`.
     pub(crate) fn scan(&self, needle: &[u8], high: i64) -> Matches {
         let rows = self.ids.partition_point(|&id| id <= high);
         let mut hits = vec![0u64; rows.div_ceil(64)];

@@ -38,10 +38,11 @@
 //! - a newer account counter, the same global one (a rename, a soft delete, a move between
 //!   accounts since): the search patches the buffer. `certificate_text_changes`, written by
 //!   the same triggers, names the row each move of the counter was for (the last 4,096 per
-//!   account); those rows are re-read in the search's snapshot, their rows marked dead in the
-//!   buffer (the text stays as read: the suffixes sorted over it stay valid) and their new text, if they are still live rows of the
-//!   account, kept beside it in `patched`, scanned too. No rebuild: a rename costs a
-//!   search a few row reads instead of 2–3 s of a core and FTS5 meanwhile;
+//!   account); those rows are re-read in the search's snapshot, marked dead in the buffer
+//!   (its text stays as read, so the suffixes sorted over it stay valid) and their new text,
+//!   if they are still live rows of the account, kept beside it in `patched`, scanned too.
+//!   No rebuild: a rename costs a search a few row reads instead of 2–3 s of a core and
+//!   FTS5 meanwhile;
 //! - a newer global counter (a delete for good), more than `MAX_PATCH` changes, or changes
 //!   pruned from the log: the buffer is stale. The search goes to FTS5 and asks for a
 //!   rebuild, made on a thread of its own over a connection of its own, one at a time in the
@@ -383,8 +384,9 @@ impl KeywordIndex {
     }
 
     /// Sorts the suffixes of `account_id`'s buffer as it is now and attaches them, if the
-    /// buffer with them fits within `max_bytes` (evicting others as needed). The text is copied out first (a few
-    /// milliseconds): searches, patches and appends go on while the sort takes seconds.
+    /// buffer with them fits within `max_bytes` (evicting others as needed). The text is
+    /// copied out first (a few milliseconds): searches, patches and appends go on while the
+    /// sort takes seconds.
     pub(crate) fn sort(&self, account_id: i64) {
         let t = Instant::now();
         let Some(buffer) = self.lock().accounts.get(&account_id).and_then(|a| a.buffer.clone()) else {

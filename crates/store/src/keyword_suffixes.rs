@@ -26,11 +26,10 @@ use std::sync::Arc;
 /// Longest row text (bytes) an offset can address.
 const MAX_ROW: usize = u16::MAX as usize;
 
-/// The sorted suffixes of `text[..len]`, the text of the buffer's first `rows` rows.
+/// The sorted suffixes of `text[..len]`, the text of the buffer's first rows (those of `ids`).
 #[derive(Debug)]
 pub(crate) struct Suffixes {
     len: usize,
-    rows: usize,
     /// The sorted rows' ids: a search's matches among them are kept as a bitset beside them
     /// (`keyword_matches`).
     ids: Arc<[i64]>,
@@ -47,12 +46,11 @@ impl Suffixes {
     }
 
     /// Sorts the suffixes of `text`, whose rows start at `starts` (ascending, the first at
-    /// 0) and have the ids `ids`. `None` when a row's text is too long for an offset or the
-    /// text for libsais's 32-bit positions.
+    /// 0) and have the ids `ids`. `None` when a row's text is too long for an offset, the
+    /// text for libsais's 32-bit positions, or `ids` not one per row.
     pub(crate) fn build(text: &[u8], starts: &[u32], ids: Arc<[i64]>) -> Option<Self> {
-        debug_assert_eq!(starts.len(), ids.len());
         let len = text.len();
-        if len >= i32::MAX as usize || starts.first().is_some_and(|&s| s != 0) {
+        if len >= i32::MAX as usize || starts.len() != ids.len() || starts.first().is_some_and(|&s| s != 0) {
             return None;
         }
         let ends = starts.iter().skip(1).map(|&s| s as usize).chain([len]);
@@ -77,18 +75,12 @@ impl Suffixes {
                 r as u32
             })
             .collect();
-        Some(Self {
-            len,
-            rows: starts.len(),
-            ids,
-            row,
-            offset,
-        })
+        Some(Self { len, ids, row, offset })
     }
 
     /// Rows covered: the buffer's first `rows()`.
     pub(crate) fn rows(&self) -> usize {
-        self.rows
+        self.ids.len()
     }
 
     pub(crate) fn bytes(&self) -> usize {
