@@ -23,7 +23,7 @@ use crate::search::{CertPage, CertQuery, Window};
 use crate::{CertRecord, Result, StoreError};
 use rusqlite::Connection;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// A trigram in more rows than this is "common": not worth a posting-list read of its own.
@@ -206,27 +206,33 @@ pub(crate) fn matching_ids(
     Ok(ids)
 }
 
-/// Reads the rows whose ids `?2` lists (a JSON array) if they belong to account `?1`. The
-/// CROSS JOIN keeps the list as the outer loop: with `id IN (…)` SQLite walks the account's
-/// index instead and tests each id against the list.
+/// Reads the rows whose ids `?2` lists (a JSON array) if they belong to account `?1`, list
+/// columns only. The CROSS JOIN keeps the list as the outer loop: with `id IN (…)` SQLite
+/// walks the account's index instead and tests each id against the list. There is no ORDER
+/// BY: SQLite would copy every row into a sorter first; the caller orders the page.
 fn rows_sql() -> String {
     format!(
         "SELECT {} FROM (SELECT value AS page_id FROM json_each(?2)) AS page \
          CROSS JOIN certificates ON certificates.id = page.page_id \
-         WHERE certificates.account_id = ?1 ORDER BY certificates.id DESC",
-        crate::certificates::CERT_COLUMNS
+         WHERE certificates.account_id = ?1",
+        crate::certificates::cert_list_columns(crate::Backend::Sqlite)
     )
 }
 
-/// The rows of `page` (ids of `account_id`, newest first).
+/// The rows of `page` (ids of `account_id`), newest first.
 fn rows_of(conn: &Connection, account_id: i64, page: &[i64]) -> Result<Vec<CertRecord>> {
     if page.is_empty() {
         return Ok(Vec::new());
     }
     let list = serde_json::to_string(page).map_err(|e| StoreError::Batch(e.to_string()))?;
-    let mut stmt = conn.prepare_cached(&rows_sql())?;
-    let rows = stmt.query_map((account_id, list), cert_row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    static SQL: LazyLock<String> = LazyLock::new(rows_sql);
+    let mut stmt = conn.prepare_cached(&SQL)?;
+    let mut rows = Vec::with_capacity(page.len());
+    for row in stmt.query_map((account_id, list), cert_row)? {
+        rows.push(row?);
+    }
+    rows.sort_unstable_by_key(|r| std::cmp::Reverse(r.id));
+    Ok(rows)
 }
 
 /// Snapshots a keyword search tries before it lets FTS5 answer in an old one.

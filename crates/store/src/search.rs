@@ -5,7 +5,7 @@
 //! is the last id seen and the next page starts strictly below it, so certificates added
 //! meanwhile (all with larger ids) never shift or repeat what a token walk returns.
 
-use crate::certificates::{CERT_COLUMNS, cert_row};
+use crate::certificates::{cert_list_columns, cert_row};
 use crate::listing::{Arg, Page, Where, bind_all};
 use crate::{Backend, CertRecord, Result, Store};
 use sqlx::Row;
@@ -41,6 +41,7 @@ pub enum Window {
 
 #[derive(Debug)]
 pub struct CertPage {
+    /// The page's rows, for a list: their `cert_der` and `chain_pem` are left empty.
     pub rows: Vec<CertRecord>,
     /// Matching rows in all, whatever the window.
     pub total: i64,
@@ -89,6 +90,7 @@ impl Store {
             Window::Keyset { before_id, limit } => (before_id.unwrap_or(i64::MAX), limit + 1, 0),
         };
         let (p_before, p_limit, p_offset) = (n + 1, n + 2, n + 3);
+        let columns = cert_list_columns(self.backend);
         // A keyword search evaluates the index match once: the matching ids are kept for
         // both the page and the total. Without a keyword the total is an index count and
         // the page stops after its rows.
@@ -96,7 +98,7 @@ impl Store {
             (
                 format!(
                     "WITH hits AS MATERIALIZED (SELECT id FROM certificates WHERE {cond}) \
-                     SELECT {CERT_COLUMNS}, (SELECT COUNT(*) FROM hits) AS total_n FROM certificates \
+                     SELECT {columns}, (SELECT COUNT(*) FROM hits) AS total_n FROM certificates \
                      WHERE id IN (SELECT id FROM hits WHERE id < ${p_before} ORDER BY id DESC \
                      LIMIT ${p_limit} OFFSET ${p_offset}) ORDER BY id DESC"
                 ),
@@ -105,7 +107,7 @@ impl Store {
         } else {
             (
                 format!(
-                    "SELECT {CERT_COLUMNS} FROM certificates WHERE {cond} AND id < ${p_before} \
+                    "SELECT {columns} FROM certificates WHERE {cond} AND id < ${p_before} \
                      ORDER BY id DESC LIMIT ${p_limit} OFFSET ${p_offset}"
                 ),
                 false,
