@@ -1,6 +1,7 @@
 //! Rendering of responses: JSON by default, XML when the request asked for `Format=XML`.
 
 use crate::error::WireError;
+use crate::registry::Body;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use quick_xml::escape::escape;
@@ -35,13 +36,14 @@ fn response(status: StatusCode, format: Format, body: String, request_id: &str) 
 }
 
 /// A success: the action's fields with `RequestId` added.
-pub fn success(action: &str, mut body: Map<String, Value>, format: Format, request_id: &str) -> Response {
-    body.insert("RequestId".into(), Value::String(request_id.to_owned()));
+pub fn success(action: &str, body: Body, format: Format, request_id: &str) -> Response {
     let text = match format {
-        Format::Json => Value::Object(body).to_string(),
+        Format::Json => body.json_with("RequestId", request_id),
         Format::Xml => {
+            let mut fields = body.into_fields();
+            fields.insert("RequestId".into(), Value::String(request_id.to_owned()));
             let mut out = String::from(r#"<?xml version="1.0" encoding="UTF-8"?>"#);
-            xml_element(&mut out, &format!("{action}Response"), &Value::Object(body));
+            xml_element(&mut out, &format!("{action}Response"), &Value::Object(fields));
             out
         }
     };

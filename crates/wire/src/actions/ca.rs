@@ -9,7 +9,6 @@ use opencas_service::ca::{
     PcaAndExternalListRequest, SubjectInput, SubjectOverride, Validity,
 };
 use opencas_service::{Caller, Service};
-use serde_json::Map;
 
 const V: &str = "2020-06-30";
 
@@ -277,7 +276,7 @@ async fn update_status(s: Service, caller: Caller, p: Params) -> Result<Body, Wi
         _ => CaStatusChange::Enable,
     };
     s.update_ca_status(caller, &identifier, change).await?;
-    Ok(Map::new())
+    Ok(Body::new())
 }
 
 async fn update_pca(s: Service, caller: Caller, p: Params) -> Result<Body, WireError> {
@@ -295,7 +294,7 @@ async fn update_pca(s: Service, caller: Caller, p: Params) -> Result<Body, WireE
         tags.as_deref(),
     )
     .await?;
-    Ok(Map::new())
+    Ok(Body::new())
 }
 
 async fn assign_count(s: Service, caller: Caller, p: Params) -> Result<Body, WireError> {

@@ -5,7 +5,6 @@ use crate::params::Params;
 use crate::registry::{Body, Registry, to_body};
 use opencas_service::csr::{CreateCsrRequest, ListCsrRequest, UploadCsrRequest};
 use opencas_service::{Caller, Service};
-use serde_json::Map;
 
 const V: &str = "2020-04-07";
 
@@ -66,10 +65,10 @@ async fn get_csr_detail(s: Service, caller: Caller, p: Params) -> Result<Body, W
 async fn update_csr(s: Service, caller: Caller, p: Params) -> Result<Body, WireError> {
     let id = csr_id(&p)?;
     s.update_csr(caller, id, &p.req_str("Key")?).await?;
-    Ok(Map::new())
+    Ok(Body::new())
 }
 
 async fn delete_csr(s: Service, caller: Caller, p: Params) -> Result<Body, WireError> {
     s.delete_csr(caller, csr_id(&p)?).await?;
-    Ok(Map::new())
+    Ok(Body::new())
 }

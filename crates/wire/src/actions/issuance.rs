@@ -9,7 +9,6 @@ use opencas_service::issuance::{
     CertKind, CustomProfile, IssueRequest, KeySource, LeafSubjectInput, MAX_BATCH, SanInput, ValidityInput,
 };
 use opencas_service::{Caller, Service};
-use serde_json::Map;
 
 const V: &str = "2020-06-30";
 /// Unix seconds up to the year 9999.
@@ -269,12 +268,12 @@ async fn issue_custom(s: Service, caller: Caller, p: Params) -> Result<Body, Wir
             validity: p.req_str("Validity")?,
         }),
     };
-    let mut body = to_body(s.issue_certificate(caller, req).await?)?;
+    let mut body = to_body(s.issue_certificate(caller, req).await?)?.into_fields();
     // This action names the certificate `Certificate` where its siblings say `X509Certificate`.
     if let Some(cert) = body.remove("X509Certificate") {
         body.insert("Certificate".into(), cert);
     }
-    Ok(body)
+    Ok(body.into())
 }
 
 async fn end_entity_instances(s: Service, caller: Caller, p: Params) -> Result<Body, WireError> {
@@ -333,7 +332,7 @@ async fn status_by_serial(s: Service, caller: Caller, p: Params) -> Result<Body,
 async fn delete(s: Service, caller: Caller, p: Params) -> Result<Body, WireError> {
     let identifier = p.req_str("Identifier")?;
     s.delete_client_certificate(caller, &identifier).await?;
-    Ok(Map::new())
+    Ok(Body::new())
 }
 
 async fn private_key(s: Service, caller: Caller, p: Params) -> Result<Body, WireError> {

@@ -4,7 +4,6 @@ use crate::error::WireError;
 use crate::params::Params;
 use crate::registry::{Body, Registry, to_body};
 use opencas_service::{Caller, Service};
-use serde_json::Map;
 
 const V: &str = "2020-06-30";
 
@@ -20,7 +19,7 @@ pub fn register(r: &mut Registry) {
 async fn revoke(s: Service, caller: Caller, p: Params) -> Result<Body, WireError> {
     let identifier = p.req_str("Identifier")?;
     s.revoke_certificate(caller, &identifier).await?;
-    Ok(Map::new())
+    Ok(Body::new())
 }
 
 async fn list(s: Service, caller: Caller, p: Params) -> Result<Body, WireError> {

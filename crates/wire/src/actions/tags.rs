@@ -8,7 +8,7 @@ use opencas_service::tags::{
     TagResourcesRequest, UntagResourcesRequest,
 };
 use opencas_service::{Caller, Service};
-use serde_json::{Map, json};
+use serde_json::json;
 
 const SSL: &str = "2020-04-07";
 const PCA: &str = "2020-06-30";
@@ -54,7 +54,7 @@ async fn tag_resources(s: Service, caller: Caller, p: Params, api: TagApi) -> Re
         tags: p.tags("Tag")?,
     };
     s.tag_resources(caller, req).await?;
-    Ok(Map::new())
+    Ok(Body::new())
 }
 
 async fn untag_resources(s: Service, caller: Caller, p: Params, api: TagApi) -> Result<Body, WireError> {
@@ -66,7 +66,7 @@ async fn untag_resources(s: Service, caller: Caller, p: Params, api: TagApi) -> 
         all: p.opt_bool("All")?.unwrap_or(false),
     };
     s.untag_resources(caller, req).await?;
-    Ok(Map::new())
+    Ok(Body::new())
 }
 
 async fn list_tag_resources(s: Service, caller: Caller, p: Params, api: TagApi) -> Result<Body, WireError> {
@@ -103,8 +103,8 @@ fn render_page(page: TagResourcePage, api: TagApi) -> Body {
         }),
     };
     match body {
-        serde_json::Value::Object(map) => map,
-        _ => Map::new(),
+        serde_json::Value::Object(map) => map.into(),
+        _ => Body::new(),
     }
 }
 
@@ -144,5 +144,5 @@ async fn move_resource_group(s: Service, caller: Caller, p: Params, api: TagApi)
             .ok_or_else(|| WireError::missing("ResourceGroupId"))?,
     };
     s.move_resource_group(caller, req).await?;
-    Ok(Map::new())
+    Ok(Body::new())
 }
