@@ -56,10 +56,18 @@ class DnsResponder:
 
     def __init__(self):
         self.records = _Records()
-        # Bind UDP first on an ephemeral port, then TCP on the same port number.
-        self.udp = DNSServer(self.records, address="127.0.0.1", port=0)
-        self.port = self.udp.server.server_address[1]
-        self.tcp = DNSServer(self.records, address="127.0.0.1", port=self.port, tcp=True)
+        # Bind UDP first on an ephemeral port, then TCP on the same port number. That TCP port
+        # may be taken (another test's connection uses it as its local port): try another.
+        for attempt in range(20):
+            self.udp = DNSServer(self.records, address="127.0.0.1", port=0)
+            self.port = self.udp.server.server_address[1]
+            try:
+                self.tcp = DNSServer(self.records, address="127.0.0.1", port=self.port, tcp=True)
+                break
+            except OSError:
+                self.udp.server.server_close()
+                if attempt == 19:
+                    raise
 
     @property
     def address(self):
