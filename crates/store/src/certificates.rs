@@ -1,7 +1,7 @@
 //! Certificates the account holds (issued here, uploaded, ordered) and their sealed keys.
 
 use crate::listing::{Page, Where};
-use crate::{Backend, Result, Store, StoreError, Tx};
+use crate::{Result, Store, StoreError, Tx};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -88,21 +88,6 @@ pub(crate) const CERT_COLUMNS: &str = "id, account_id, identifier, name, source_
     sign_algorithm, serial_no, fingerprint_md5, fingerprint_sha1, fingerprint_sha256, not_before, not_after, \
     days, warehouse_id, resource_group_id, has_private_key, cert_der, chain_pem, revoked_at, revoke_reason, \
     created_at";
-
-/// `CERT_COLUMNS` for a list: the same columns by name, but the certificate's DER and chain
-/// read as empty. No list shows them, and at ~2.6 KB a row they are most of the bytes a page
-/// of rows copies out of the database.
-pub(crate) fn cert_list_columns(backend: Backend) -> String {
-    let empty_der = match backend {
-        Backend::Sqlite => "X''",
-        Backend::Postgres => "'\\x'::bytea",
-    };
-    CERT_COLUMNS.replacen(
-        "cert_der, chain_pem",
-        &format!("{empty_der} AS cert_der, '' AS chain_pem"),
-        1,
-    )
-}
 
 const CERT_STATE_BY_IDENTIFIER: &str = "SELECT identifier, status, warehouse_id, not_after, revoked_at \
     FROM certificates WHERE account_id = $1 AND identifier = $2 AND deleted_at IS NULL";

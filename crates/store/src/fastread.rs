@@ -229,6 +229,33 @@ pub(crate) fn cert_row(r: &Row<'_>) -> rusqlite::Result<CertRecord> {
     })
 }
 
+pub(crate) fn cert_list_row(r: &Row<'_>) -> rusqlite::Result<crate::CertListRow> {
+    let c = Cols::new(r);
+    Ok(crate::CertListRow {
+        id: c.get("id")?,
+        identifier: c.get("identifier")?,
+        name: c.get("name")?,
+        source_type: c.get("source_type")?,
+        cert_type: c.get("cert_type")?,
+        certificate_type: c.get("certificate_type")?,
+        status: c.get("status")?,
+        custom_identifier: c.get("custom_identifier")?,
+        common_name: c.get("common_name")?,
+        sans: c.get("sans")?,
+        subject_dn: c.get("subject_dn")?,
+        issuer: c.get("issuer")?,
+        organization: c.get("organization")?,
+        organization_unit: c.get("organization_unit")?,
+        algorithm: c.get("algorithm")?,
+        sign_algorithm: c.get("sign_algorithm")?,
+        serial_no: c.get("serial_no")?,
+        not_before: c.get("not_before")?,
+        not_after: c.get("not_after")?,
+        warehouse_id: c.get("warehouse_id")?,
+        has_private_key: c.get::<i64>("has_private_key")? != 0,
+    })
+}
+
 pub(crate) fn cert_state_row(r: &Row<'_>) -> rusqlite::Result<CertState> {
     let c = Cols::new(r);
     Ok(CertState {

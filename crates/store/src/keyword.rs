@@ -16,11 +16,11 @@
 //! over its matches. That pass runs on a blocking thread over a direct connection, inside one
 //! read transaction, and holds no pooled sqlx connection.
 
-use crate::fastread::{Readers, cert_row};
+use crate::fastread::{Readers, cert_list_row};
 use crate::keyword_fold::{fold, folded_contains};
 use crate::listing::{Arg, Where};
-use crate::search::{CertPage, CertQuery, Window};
-use crate::{CertRecord, Result, StoreError};
+use crate::search::{CERT_LIST_COLUMNS, CertListRow, CertPage, CertQuery, Window};
+use crate::{Result, StoreError};
 use rusqlite::Connection;
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
@@ -206,21 +206,20 @@ pub(crate) fn matching_ids(
     Ok(ids)
 }
 
-/// Reads the rows whose ids `?2` lists (a JSON array) if they belong to account `?1`, list
-/// columns only. The CROSS JOIN keeps the list as the outer loop: with `id IN (…)` SQLite
+/// Reads the rows whose ids `?2` lists (a JSON array) if they belong to account `?1`, as a
+/// list shows them. The CROSS JOIN keeps the list as the outer loop: with `id IN (…)` SQLite
 /// walks the account's index instead and tests each id against the list. There is no ORDER
 /// BY: SQLite would copy every row into a sorter first; the caller orders the page.
 fn rows_sql() -> String {
     format!(
-        "SELECT {} FROM (SELECT value AS page_id FROM json_each(?2)) AS page \
+        "SELECT {CERT_LIST_COLUMNS} FROM (SELECT value AS page_id FROM json_each(?2)) AS page \
          CROSS JOIN certificates ON certificates.id = page.page_id \
-         WHERE certificates.account_id = ?1",
-        crate::certificates::cert_list_columns(crate::Backend::Sqlite)
+         WHERE certificates.account_id = ?1"
     )
 }
 
 /// The rows of `page` (ids of `account_id`), newest first.
-fn rows_of(conn: &Connection, account_id: i64, page: &[i64]) -> Result<Vec<CertRecord>> {
+fn rows_of(conn: &Connection, account_id: i64, page: &[i64]) -> Result<Vec<CertListRow>> {
     if page.is_empty() {
         return Ok(Vec::new());
     }
@@ -228,7 +227,7 @@ fn rows_of(conn: &Connection, account_id: i64, page: &[i64]) -> Result<Vec<CertR
     static SQL: LazyLock<String> = LazyLock::new(rows_sql);
     let mut stmt = conn.prepare_cached(&SQL)?;
     let mut rows = Vec::with_capacity(page.len());
-    for row in stmt.query_map((account_id, list), cert_row)? {
+    for row in stmt.query_map((account_id, list), cert_list_row)? {
         rows.push(row?);
     }
     rows.sort_unstable_by_key(|r| std::cmp::Reverse(r.id));

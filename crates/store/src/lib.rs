@@ -57,7 +57,7 @@ pub use jobs::{JobOutcome, JobRecord};
 pub use listing::{OrderFilter, Page};
 pub use orders::{ChallengeRecord, DvOrder, PackageRecord};
 pub use revocation::{RevocationVersion, RevokedRow, RevokedSerial, SerialStatus, StoredCrlMeta};
-pub use search::{CertPage, CertQuery, Window};
+pub use search::{CertListRow, CertPage, CertQuery, Window};
 pub use tags::{TagKind, TagRow, TagRowFilter};
 pub use tx::Tx;
 pub use uploads::EncryptionPair;

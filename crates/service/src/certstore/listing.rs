@@ -1,7 +1,7 @@
 //! The list views of the certificate store.
 
 use crate::{Caller, Paging, Result, Service};
-use opencas_store::{CertFilter, CertQuery, CertRecord, Window, now_millis};
+use opencas_store::{CertFilter, CertListRow, CertQuery, CertRecord, Window, now_millis};
 use serde::Serialize;
 
 /// How a list request pages: by number (`CurrentPage`/`ShowSize`) or by token
@@ -155,8 +155,8 @@ pub struct CertListItem {
     pub exist_private_key: bool,
 }
 
-impl From<CertRecord> for CertListItem {
-    fn from(r: CertRecord) -> Self {
+impl From<CertListRow> for CertListItem {
+    fn from(r: CertListRow) -> Self {
         Self {
             identifier: r.identifier,
             wh_instance_id: r.warehouse_id.map(crate::warehouses::instance_id),

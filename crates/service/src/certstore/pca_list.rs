@@ -4,7 +4,7 @@
 use super::listing::{CertListFilter, IssuedKind, PageRequest};
 use crate::issuance::TAG_RESOURCE_TYPE;
 use crate::{Caller, Result, Service};
-use opencas_store::CertRecord;
+use opencas_store::CertListRow;
 use serde::Serialize;
 
 #[derive(Debug, Serialize)]
@@ -57,7 +57,7 @@ fn rfc3339(millis: i64) -> String {
         .unwrap_or_default()
 }
 
-fn item(r: CertRecord, tags: Vec<(String, String)>) -> PcaCertItem {
+fn item(r: CertListRow, tags: Vec<(String, String)>) -> PcaCertItem {
     PcaCertItem {
         id: r.id,
         certificate_type: IssuedKind::api_of_stored(r.certificate_type.as_deref().unwrap_or_default()).to_owned(),
