@@ -95,7 +95,7 @@ pub use csr::{CsrPolicy, ParsedCsr, build_csr};
 pub use error::{Error, Result};
 pub use formats::{MAX_ALIAS_LEN, MAX_PASSWORD_LEN, jks_read, to_jks, to_pkcs12, validate_password};
 pub use inspect::{CertInfo, Fingerprints};
-pub use issue::{CertValidity, Serial, key_identifier};
+pub use issue::{CertValidity, Serial, key_identifier, unix_millis_48};
 pub use key_match::key_matches_spki;
 pub use keys::{PBKDF2_ITERATIONS, PrivateKey};
 pub use leaf::{Criticals, LeafKind, LeafProfile, build_leaf};

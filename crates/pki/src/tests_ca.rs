@@ -365,9 +365,18 @@ fn serials_are_positive_and_random() {
             *o |= x;
         }
     }
-    // every bit below the sign bit is used: well over 64 bits of entropy
-    assert_eq!(or_bits[0], 0x7f);
-    assert!(or_bits[1..].iter().all(|b| *b == 0xff));
+    // every bit after the 48-bit time is used: 80 bits of entropy
+    assert!(or_bits[6..].iter().all(|b| *b == 0xff));
+    // the time comes first: a later serial sorts after an earlier one
+    let early = Serial::random(&mut rng);
+    std::thread::sleep(std::time::Duration::from_millis(2));
+    let late = Serial::random(&mut rng);
+    assert!(late.to_hex() > early.to_hex());
+    let now = u64::from_be_bytes([[0, 0].as_slice(), &late.as_bytes()[..6]].concat().try_into().unwrap());
+    let clock = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    assert!(now <= clock.as_millis() as u64 && now + 5_000 > clock.as_millis() as u64);
     assert!(Serial::from_bytes([0x80; 16]).is_err());
     assert!(Serial::from_bytes([0; 16]).is_err());
     assert!(Serial::from_bytes([1; 16]).is_ok());

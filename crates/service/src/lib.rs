@@ -92,11 +92,15 @@ pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + '
         .map_err(|e| ServiceError::Internal(format!("blocking task: {e}")))
 }
 
-/// 32 lower-case hex characters from the OS CSPRNG: the `Identifier` of new resources.
+/// The `Identifier` of new resources: 32 lower-case hex characters, the current time in
+/// milliseconds (12) then 80 bits from the OS CSPRNG (20). The time first makes each new
+/// identifier sort after the earlier ones, so the `(account, identifier)` index is appended to
+/// rather than written at a random page per certificate (as serials, `Serial::random`).
 pub(crate) fn new_identifier() -> String {
     use rand::RngCore;
     let mut bytes = [0u8; 16];
-    rand::rng().fill_bytes(&mut bytes);
+    bytes[..6].copy_from_slice(&opencas_pki::unix_millis_48());
+    rand::rng().fill_bytes(&mut bytes[6..]);
     hex::encode(bytes)
 }
 
@@ -176,5 +180,29 @@ impl Service {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+}
+
+#[cfg(test)]
+mod identifier_tests {
+    #[test]
+    fn identifiers_are_hex_time_ordered_and_random() {
+        let early = super::new_identifier();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let ids: Vec<String> = (0..2000).map(|_| super::new_identifier()).collect();
+        let mut or_bits = [0u8; 10];
+        for id in &ids {
+            assert_eq!(id.len(), 32);
+            assert!(id.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')));
+            assert!(*id > early, "a later identifier sorts after an earlier one");
+            let bytes = hex::decode(id).unwrap();
+            for (o, b) in or_bits.iter_mut().zip(&bytes[6..]) {
+                *o |= b;
+            }
+        }
+        // every bit after the 48-bit time is drawn
+        assert!(or_bits.iter().all(|b| *b == 0xff));
+        let unique: std::collections::HashSet<&String> = ids.iter().collect();
+        assert_eq!(unique.len(), ids.len());
     }
 }
