@@ -21,8 +21,8 @@
 //! row dead instead of zeroing its text, and appends after the covered bytes.
 //!
 //! Marking is bound by its scattered writes (~0.6 ns a suffix): half a first-time broad
-//! search's CPU at a million rows. So the rows of each run of `block` consecutive sorted
-//! suffixes are also kept as a bitset, made once at build time; a range marks its whole runs
+//! search's CPU at a million rows. So the rows of each run of `1 << run_shift` consecutive
+//! sorted suffixes are also kept as a bitset, made once at build time; a range marks its whole runs
 //! by OR-ing their bitsets in (one sequential pass of a row bit each, ~10× cheaper than
 //! scattering the run) and scatters only its ragged ends. A run is at least an eighth of the
 //! rows long, so its bitset takes at most a byte per suffix it stands for: the bitsets are at

@@ -88,6 +88,7 @@ fn parse_object(text: &str) -> Map<String, Value> {
     debug_assert!(parsed.is_ok(), "a body's own JSON text does not parse: {text}");
     parsed.unwrap_or_default()
 }
+
 pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<Body, WireError>> + Send>>;
 pub type Handler = fn(Service, Caller, Params) -> HandlerFuture;
 
