@@ -6,7 +6,7 @@
 //! meanwhile (all with larger ids) never shift or repeat what a token walk returns.
 
 use crate::listing::{Arg, Page, Where, bind_all};
-use crate::{Backend, CertRecord, Result, Store};
+use crate::{Backend, Result, Store};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use std::sync::Arc;
@@ -74,8 +74,10 @@ pub(crate) const CERT_LIST_COLUMNS: &str = "id, identifier, name, source_type, c
     organization_unit, algorithm, sign_algorithm, serial_no, not_before, not_after, warehouse_id, \
     has_private_key";
 
-impl From<CertRecord> for CertListRow {
-    fn from(r: CertRecord) -> Self {
+/// For tests that compare a list's row with the whole row.
+#[cfg(test)]
+impl From<crate::CertRecord> for CertListRow {
+    fn from(r: crate::CertRecord) -> Self {
         Self {
             id: r.id,
             identifier: r.identifier,
@@ -178,7 +180,6 @@ impl Store {
             Window::Keyset { before_id, limit } => (before_id.unwrap_or(i64::MAX), limit + 1, 0),
         };
         let (p_before, p_limit, p_offset) = (n + 1, n + 2, n + 3);
-        let columns = CERT_LIST_COLUMNS;
         // A keyword search evaluates the index match once: the matching ids are kept for
         // both the page and the total. Without a keyword the total is an index count and
         // the page stops after its rows.
@@ -186,7 +187,7 @@ impl Store {
             (
                 format!(
                     "WITH hits AS MATERIALIZED (SELECT id FROM certificates WHERE {cond}) \
-                     SELECT {columns}, (SELECT COUNT(*) FROM hits) AS total_n FROM certificates \
+                     SELECT {CERT_LIST_COLUMNS}, (SELECT COUNT(*) FROM hits) AS total_n FROM certificates \
                      WHERE id IN (SELECT id FROM hits WHERE id < ${p_before} ORDER BY id DESC \
                      LIMIT ${p_limit} OFFSET ${p_offset}) ORDER BY id DESC"
                 ),
@@ -195,7 +196,7 @@ impl Store {
         } else {
             (
                 format!(
-                    "SELECT {columns} FROM certificates WHERE {cond} AND id < ${p_before} \
+                    "SELECT {CERT_LIST_COLUMNS} FROM certificates WHERE {cond} AND id < ${p_before} \
                      ORDER BY id DESC LIMIT ${p_limit} OFFSET ${p_offset}"
                 ),
                 false,

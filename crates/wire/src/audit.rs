@@ -242,7 +242,10 @@ pub(crate) async fn record_result(
     let entry = AuditEntry {
         at_ms: now_ms(),
         kind: pending.outcome_kind.into(),
-        resources: resource_ids(named, outcome.ok().flatten().map(Body::fields).as_deref()),
+        resources: resource_ids(
+            named,
+            outcome.ok().flatten().map(|b| b.fields_named(names_resource)).as_ref(),
+        ),
         status: Some(status),
         code: Some(code),
         ..pending.entry.clone()

@@ -4,8 +4,8 @@
 use crate::error::WireError;
 use crate::params::Params;
 use opencas_service::{Caller, Service};
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value};
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -42,12 +42,21 @@ impl Body {
         Map::new().into()
     }
 
-    /// The fields as a map: parsed back when the body is JSON text (XML rendering, the
-    /// audit record of a state-changing call).
-    pub fn fields(&self) -> Cow<'_, Map<String, Value>> {
+    /// The top-level fields whose names `keep` accepts. From JSON text the others are
+    /// skipped without being built into values: the audit record of a state-changing call
+    /// wants the identifiers, not the certificate and chain PEM beside them.
+    pub fn fields_named(&self, keep: impl Fn(&str) -> bool) -> Map<String, Value> {
         match &self.0 {
-            Fields::Map(map) => Cow::Borrowed(map),
-            Fields::Json(text) => Cow::Owned(parse_object(text)),
+            Fields::Map(map) => map
+                .iter()
+                .filter(|(k, _)| keep(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            Fields::Json(text) => {
+                let parsed = NamedFields(&keep).deserialize(&mut serde_json::Deserializer::from_str(text));
+                debug_assert!(parsed.is_ok(), "a body's own JSON text does not parse: {text}");
+                parsed.unwrap_or_default()
+            }
         }
     }
 
@@ -87,6 +96,38 @@ fn parse_object(text: &str) -> Map<String, Value> {
     let parsed = serde_json::from_str(text);
     debug_assert!(parsed.is_ok(), "a body's own JSON text does not parse: {text}");
     parsed.unwrap_or_default()
+}
+
+/// Reads a JSON object keeping only the fields whose names the predicate accepts
+/// (`Body::fields_named`); the values of the others are skipped as `IgnoredAny`.
+struct NamedFields<'k, K>(&'k K);
+
+impl<'de, K: Fn(&str) -> bool> DeserializeSeed<'de> for NamedFields<'_, K> {
+    type Value = Map<String, Value>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, K: Fn(&str) -> bool> Visitor<'de> for NamedFields<'_, K> {
+    type Value = Map<String, Value>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut fields: A) -> Result<Self::Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(name) = fields.next_key::<String>()? {
+            if (self.0)(&name) {
+                out.insert(name, fields.next_value()?);
+            } else {
+                fields.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(out)
+    }
 }
 
 pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<Body, WireError>> + Send>>;
@@ -200,8 +241,12 @@ mod tests {
         let Value::Object(expected) = serde_json::to_value(page()).unwrap() else {
             unreachable!()
         };
-        assert_eq!(*typed.fields(), expected);
+        assert_eq!(typed.fields_named(|_| true), expected);
         assert_eq!(typed.clone().into_fields(), expected);
+        let total = |k: &str| k == "TotalCount";
+        let only_total: Map<String, Value> = [("TotalCount".to_owned(), Value::from(2))].into_iter().collect();
+        assert_eq!(typed.fields_named(total), only_total);
+        assert_eq!(Body::from(expected.clone()).fields_named(total), only_total);
 
         let mut with_id = expected.clone();
         with_id.insert("RequestId".into(), "R-\"1\"".into());
@@ -222,7 +267,7 @@ mod tests {
         #[derive(serde::Serialize)]
         struct Nothing {}
         for body in [to_body(Nothing {}).unwrap(), Body::new()] {
-            assert!(body.fields().is_empty());
+            assert!(body.fields_named(|_| true).is_empty());
             assert_eq!(body.json_with("RequestId", "R"), r#"{"RequestId":"R"}"#);
         }
     }
