@@ -115,6 +115,11 @@ impl CertInfo {
         }
     }
 
+    /// Describes a certificate this crate just built, whose encoding is `der`.
+    pub(crate) fn from_built(cert: &CertificateInner<Rfc5280>, der: &[u8]) -> Result<Self> {
+        Self::extract(cert, der)
+    }
+
     /// Parses the first `CERTIFICATE` block of PEM text.
     pub fn parse_pem(text: &str) -> Result<Self> {
         Self::parse(&crate::pem::cert_pem_to_der(text)?)

@@ -76,6 +76,8 @@ mod tests_keys;
 #[cfg(test)]
 mod tests_leaf;
 #[cfg(test)]
+mod tests_leaf_described;
+#[cfg(test)]
 mod tests_ocsp;
 #[cfg(test)]
 mod tests_pkcs12;
@@ -98,7 +100,7 @@ pub use inspect::{CertInfo, Fingerprints};
 pub use issue::{CertValidity, Serial, key_identifier, unix_millis_48};
 pub use key_match::key_matches_spki;
 pub use keys::{PBKDF2_ITERATIONS, PrivateKey};
-pub use leaf::{Criticals, LeafKind, LeafProfile, build_leaf};
+pub use leaf::{Criticals, LeafKind, LeafProfile, build_leaf, build_leaf_described};
 pub use name::{
     MAX_EXTRA_ATTRIBUTE_LEN, SubjectFields, UB_COMMON_NAME, UB_LOCALITY, UB_ORGANIZATION, UB_ORGANIZATIONAL_UNIT,
     UB_STATE, dn_string,

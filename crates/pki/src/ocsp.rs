@@ -501,4 +501,5 @@ pub fn build_ocsp_signer_cert<R: CryptoRng + ?Sized>(
         vec![nocheck],
         rng,
     )
+    .map(|(der, _)| der)
 }

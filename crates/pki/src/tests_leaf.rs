@@ -17,21 +17,21 @@ use crate::{
     key_identifier, os_rng, verify_certificate_signature,
 };
 
-fn root_validity() -> CertValidity {
+pub(crate) fn root_validity() -> CertValidity {
     CertValidity {
         not_before: Y2026,
         not_after: Y2026 + 10 * YEAR,
     }
 }
 
-fn leaf_validity() -> CertValidity {
+pub(crate) fn leaf_validity() -> CertValidity {
     CertValidity {
         not_before: Y2026 + 86_400,
         not_after: Y2026 + YEAR,
     }
 }
 
-fn sans() -> Vec<San> {
+pub(crate) fn sans() -> Vec<San> {
     vec![
         San::parse_dns("www.example.com").unwrap(),
         San::parse_dns("*.api.example.com").unwrap(),
@@ -43,7 +43,7 @@ fn sans() -> Vec<San> {
 }
 
 /// Root → sub chain for `alg` (sub certificate DER, sub key).
-fn sub_ca(alg: KeyAlgorithm, sm2_id: Sm2Id) -> (Vec<u8>, &'static PrivateKey) {
+pub(crate) fn sub_ca(alg: KeyAlgorithm, sm2_id: Sm2Id) -> (Vec<u8>, &'static PrivateKey) {
     let [root_key, sub_key] = keys(alg);
     let mut rng = os_rng();
     let p = CaProfile {

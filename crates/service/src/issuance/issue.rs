@@ -7,7 +7,7 @@ use crate::ca::{SUB_ROOT, ca_not_found, day, ensure_usable};
 use crate::{Caller, Result, Service, ServiceError, blocking, tags};
 use opencas_pki::{
     CertInfo, CertValidity, Criticals, CsrPolicy, ExtKeyUsage, KeyAlgorithm, KeyUsageFlags, LeafKind, LeafProfile,
-    ParsedCsr, San, SubjectFields, build_leaf, os_rng, pem,
+    ParsedCsr, San, SubjectFields, build_leaf_described, os_rng, pem,
 };
 use opencas_store::{CaRecord, CertRecord, IssuedWrite, StoreError, now_millis};
 use serde::Serialize;
@@ -446,7 +446,7 @@ impl Service {
         };
         let in_place = issuer_key.algorithm() == KeyAlgorithm::EcP256;
         let build = move || {
-            build_leaf(
+            build_leaf_described(
                 &ca_cert,
                 &issuer_key,
                 &spki,
@@ -461,9 +461,9 @@ impl Service {
         // much as the hand-off to the blocking pool and back, and those extra runnable threads
         // delayed the single issuance writer: build in place. RSA signatures, the larger
         // curves and SM2 (still verified after signing) would hold an async worker too long.
-        let cert_der = if in_place { build() } else { blocking(build).await? }.map_err(pki_error)?;
+        let (cert_der, info) = if in_place { build() } else { blocking(build).await? }.map_err(pki_error)?;
 
-        let record = self.leaf_record(caller, &req, &ca, &cert_der, key_der.is_some(), days)?;
+        let record = leaf_record(caller, &req, &ca, &cert_der, &info, key_der.is_some(), days);
         self.store_issued(caller, &req, &ca, &record, key_der.as_deref()).await
     }
 
@@ -477,35 +477,6 @@ impl Service {
             certificate_chain: issued.certificate_chain,
             parent_x509_certificate: pem::cert_der_to_pem(&sub.cert_der),
             root_x509_certificate: sub.chain_pem,
-        })
-    }
-
-    fn leaf_record(
-        &self,
-        caller: Caller,
-        req: &IssueRequest,
-        ca: &CaRecord,
-        cert_der: &[u8],
-        has_key: bool,
-        days: i64,
-    ) -> Result<CertRecord> {
-        let info = CertInfo::parse(cert_der).map_err(pki_error)?;
-        let ca_pem = pem::cert_der_to_pem(&ca.cert_der);
-        let parsed = crate::certstore::record::parsed_record(&info, cert_der);
-        Ok(CertRecord {
-            account_id: caller.account_id,
-            name: req.alias_name.clone().unwrap_or_else(|| parsed.name.clone()),
-            source_type: "aliyun".into(),
-            cert_type: "CERT".into(),
-            certificate_type: Some(req.kind.as_api().into()),
-            issuer_identifier: Some(ca.identifier.clone()),
-            custom_identifier: req.custom_identifier.clone(),
-            issuer: ca.common_name.clone(),
-            days,
-            resource_group_id: req.resource_group_id.clone(),
-            has_private_key: has_key,
-            chain_pem: format!("{ca_pem}{}", ca.chain_pem),
-            ..parsed
         })
     }
 
@@ -557,6 +528,35 @@ impl Service {
             }
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+/// The stored record of a certificate just issued under `ca`.
+fn leaf_record(
+    caller: Caller,
+    req: &IssueRequest,
+    ca: &CaRecord,
+    cert_der: &[u8],
+    info: &CertInfo,
+    has_key: bool,
+    days: i64,
+) -> CertRecord {
+    let ca_pem = pem::cert_der_to_pem(&ca.cert_der);
+    let parsed = crate::certstore::record::parsed_record(info, cert_der);
+    CertRecord {
+        account_id: caller.account_id,
+        name: req.alias_name.clone().unwrap_or_else(|| parsed.name.clone()),
+        source_type: "aliyun".into(),
+        cert_type: "CERT".into(),
+        certificate_type: Some(req.kind.as_api().into()),
+        issuer_identifier: Some(ca.identifier.clone()),
+        custom_identifier: req.custom_identifier.clone(),
+        issuer: ca.common_name.clone(),
+        days,
+        resource_group_id: req.resource_group_id.clone(),
+        has_private_key: has_key,
+        chain_pem: format!("{ca_pem}{}", ca.chain_pem),
+        ..parsed
     }
 }
 
