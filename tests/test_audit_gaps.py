@@ -121,3 +121,24 @@ def test_a_key_use_cut_off_by_the_request_timeout_is_recorded_once_with_408(serv
     records = records_of(srv, cut["RequestId"])
     assert [(r["kind"], r["status"], r["code"]) for r in records] == [("use", 408, "RequestTimeout")], records
     assert json.loads(srv.cli("audit", "verify").stdout)["status"] == "intact"
+
+
+def test_an_issuance_cut_off_by_the_request_timeout_is_recorded_once_and_not_written(server_factory):
+    """An issuance hands its records to its certificate's transaction. Cut off by the timeout
+    while that transaction waits for SQLite's write lock, it is not written once the lock is
+    free (nobody waits for it), and the log holds the call and the 408 the caller heard."""
+    from test_issuance import IApi
+    requires_sqlite_file()
+    srv = server_factory({"rate_limit": {"enabled": False}, "limits": {"request_timeout_secs": 1}}, name="issuecut")
+    api = IApi(srv)
+    sub = api.sub(api.root("ECC_256")["Identifier"], "ECC_256")["Identifier"]
+    before = api.total()
+    cut = assert_error(call_while_write_locked(srv, "CreateWHClientCertificate",
+                                               {"ParentIdentifier": sub, "CommonName": "cut-off", "Days": "30"}),
+                       408, "RequestTimeout")
+    records = records_of(srv, cut["RequestId"])
+    assert [(r["kind"], r["status"], r["code"]) for r in records] == \
+        [("call", None, None), ("result", 408, "RequestTimeout")], records
+    assert api.total() == before, "the cut-off issuance was not written"
+    assert api.counts(sub)[0] == 0
+    assert json.loads(srv.cli("audit", "verify").stdout)["status"] == "intact"

@@ -6,10 +6,12 @@
 //! as `***`, whatever its value. Tags are the exception: `Tags.N.Key` is a label.
 
 use crate::{Result, Service, ServiceError};
-pub use opencas_store::{AuditEntry, AuditFilter, AuditRecord, ChainCheck};
+pub use opencas_store::{AuditEntry, AuditFilter, AuditRecord, ChainCheck, EffectRecords};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 /// What a masked value is written as.
 pub const MASKED: &str = "***";
@@ -156,7 +158,61 @@ pub fn resource_ids<'a>(
     Value::Object(out).to_string()
 }
 
+/// The outcome record of the call recorded by `call`: the resources it named (`named`) and
+/// those its answer names (`created`, the answer's top-level fields), with the status and
+/// code the caller hears.
+pub fn outcome_entry(
+    call: &AuditEntry,
+    kind: &str,
+    named: &[(String, String)],
+    created: Option<&Map<String, Value>>,
+    (status, code): (i64, String),
+) -> AuditEntry {
+    AuditEntry {
+        at_ms: crate::store::now_millis(),
+        kind: kind.into(),
+        resources: resource_ids(named.iter().map(|(k, v)| (k.as_str(), v.as_str())), created),
+        status: Some(status),
+        code: Some(code),
+        ..call.clone()
+    }
+}
+
+/// A call's `call` record handed to its effect (an issuance) rather than written before it:
+/// the service writes it, and the `result` record of its success, in the effect's own
+/// transaction (see `EffectRecords`). If the effect is not written (a refusal, an idempotent
+/// replay), `written` stays false and the wire layer records the call as usual.
+#[derive(Debug, Clone)]
+pub struct EffectAudit {
+    call: AuditEntry,
+    /// The resources the request named, for the `result` record.
+    named: Vec<(String, String)>,
+    written: Arc<AtomicBool>,
+}
+
+impl EffectAudit {
+    pub fn new(call: AuditEntry, named: Vec<(String, String)>, written: Arc<AtomicBool>) -> Self {
+        Self { call, named, written }
+    }
+
+    /// The records of the call succeeding with an answer whose resource-named top-level
+    /// fields are `created` (as the wire layer would take them from the rendered answer).
+    pub(crate) fn records_for(&self, created: &Map<String, Value>) -> EffectRecords {
+        EffectRecords {
+            result: outcome_entry(&self.call, "result", &self.named, Some(created), (200, "OK".into())),
+            call: self.call.clone(),
+            written: Arc::clone(&self.written),
+        }
+    }
+}
+
 impl Service {
+    /// Whether a call may hand its records to its effect (`EffectAudit`): only where the store
+    /// writes them in the effect's transaction.
+    pub fn records_effects(&self) -> bool {
+        self.store.records_effects()
+    }
+
     /// Appends one record and answers once it is durable. An error means it is not stored,
     /// and the caller must not act as if it were.
     pub async fn audit_append(&self, entry: AuditEntry) -> Result<i64> {

@@ -55,6 +55,19 @@ pub struct AuditEntry {
     pub code: Option<String>,
 }
 
+/// The `call` and `result` records of a call whose only effect is one issuance, written in
+/// that issuance's own transaction (only by the SQLite writer: `Store::records_effects`). Both
+/// records exist exactly when the effect does, which is what the two separate records of the
+/// usual protocol guarantee (no effect the log does not know of) at a third of its round trips.
+#[derive(Debug, Clone)]
+pub struct EffectRecords {
+    pub call: AuditEntry,
+    pub result: AuditEntry,
+    /// Set once the records and the effect are durable, before the writer answers; read by
+    /// whoever must record the call if they were not (a cut-off or a refused call).
+    pub written: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
 /// A stored record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditRecord {
@@ -306,12 +319,16 @@ async fn run(
 }
 
 /// The `(seq, prev_hash, hash)` of `entries` appended after the record `(seq, hash)`.
-pub(crate) fn links(mut seq: i64, mut prev: String, entries: &[AuditEntry]) -> Vec<(i64, String, String)> {
+pub(crate) fn links<E: std::borrow::Borrow<AuditEntry>>(
+    mut seq: i64,
+    mut prev: String,
+    entries: &[E],
+) -> Vec<(i64, String, String)> {
     entries
         .iter()
         .map(|e| {
             seq += 1;
-            let hash = chain_hash(&prev, seq, e);
+            let hash = chain_hash(&prev, seq, e.borrow());
             (seq, std::mem::replace(&mut prev, hash.clone()), hash)
         })
         .collect()

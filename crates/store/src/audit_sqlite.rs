@@ -5,6 +5,7 @@
 use crate::Result;
 use crate::audit::{AuditEntry, COLUMNS, GENESIS, links};
 use rusqlite::{Connection, OptionalExtension, params};
+use std::borrow::Borrow;
 use std::sync::LazyLock;
 
 static INSERT: LazyLock<String> = LazyLock::new(|| {
@@ -16,7 +17,7 @@ static INSERT: LazyLock<String> = LazyLock::new(|| {
 /// Appends `entries`, in order, inside the transaction the caller holds; answers the first
 /// one's sequence number. The head is read inside the transaction, never remembered: a
 /// rolled-back append or another process's must not fork the chain.
-pub(crate) fn append(conn: &Connection, entries: &[AuditEntry]) -> Result<i64> {
+pub(crate) fn append<E: Borrow<AuditEntry>>(conn: &Connection, entries: &[E]) -> Result<i64> {
     let head: Option<(i64, String)> = conn
         .prepare_cached("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")?
         .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -24,6 +25,7 @@ pub(crate) fn append(conn: &Connection, entries: &[AuditEntry]) -> Result<i64> {
     let (seq, prev) = head.unwrap_or((0, GENESIS.to_owned()));
     let mut insert = conn.prepare_cached(&INSERT)?;
     for (e, (seq, prev_hash, hash)) in entries.iter().zip(links(seq, prev, entries)) {
+        let e = e.borrow();
         insert.execute(params![
             seq,
             e.at_ms,

@@ -15,7 +15,7 @@ use crate::certificates::{certificate_conflict, insert_certificate_sql};
 use crate::fastread::ca_row;
 use crate::sqlite_writer::Work;
 use crate::tx::{INSERT_IDEMPOTENCY, INSERT_TAG};
-use crate::{CaRecord, CertRecord, Result, Store, StoreError};
+use crate::{AuditEntry, CaRecord, CertRecord, EffectRecords, Result, Store, StoreError};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, ToSql, params, params_from_iter};
 use std::sync::LazyLock;
 use tokio::sync::oneshot;
@@ -62,6 +62,9 @@ pub struct IssuedWrite {
     pub tags: Vec<(String, String)>,
     /// `(action, ClientToken)`.
     pub idempotency: Option<(&'static str, String)>,
+    /// The call's audit records, written in the same transaction when the certificate is
+    /// (only where `Store::records_effects`).
+    pub records: Option<EffectRecords>,
 }
 
 /// The write with its key already sealed (sealing needs no lock; it is done by the caller).
@@ -88,6 +91,25 @@ impl Job {
         let _ = self.answer.send(outcome);
     }
 
+    /// A job carrying its call's records whose caller has gone (cut off by the request
+    /// timeout): it is not written, since the wire layer records the call and the 408 the
+    /// caller heard, and the records would tell of a second outcome.
+    pub(crate) fn abandoned_with_records(&self) -> bool {
+        self.write.w.records.is_some() && self.answer.is_closed()
+    }
+
+    /// The records to append if the write succeeded.
+    pub(crate) fn records(&self) -> Option<[&AuditEntry; 2]> {
+        self.write.w.records.as_ref().map(|r| [&r.call, &r.result])
+    }
+
+    /// Tells whoever waits on the records that they are durable.
+    pub(crate) fn mark_recorded(&self) {
+        if let Some(r) = &self.write.w.records {
+            r.written.store(true, std::sync::atomic::Ordering::Release);
+        }
+    }
+
     /// A job whose check accepts any CA that exists, answered on the returned receiver.
     #[cfg(test)]
     pub(crate) fn accepting(w: IssuedWrite) -> (Self, oneshot::Receiver<Outcome>) {
@@ -109,6 +131,10 @@ impl Store {
         check: impl Fn(Option<&CaRecord>) -> std::result::Result<(), E> + Send + 'static,
     ) -> Result<std::result::Result<(), E>> {
         let Some(writer) = &self.issued else {
+            if w.records.is_some() {
+                // the caller asked `records_effects` first: this is a bug, refused before any write
+                return Err(StoreError::Batch("effect records need the SQLite writer".into()));
+            }
             return self.write_issued_through_any(w, check).await;
         };
         let key_sealed = w.key_pkcs8_der.as_deref().map(|k| {

@@ -39,6 +39,7 @@ pub(crate) fn write(n: i64) -> IssuedWrite {
         tag_resource_type: "CERT",
         tags: Vec::new(),
         idempotency: None,
+        records: None,
     }
 }
 
@@ -130,6 +131,45 @@ async fn both_paths_store_the_same_rows() {
         .await
         .unwrap();
     assert_eq!(page.total, 1);
+}
+
+/// Only the SQLite writer writes a call's records with its effect; elsewhere a write carrying
+/// them is a caller's bug, refused before anything is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn effect_records_are_refused_where_they_cannot_be_written_with_the_effect() {
+    let dir = tempfile::tempdir().unwrap();
+    let fast = test_store(&dir).await;
+    with_ca(&fast, 3).await;
+    let slow = through_any(&fast);
+    assert!(fast.records_effects() && !slow.records_effects());
+    let mut carrying = write(1);
+    let entry = AuditEntry {
+        at_ms: 1,
+        kind: "call".into(),
+        account_id: Some(1),
+        access_key_id: None,
+        action: "CreateClientCertificate".into(),
+        version: "2020-06-30".into(),
+        request_id: "R".into(),
+        source: "127.0.0.1:1".into(),
+        params: "{}".into(),
+        resources: "{}".into(),
+        status: None,
+        code: None,
+    };
+    carrying.records = Some(EffectRecords {
+        result: AuditEntry {
+            kind: "result".into(),
+            ..entry.clone()
+        },
+        call: entry,
+        written: Default::default(),
+    });
+    assert!(matches!(
+        slow.write_issued(carrying, accept).await,
+        Err(StoreError::Batch(_))
+    ));
+    assert_eq!(issued_count(&fast).await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

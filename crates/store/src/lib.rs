@@ -47,7 +47,7 @@ use std::time::Duration;
 
 pub use accounts::{AccessKeyRecord, AccountRecord, AccountStatus, NewAccessKey};
 pub use assets::{CertClassCounts, CertCounts};
-pub use audit::{AuditEntry, AuditFilter, AuditRecord, ChainCheck};
+pub use audit::{AuditEntry, AuditFilter, AuditRecord, ChainCheck, EffectRecords};
 pub use cas::{CaFilter, CaLogRow, CaRecord, NewCa};
 pub use certificates::{CertFilter, CertName, CertRecord, CertState};
 pub use csrs::{CsrFilter, CsrRow, NewCsr};
@@ -280,6 +280,12 @@ impl Store {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Whether `IssuedWrite::records` is written with its issuance (the SQLite writer does);
+    /// elsewhere a call is recorded before and after its effect.
+    pub fn records_effects(&self) -> bool {
+        self.issued.is_some()
     }
 
     /// Whether other processes may share this database (so in-process state such as the

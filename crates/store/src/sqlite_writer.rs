@@ -19,6 +19,11 @@
 //! effect can outlive the record that tells of it; what a power cut can lose is the `call`
 //! record of a call that had neither taken effect nor been answered.
 //!
+//! A call whose only effect is one issuance may instead hand its `call` and `result` records
+//! to the issuance (`IssuedWrite::records`): they are appended in the durable transaction that
+//! writes the certificate, only if it does, so the records and the effect exist together or
+//! not at all, and the request makes one round trip to this thread instead of three.
+//!
 //! The thread holds the store's writer lock while it writes, like every other writer of the
 //! process (the sqlx writers of other actions share the database).
 
@@ -185,13 +190,15 @@ impl Writer {
 
     /// The other records and the issuances in one durable transaction; answers them and the
     /// `deferred` outcome records of the first transaction once it is durable.
-    fn commit_durably(&mut self, mut rest: Records, jobs: Vec<Job>, deferred: Vec<(Waiter, Answered)>) {
+    fn commit_durably(&mut self, mut rest: Records, mut jobs: Vec<Job>, deferred: Vec<(Waiter, Answered)>) {
         let began = if self.set_full(true) {
             self.conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| e.to_string())
         } else {
             Err("the batch cannot be made durable".to_owned())
         };
+        // after the wait, as for the records
         drop_abandoned_outcomes(&mut rest);
+        jobs.retain(|job| !job.abandoned_with_records());
         let (entries, waiters): (Vec<_>, Vec<_>) = rest.into_iter().unzip();
         let mut appended: std::result::Result<i64, String> = Err(String::new());
         let mut issued = Vec::new();
@@ -202,6 +209,18 @@ impl Writer {
                 return Err("a write of the batch could not be isolated; the batch was rolled back".to_owned());
             }
             issued = outcomes;
+            // the records of the calls whose effect these issuances are: no savepoint, since
+            // an effect must not commit without them
+            let effect_records: Vec<&AuditEntry> = jobs
+                .iter()
+                .zip(&issued)
+                .filter(|(_, outcome)| matches!(outcome, Ok(Ok(()))))
+                .filter_map(|(job, _)| job.records())
+                .flatten()
+                .collect();
+            if !effect_records.is_empty() {
+                append(&self.conn, &effect_records).map_err(|e| e.to_string())?;
+            }
             if jobs.is_empty() && !entries.is_empty() {
                 // nothing else in the transaction for a failed append to spare (the common
                 // case of key uses): no savepoint, the failure rolls the transaction back
@@ -237,10 +256,12 @@ impl Writer {
             let _ = waiter.send(answer);
         }
         match committed {
-            Ok(()) => jobs
-                .into_iter()
-                .zip(issued)
-                .for_each(|(job, outcome)| job.answer(outcome)),
+            Ok(()) => jobs.into_iter().zip(issued).for_each(|(job, outcome)| {
+                if matches!(outcome, Ok(Ok(()))) {
+                    job.mark_recorded();
+                }
+                job.answer(outcome)
+            }),
             Err(e) => jobs
                 .into_iter()
                 .for_each(|job| job.answer(Err(StoreError::Batch(e.clone())))),

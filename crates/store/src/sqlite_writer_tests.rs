@@ -7,6 +7,8 @@ use crate::fastwrite::tests::{CA, issued_count, keyword_total, with_ca, write};
 use crate::fastwrite::{Job, Outcome};
 use crate::search::tests::sqlite_test_store as test_store;
 use crate::*;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::oneshot;
 
 fn record(kind: &str, n: i64) -> AuditEntry {
@@ -32,6 +34,8 @@ enum Item {
     /// A record whose caller is gone before the batch runs.
     Abandoned(&'static str, i64),
     Issue(Box<IssuedWrite>),
+    /// An issuance whose caller is gone before the batch runs.
+    IssueAbandoned(Box<IssuedWrite>),
 }
 
 enum Answer {
@@ -64,6 +68,11 @@ async fn queued_together(store: &Store, items: Vec<Item>) -> std::vec::IntoIter<
                 let (job, answered): (Job, _) = Job::accepting(*w);
                 assert!(queue.send(Work::Issue(job)));
                 Answer::Issued(answered)
+            }
+            Item::IssueAbandoned(w) => {
+                let (job, _gone): (Job, _) = Job::accepting(*w);
+                assert!(queue.send(Work::Issue(job)));
+                Answer::Gone
             }
         })
         .collect::<Vec<_>>();
@@ -354,4 +363,93 @@ async fn a_large_batch_stores_every_row_with_its_own_values() {
     }
     assert_eq!(keyword_total(&store, ".example").await, 101);
     assert_eq!(issued_count(&store).await, 101);
+}
+
+/// `w` carrying the `call` and `result` records of request `R{n}`, and the flag the writer sets.
+fn with_records(mut w: IssuedWrite, n: i64) -> (Box<IssuedWrite>, Arc<AtomicBool>) {
+    let written = Arc::new(AtomicBool::new(false));
+    w.records = Some(EffectRecords {
+        call: record("call", n),
+        result: record("result", n),
+        written: Arc::clone(&written),
+    });
+    (Box::new(w), written)
+}
+
+fn was_written(flag: &AtomicBool) -> bool {
+    flag.load(Ordering::Acquire)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_issuance_writes_its_call_records_only_with_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = test_store(&dir).await;
+    with_ca(&store, 10).await;
+    let (first, first_written) = with_records(write(1), 5);
+    let mut same_serial = write(2);
+    same_serial.record.serial_no = "1".into();
+    let (refused, refused_written) = with_records(same_serial, 6);
+    let (gone, gone_written) = with_records(write(3), 7);
+    use Item::{Issue, IssueAbandoned, Record};
+    let mut answers = queued_together(
+        &store,
+        vec![
+            Record("call", 1),
+            Issue(first),
+            Issue(refused),
+            IssueAbandoned(gone),
+            Record("result", 2),
+        ],
+    )
+    .await;
+    let mut next = || answers.next().unwrap();
+    assert_eq!(seq(next()).await, Ok(2));
+    issued(next()).await.unwrap();
+    assert!(matches!(issued(next()).await, Err(StoreError::Conflict("serial"))));
+    assert!(matches!(next(), Answer::Gone));
+    seq(next()).await.unwrap();
+    assert!(was_written(&first_written), "set before the answer");
+    assert!(!was_written(&refused_written) && !was_written(&gone_written));
+    // the refused and the abandoned issuance left no record and no certificate
+    assert_eq!(request_ids(&store).await, ["R0", "R1", "R5", "R5", "R2"]);
+    let kinds: Vec<String> = store
+        .audit_list(&AuditFilter::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.entry.kind)
+        .collect();
+    assert_eq!(kinds, ["auth", "call", "call", "result", "result"]);
+    assert_eq!(chain_length(&store).await, 5);
+    assert_eq!(issued_count(&store).await, 1);
+    assert!(
+        store
+            .find_certificate(1, &format!("{:032x}", 3))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// An effect must not outlive its records: when they cannot be written, the transaction that
+/// would have written the certificate (with the rest of its batch) is rolled back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_issuance_whose_records_are_refused_is_not_written() {
+    let (_dir, store) = refusing("result").await;
+    let (carrying, written) = with_records(write(1), 5);
+    use Item::Issue;
+    let answers = queued_together(&store, vec![Issue(carrying), Issue(Box::new(write(2)))]).await;
+    for answer in answers {
+        assert!(matches!(issued(answer).await, Err(StoreError::Batch(_))));
+    }
+    assert!(!was_written(&written));
+    assert_eq!(issued_count(&store).await, 0);
+    let ids = request_ids(&store).await;
+    assert!(ids == ["R0"] || ids.is_empty(), "{ids:?}");
+    // the writer goes on: the same issuance without records is written
+    let again = queued_together(&store, vec![Issue(Box::new(write(1)))]).await;
+    for answer in again {
+        issued(answer).await.unwrap();
+    }
+    assert_eq!(issued_count(&store).await, 1);
 }

@@ -17,6 +17,12 @@
 //! the timeout's status (408 `RequestTimeout`) before the timeout is answered; its effect may
 //! or may not have been committed, as for any answer the caller never received.
 //!
+//! A call whose only effect is one issuance hands both records to it instead (where the store
+//! can: `Service::records_effects`): they are written in the effect's own transaction, so they
+//! exist exactly when it does, and the request waits on one commit instead of three. If the
+//! effect is not written (a refusal, an idempotent replay, a call cut off before its write),
+//! the call and its outcome are recorded here after the action, as nothing has changed.
+//!
 //! A call that only uses a key (`Sign`, `Verify`, `Encrypt`, `Decrypt`, and
 //! `DescribeCertificatePrivateKey`, which hands one out) stores nothing, so its only effect is
 //! its answer. It is recorded once, as kind `use` with its outcome, before the answer: that is
@@ -30,8 +36,10 @@ use crate::registry::Body;
 use crate::server::AppState;
 use axum::http::StatusCode;
 use opencas_service::Caller;
-use opencas_service::audit::AuditEntry;
-use opencas_service::audit::{masked_params, names_resource, resource_ids};
+use opencas_service::audit::{AuditEntry, EffectAudit};
+use opencas_service::audit::{masked_params, names_resource, outcome_entry, resource_ids};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Action names that only read. Everything else the registry holds changes state or uses
 /// a key, and is recorded.
@@ -95,6 +103,9 @@ pub(crate) struct Pending {
     named: Vec<(String, String)>,
     /// The `kind` of the outcome record: `result` after a `call` record, `use` otherwise.
     outcome_kind: &'static str,
+    /// Set when the `call` record was handed to the effect (`hand_to_effect`): whether it has
+    /// been written with it.
+    with_effect: Option<Arc<AtomicBool>>,
 }
 
 fn unavailable() -> WireError {
@@ -150,6 +161,24 @@ pub(crate) async fn record_call(
     Ok(())
 }
 
+/// Hands a state-changing call's records to its effect (see the module comment) instead of
+/// recording the call now; `record_result` records it afterwards if the effect did not.
+pub(crate) fn hand_to_effect(
+    ctx: &AuditCtx,
+    action: (&str, &str),
+    caller: Caller,
+    credential: Option<String>,
+    params: &Params,
+    slot: &mut Option<Pending>,
+) -> EffectAudit {
+    let written = Arc::new(AtomicBool::new(false));
+    let mut pending = Pending::new(("call", "result"), ctx, action, (caller, credential), params);
+    pending.with_effect = Some(Arc::clone(&written));
+    let audit = EffectAudit::new(pending.entry.clone(), pending.named.clone(), written);
+    *slot = Some(pending);
+    audit
+}
+
 /// Prepares the single record of a key use (`action` is `(version, name)`) in `slot`, where
 /// `record_result` completes and appends it; nothing is written yet. Left in the slot before
 /// the action runs, so that a request cut off by the timeout is recorded too.
@@ -184,6 +213,7 @@ impl Pending {
             entry: caller_entry(kinds.0, ctx, action, who, params, resources),
             named,
             outcome_kind: kinds.1,
+            with_effect: None,
         }
     }
 }
@@ -234,22 +264,30 @@ pub(crate) async fn record_result(
     let Some(pending) = slot.as_ref() else {
         return Ok(());
     };
+    if let Some(written) = &pending.with_effect {
+        // Acquire: pairs with the writer's Release after the commit
+        let with_effect = written.load(Ordering::Acquire);
+        if with_effect && outcome.is_ok() {
+            *slot = None;
+            return Ok(());
+        }
+        if !with_effect {
+            append(state, pending.entry.clone()).await?;
+        }
+        // else the effect's records say it succeeded, and this one what the caller heard
+    }
     let (status, code) = match outcome {
         Ok(_) => (200, "OK".to_owned()),
         Err(e) => (i64::from(e.status.as_u16()), e.code.to_string()),
     };
-    let named = pending.named.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-    let entry = AuditEntry {
-        at_ms: now_ms(),
-        kind: pending.outcome_kind.into(),
-        resources: resource_ids(
-            named,
-            outcome.ok().flatten().map(|b| b.fields_named(names_resource)).as_ref(),
-        ),
-        status: Some(status),
-        code: Some(code),
-        ..pending.entry.clone()
-    };
+    let created = outcome.ok().flatten().map(|b| b.fields_named(names_resource));
+    let entry = outcome_entry(
+        &pending.entry,
+        pending.outcome_kind,
+        &pending.named,
+        created.as_ref(),
+        (status, code),
+    );
     append(state, entry).await?;
     *slot = None;
     Ok(())

@@ -3,6 +3,7 @@
 
 use crate::error::WireError;
 use crate::params::Params;
+use opencas_service::audit::EffectAudit;
 use opencas_service::{Caller, Service};
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value};
@@ -132,6 +133,15 @@ impl<'de, K: Fn(&str) -> bool> Visitor<'de> for NamedFields<'_, K> {
 
 pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<Body, WireError>> + Send>>;
 pub type Handler = fn(Service, Caller, Params) -> HandlerFuture;
+/// A handler whose action's only effect can carry the call's audit records (see
+/// `EffectAudit`); given `None`, the wire layer records the call before and after it.
+pub type RecordingHandler = fn(Service, Caller, Params, Option<EffectAudit>) -> HandlerFuture;
+
+#[derive(Clone, Copy)]
+enum Handle {
+    Plain(Handler),
+    Recording(RecordingHandler),
+}
 
 /// The API versions this endpoint speaks, newest SSL service first: the order in which
 /// `/api/v1/<Action>` looks an action up when no version is given.
@@ -141,7 +151,22 @@ pub const VERSIONS: [&str; 3] = ["2020-04-07", "2020-06-30", "2018-07-13"];
 pub struct Action {
     pub version: &'static str,
     pub name: &'static str,
-    pub handler: Handler,
+    handle: Handle,
+}
+
+impl Action {
+    /// Runs the action; `audit` is dropped by an action that cannot carry it.
+    pub fn run(&self, service: Service, caller: Caller, params: Params, audit: Option<EffectAudit>) -> HandlerFuture {
+        match self.handle {
+            Handle::Plain(handler) => handler(service, caller, params),
+            Handle::Recording(handler) => handler(service, caller, params, audit),
+        }
+    }
+
+    /// Whether the action's effect can carry the call's audit records.
+    pub fn records_its_effect(&self) -> bool {
+        matches!(self.handle, Handle::Recording(_))
+    }
 }
 
 #[derive(Default)]
@@ -151,8 +176,26 @@ pub struct Registry {
 
 impl Registry {
     pub fn add(&mut self, version: &'static str, name: &'static str, handler: Handler) {
+        self.insert(Action {
+            version,
+            name,
+            handle: Handle::Plain(handler),
+        });
+    }
+
+    /// An action whose only effect is one issuance, which can carry the call's audit records.
+    pub fn add_recording(&mut self, version: &'static str, name: &'static str, handler: RecordingHandler) {
+        self.insert(Action {
+            version,
+            name,
+            handle: Handle::Recording(handler),
+        });
+    }
+
+    fn insert(&mut self, action: Action) {
+        let (version, name) = (action.version, action.name);
         assert!(VERSIONS.contains(&version), "unknown version {version}");
-        let previous = self.actions.insert((version, name), Action { version, name, handler });
+        let previous = self.actions.insert((version, name), action);
         assert!(previous.is_none(), "{version} {name} registered twice");
     }
 

@@ -336,18 +336,24 @@ async fn handle(
     let recording = audit::recording(action.name);
     if recording == audit::Recording::Not {
         throttled?;
-        return (action.handler)(state.service.clone(), caller, decoded.params).await;
+        return action.run(state.service.clone(), caller, decoded.params, None).await;
     }
     let credential = crate::auth::presented_credential(&signed_parts(method, uri, headers, &decoded));
     if let Err(refusal) = throttled {
         return Err(audit::record_throttled(state, ctx, name, caller, credential, &decoded.params, refusal).await);
     }
+    let params = &decoded.params;
+    let mut effect_audit = None;
     if recording == audit::Recording::Use {
-        audit::prepare_use(ctx, name, caller, credential, &decoded.params, pending);
+        audit::prepare_use(ctx, name, caller, credential, params, pending);
+    } else if action.records_its_effect() && state.service.records_effects() {
+        effect_audit = Some(audit::hand_to_effect(ctx, name, caller, credential, params, pending));
     } else {
-        audit::record_call(state, ctx, name, caller, credential, &decoded.params, pending).await?;
+        audit::record_call(state, ctx, name, caller, credential, params, pending).await?;
     }
-    let outcome = (action.handler)(state.service.clone(), caller, decoded.params).await;
+    let outcome = action
+        .run(state.service.clone(), caller, decoded.params, effect_audit)
+        .await;
     audit::record_result(state, pending, outcome.as_ref().map(Some)).await?;
     outcome
 }

@@ -3,6 +3,7 @@
 //! then store the certificate and take one unit of quota in one transaction.
 
 use super::{CertKind, TAG_RESOURCE_TYPE, ValidityInput};
+use crate::audit::EffectAudit;
 use crate::ca::{SUB_ROOT, ca_not_found, day, ensure_usable};
 use crate::{Caller, Result, Service, ServiceError, blocking, tags};
 use opencas_pki::{
@@ -103,7 +104,11 @@ pub struct IssueRequest {
     pub tags: Vec<(String, String)>,
     /// Set for `CertKind::Custom` only.
     pub custom: Option<CustomProfile>,
+    /// The call's records, written with the certificate (only where `Service::records_effects`).
+    pub audit: Option<EffectAudit>,
 }
+
+pub const WH_ACTION: &str = "CreateWHClientCertificate";
 
 /// `CreateWHClientCertificate` (2020-04-07): the certificate with its issuer and root.
 #[derive(Debug, Serialize)]
@@ -491,7 +496,12 @@ impl Service {
         record: &CertRecord,
         key_der: Option<&[u8]>,
     ) -> Result<IssueResponse> {
+        let answer = response(record, req.immediately);
         let write = IssuedWrite {
+            records: req
+                .audit
+                .as_ref()
+                .map(|audit| audit.records_for(&answered_resources(req, &answer))),
             record: record.clone(),
             ca_identifier: ca.identifier.clone(),
             key_pkcs8_der: key_der.map(<[u8]>::to_vec),
@@ -508,7 +518,7 @@ impl Service {
             })
             .await;
         match written {
-            Ok(Ok(())) => Ok(response(record, req.immediately)),
+            Ok(Ok(())) => Ok(answer),
             Ok(Err(refused)) => Err(refused),
             Err(StoreError::Conflict("quota")) => Err(quota_exceeded(&ca.identifier)),
             Err(StoreError::Conflict("serial")) if req.custom.as_ref().is_some_and(|c| c.serial.is_some()) => {
@@ -529,6 +539,17 @@ impl Service {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// The resource-named fields of the answer `req.action` renders from `answer`, for its `result`
+/// record: `CreateWHClientCertificate`'s answer has no `SerialNumber`.
+fn answered_resources(req: &IssueRequest, answer: &IssueResponse) -> serde_json::Map<String, serde_json::Value> {
+    let mut fields = serde_json::Map::new();
+    fields.insert("Identifier".into(), answer.identifier.clone().into());
+    if req.action != WH_ACTION {
+        fields.insert("SerialNumber".into(), answer.serial_number.clone().into());
+    }
+    fields
 }
 
 /// The stored record of a certificate just issued under `ca`.

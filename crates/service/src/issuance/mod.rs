@@ -8,7 +8,9 @@ mod reads;
 pub(crate) mod validity;
 
 pub use download::{Bundle, Download, DownloadFormat, render};
-pub use issue::{CustomProfile, IssueRequest, IssueResponse, KeySource, LeafSubjectInput, SanInput, WhIssueResponse};
+pub use issue::{
+    CustomProfile, IssueRequest, IssueResponse, KeySource, LeafSubjectInput, SanInput, WH_ACTION, WhIssueResponse,
+};
 pub use keygen::KeyGenerator;
 pub use reads::*;
 pub use validity::ValidityInput;

@@ -5,8 +5,9 @@ use crate::error::WireError;
 use crate::params::Params;
 use crate::registry::{Body, Registry, to_body};
 use opencas_pki::{ExtKeyUsage, KeyAlgorithm, KeyUsageFlags};
+use opencas_service::audit::EffectAudit;
 use opencas_service::issuance::{
-    CertKind, CustomProfile, IssueRequest, KeySource, LeafSubjectInput, MAX_BATCH, SanInput, ValidityInput,
+    CertKind, CustomProfile, IssueRequest, KeySource, LeafSubjectInput, MAX_BATCH, SanInput, ValidityInput, WH_ACTION,
 };
 use opencas_service::{Caller, Service};
 
@@ -15,24 +16,27 @@ const V: &str = "2020-06-30";
 const MAX_UNIX: i64 = 253_402_300_799;
 
 pub fn register(r: &mut Registry) {
-    r.add(V, "CreateServerCertificate", |s, c, p| {
-        Box::pin(issue(s, c, p, Kind::ServerKey))
+    // the issuance actions' only effect is the certificate: it carries the call's records
+    r.add_recording(V, "CreateServerCertificate", |s, c, p, a| {
+        Box::pin(issue(s, c, p, a, Kind::ServerKey))
     });
-    r.add(V, "CreateServerCertificateWithCsr", |s, c, p| {
-        Box::pin(issue(s, c, p, Kind::ServerCsr))
+    r.add_recording(V, "CreateServerCertificateWithCsr", |s, c, p, a| {
+        Box::pin(issue(s, c, p, a, Kind::ServerCsr))
     });
-    r.add(V, "CreateClientCertificate", |s, c, p| {
-        Box::pin(issue(s, c, p, Kind::ClientKey))
+    r.add_recording(V, "CreateClientCertificate", |s, c, p, a| {
+        Box::pin(issue(s, c, p, a, Kind::ClientKey))
     });
-    r.add(V, "CreateClientCertificateWithCsr", |s, c, p| {
-        Box::pin(issue(s, c, p, Kind::ClientCsr))
+    r.add_recording(V, "CreateClientCertificateWithCsr", |s, c, p, a| {
+        Box::pin(issue(s, c, p, a, Kind::ClientCsr))
     });
-    r.add(V, "CreateCustomCertificate", |s, c, p| Box::pin(issue_custom(s, c, p)));
+    r.add_recording(V, "CreateCustomCertificate", |s, c, p, a| {
+        Box::pin(issue_custom(s, c, p, a))
+    });
     r.add(V, "ListAllEndEntityInstance", |s, c, p| {
         Box::pin(end_entity_instances(s, c, p))
     });
-    r.add("2020-04-07", "CreateWHClientCertificate", |s, c, p| {
-        Box::pin(issue_wh(s, c, p))
+    r.add_recording("2020-04-07", "CreateWHClientCertificate", |s, c, p, a| {
+        Box::pin(issue_wh(s, c, p, a))
     });
     r.add(V, "DescribeClientCertificate", |s, c, p| Box::pin(describe(s, c, p)));
     r.add(V, "DescribeClientCertificateForSerialNumber", |s, c, p| {
@@ -159,27 +163,40 @@ fn issue_request(p: &Params, kind: Kind, action: &'static str) -> Result<IssueRe
         resource_group_id: p.opt_str_max("ResourceGroupId", 64)?,
         tags: p.tags("Tags")?,
         custom: None,
+        audit: None,
     })
 }
 
-async fn issue(s: Service, caller: Caller, p: Params, kind: Kind) -> Result<Body, WireError> {
+async fn issue(
+    s: Service,
+    caller: Caller,
+    p: Params,
+    audit: Option<EffectAudit>,
+    kind: Kind,
+) -> Result<Body, WireError> {
     let action = match kind {
         Kind::ServerKey => "CreateServerCertificate",
         Kind::ServerCsr => "CreateServerCertificateWithCsr",
         Kind::ClientKey => "CreateClientCertificate",
         Kind::ClientCsr => "CreateClientCertificateWithCsr",
     };
-    let req = issue_request(&p, kind, action)?;
+    let req = IssueRequest {
+        audit,
+        ..issue_request(&p, kind, action)?
+    };
     to_body(s.issue_certificate(caller, req).await?)
 }
 
-async fn issue_wh(s: Service, caller: Caller, p: Params) -> Result<Body, WireError> {
+async fn issue_wh(s: Service, caller: Caller, p: Params, audit: Option<EffectAudit>) -> Result<Body, WireError> {
     let kind = if p.opt_str("Csr").is_some() {
         Kind::ClientCsr
     } else {
         Kind::ClientKey
     };
-    let req = issue_request(&p, kind, "CreateWHClientCertificate")?;
+    let req = IssueRequest {
+        audit,
+        ..issue_request(&p, kind, WH_ACTION)?
+    };
     to_body(s.issue_wh_client_certificate(caller, req).await?)
 }
 
@@ -200,7 +217,7 @@ const KEY_USAGE_BITS: [(&str, KeyUsageFlags); 9] = [
 
 /// `CreateCustomCertificate`: subject, usages, names and serial from the flattened
 /// `ApiPassthrough` object.
-async fn issue_custom(s: Service, caller: Caller, p: Params) -> Result<Body, WireError> {
+async fn issue_custom(s: Service, caller: Caller, p: Params, audit: Option<EffectAudit>) -> Result<Body, WireError> {
     let mut key_usage = KeyUsageFlags::empty();
     for (name, bit) in KEY_USAGE_BITS {
         if p.opt_bool(&format!("{PT}.Extensions.KeyUsage.{name}"))?
@@ -267,6 +284,7 @@ async fn issue_custom(s: Service, caller: Caller, p: Params) -> Result<Body, Wir
             criticals: p.list(&format!("{PT}.Extensions.Criticals"))?,
             validity: p.req_str("Validity")?,
         }),
+        audit,
     };
     let mut body = to_body(s.issue_certificate(caller, req).await?)?.into_fields();
     // This action names the certificate `Certificate` where its siblings say `X509Certificate`.
