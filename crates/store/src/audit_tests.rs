@@ -288,3 +288,75 @@ async fn the_sqlx_appender_continues_the_same_chain() {
         ChainCheck::Intact { records: 40, .. }
     ));
 }
+
+/// Migration 0004 rebuilds `audit_log` with `seq` as its rowid: a log written under the old
+/// layout keeps every record (the chain verifies to the same head), goes on growing, stays
+/// append-only, and loses the separate index on `seq`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rowid_migration_keeps_the_chain_and_its_guards() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db.sqlite");
+    let before_rowid = dir.path().join("migrations");
+    std::fs::create_dir(&before_rowid).unwrap();
+    let all = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+    for entry in std::fs::read_dir(&all).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        if name.as_str() < "0004" {
+            std::fs::copy(&path, before_rowid.join(name)).unwrap();
+        }
+    }
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&db)
+        .create_if_missing(true);
+    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    sqlx::migrate::Migrator::new(before_rowid.as_path())
+        .await
+        .unwrap()
+        .run(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let old: Vec<AuditEntry> = (0..40).map(entry).collect();
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let index_on_seq = |conn: &rusqlite::Connection| -> bool {
+        conn.prepare("SELECT name FROM pragma_index_list('audit_log') WHERE origin = 'pk'")
+            .unwrap()
+            .exists([])
+            .unwrap()
+    };
+    assert!(index_on_seq(&conn), "the old layout indexes seq beside the rowid");
+    crate::audit_sqlite::append(&conn, &old).unwrap();
+    drop(conn);
+
+    let store = open(&dir).await;
+    let ChainCheck::Intact { records, head } = store.audit_verify().await.unwrap() else {
+        panic!("the migrated chain must verify");
+    };
+    assert_eq!(records, 40);
+    assert_eq!(head, links(0, GENESIS.to_owned(), &old)[39].2);
+    let listed = store.audit_list(&AuditFilter::default()).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|r| &r.entry).collect::<Vec<_>>(),
+        old.iter().collect::<Vec<_>>()
+    );
+    assert_eq!(store.audit_append(entry(40)).await.unwrap(), 41);
+    assert!(matches!(
+        store.audit_verify().await.unwrap(),
+        ChainCheck::Intact { records: 41, .. }
+    ));
+
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    assert!(!index_on_seq(&conn));
+    let rowid_is_seq: i64 = conn
+        .query_row("SELECT COUNT(*) FROM audit_log WHERE rowid = seq", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rowid_is_seq, 41);
+    for refused in [
+        "UPDATE audit_log SET code = 'x' WHERE seq = 1",
+        "DELETE FROM audit_log WHERE seq = 1",
+    ] {
+        let e = conn.execute(refused, []).unwrap_err();
+        assert!(e.to_string().contains("append-only"), "{refused}: {e}");
+    }
+}
