@@ -4,6 +4,7 @@ use crate::listing::{Page, Where};
 use crate::{Result, Store, StoreError, Tx, conflict_or};
 use sqlx::Row;
 use sqlx::any::AnyRow;
+use std::sync::Arc;
 
 /// A CA to insert. The private key arrives as PKCS#8 DER and is sealed here; an external
 /// CA (its key held elsewhere) has none.
@@ -242,6 +243,7 @@ impl Tx {
     }
 
     pub async fn set_ca_status(&mut self, account_id: i64, identifier: &str, status: &str, now: i64) -> Result<()> {
+        self.changed_cas = true;
         let done =
             sqlx::query("UPDATE cas SET status = $1, status_changed_at = $2 WHERE account_id = $3 AND identifier = $4")
                 .bind(status)
@@ -254,6 +256,7 @@ impl Tx {
     }
 
     pub async fn set_ca_total_count(&mut self, account_id: i64, identifier: &str, total: i64) -> Result<()> {
+        self.changed_cas = true;
         let done = sqlx::query("UPDATE cas SET cert_total_count = $1 WHERE account_id = $2 AND identifier = $3")
             .bind(total)
             .bind(account_id)
@@ -289,6 +292,7 @@ impl Tx {
         alias: Option<&str>,
         resource_group_id: Option<&str>,
     ) -> Result<()> {
+        self.changed_cas = true;
         let done = sqlx::query(
             "UPDATE cas SET alias = COALESCE($1, alias), resource_group_id = COALESCE($2, resource_group_id) \
              WHERE account_id = $3 AND identifier = $4",
@@ -394,6 +398,24 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.as_ref().map(ca_row).transpose()?)
+    }
+
+    /// The CA for an issuance to check before it signs: possibly a record kept in process, whose
+    /// counters (`cert_issued_count`, `revocation_seq`, `crl_number`) may be behind (see
+    /// `ca_cache`); everything else is as committed. The issuance's write re-reads the row.
+    pub async fn find_issuing_ca(&self, account_id: i64, identifier: &str) -> Result<Option<Arc<CaRecord>>> {
+        let Some(cache) = &self.ca_cache else {
+            return Ok(self.find_ca(account_id, identifier).await?.map(Arc::new));
+        };
+        if let Some(kept) = cache.get(account_id, identifier) {
+            return Ok(Some(kept));
+        }
+        let read_at = crate::ca_cache::changes();
+        let found = self.find_ca(account_id, identifier).await?.map(Arc::new);
+        if let Some(ca) = &found {
+            cache.keep(read_at, Arc::clone(ca));
+        }
+        Ok(found)
     }
 
     pub async fn find_ca(&self, account_id: i64, identifier: &str) -> Result<Option<CaRecord>> {

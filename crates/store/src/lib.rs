@@ -10,6 +10,7 @@ pub mod assets;
 pub mod audit;
 mod audit_sqlite;
 pub mod backup;
+mod ca_cache;
 pub mod cas;
 pub mod certificates;
 pub mod csrs;
@@ -152,6 +153,8 @@ pub struct Store {
     fast: Option<std::sync::Arc<fastread::Readers>>,
     /// The SQLite writer thread for issuances (and audit records); `None` on other backends.
     issued: Option<sqlite_writer::Queue>,
+    /// Issuing CAs kept in process (`find_issuing_ca`); `None` where replicas share the database.
+    ca_cache: Option<std::sync::Arc<ca_cache::CaCache>>,
     /// Appends audit records to their hash chain (see `audit`).
     audit: audit::AuditAppender,
 }
@@ -211,6 +214,7 @@ impl Store {
             writer,
             fast: None,
             issued: None,
+            ca_cache: None,
         })
     }
 
@@ -271,6 +275,7 @@ impl Store {
             writer,
             fast,
             issued: Some(issued),
+            ca_cache: Some(std::sync::Arc::default()),
         })
     }
 

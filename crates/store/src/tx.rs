@@ -15,6 +15,8 @@ pub(crate) const INSERT_TAG: &str =
 pub struct Tx {
     inner: sqlx::Transaction<'static, Any>,
     pub(crate) keys: Sealer,
+    /// Whether it changed a CA's settings (not just a counter): see `ca_cache`.
+    pub(crate) changed_cas: bool,
     /// Held until commit or rollback; declared after `inner` so it is released after the
     /// transaction has ended.
     _writer: tokio::sync::OwnedMutexGuard<()>,
@@ -39,12 +41,19 @@ impl Tx {
         Ok(Tx {
             inner,
             keys,
+            changed_cas: false,
             _writer: writer,
         })
     }
 
     pub async fn commit(self) -> Result<()> {
-        self.inner.commit().await?;
+        let changed_cas = self.changed_cas;
+        let committed = self.inner.commit().await;
+        if changed_cas {
+            // after the commit, whatever its outcome: see `ca_cache`
+            crate::ca_cache::changed();
+        }
+        committed?;
         Ok(())
     }
 

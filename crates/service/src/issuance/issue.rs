@@ -12,6 +12,7 @@ use opencas_pki::{
 };
 use opencas_store::{CaRecord, CertRecord, IssuedWrite, StoreError, now_millis};
 use serde::Serialize;
+use std::sync::Arc;
 
 /// Where the certificate's key comes from.
 #[derive(Debug, Clone)]
@@ -297,9 +298,15 @@ impl Service {
         Ok(None)
     }
 
-    /// The sub CA that will sign, checked to be able to.
-    async fn issuing_ca(&self, caller: Caller, identifier: &str) -> Result<CaRecord> {
-        let ca = self.ca_or_404(caller, identifier).await?;
+    /// The sub CA that will sign, checked to be able to. Its counters may be behind (see
+    /// `Store::find_issuing_ca`): the quota checked here is only a first look, taken for good
+    /// by the write.
+    async fn issuing_ca(&self, caller: Caller, identifier: &str) -> Result<Arc<CaRecord>> {
+        let ca = self
+            .store
+            .find_issuing_ca(caller.account_id, identifier)
+            .await?
+            .ok_or_else(|| ca_not_found(identifier))?;
         if ca.certificate_type != SUB_ROOT {
             return Err(ServiceError::invalid(
                 "ParentIdentifier",
