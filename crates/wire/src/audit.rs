@@ -97,6 +97,17 @@ pub(crate) struct AuditCtx {
     pub source: String,
 }
 
+/// Who made a call and what it asked, as every record of it tells.
+pub(crate) struct CallFacts<'a> {
+    pub ctx: &'a AuditCtx,
+    /// `(version, name)`.
+    pub action: (&'a str, &'a str),
+    pub caller: Caller,
+    /// The credential presented.
+    pub credential: Option<String>,
+    pub params: &'a Params,
+}
+
 /// A call waiting for its outcome record: after its `call` record, or (a key use) before any.
 pub(crate) struct Pending {
     entry: AuditEntry,
@@ -137,21 +148,16 @@ fn pairs(params: &Params) -> impl Iterator<Item = (&str, &str)> {
     params.iter()
 }
 
-/// Records a state-changing call (`action` is `(version, name)`) before it runs; the call
-/// must not run on an error. The call is left in `slot` from before its record is appended,
-/// so that whoever cuts the request off (the request timeout drops the whole future, the
-/// append included) can still record its result.
-#[allow(clippy::too_many_arguments)]
+/// Records a state-changing call before it runs; the call must not run on an error. The call
+/// is left in `slot` from before its record is appended, so that whoever cuts the request off
+/// (the request timeout drops the whole future, the append included) can still record its
+/// result.
 pub(crate) async fn record_call(
     state: &AppState,
-    ctx: &AuditCtx,
-    action: (&str, &str),
-    caller: Caller,
-    credential: Option<String>,
-    params: &Params,
+    call: CallFacts<'_>,
     slot: &mut Option<Pending>,
 ) -> Result<(), WireError> {
-    let pending = Pending::new(("call", "result"), ctx, action, (caller, credential), params);
+    let pending = Pending::new(("call", "result"), call);
     let entry = pending.entry.clone();
     *slot = Some(pending);
     if let Err(e) = append(state, entry).await {
@@ -163,46 +169,26 @@ pub(crate) async fn record_call(
 
 /// Hands a state-changing call's records to its effect (see the module comment) instead of
 /// recording the call now; `record_result` records it afterwards if the effect did not.
-pub(crate) fn hand_to_effect(
-    ctx: &AuditCtx,
-    action: (&str, &str),
-    caller: Caller,
-    credential: Option<String>,
-    params: &Params,
-    slot: &mut Option<Pending>,
-) -> EffectAudit {
+pub(crate) fn hand_to_effect(call: CallFacts<'_>, slot: &mut Option<Pending>) -> EffectAudit {
     let written = Arc::new(AtomicBool::new(false));
-    let mut pending = Pending::new(("call", "result"), ctx, action, (caller, credential), params);
+    let mut pending = Pending::new(("call", "result"), call);
     pending.with_effect = Some(Arc::clone(&written));
     let audit = EffectAudit::new(pending.entry.clone(), pending.named.clone(), written);
     *slot = Some(pending);
     audit
 }
 
-/// Prepares the single record of a key use (`action` is `(version, name)`) in `slot`, where
-/// `record_result` completes and appends it; nothing is written yet. Left in the slot before
-/// the action runs, so that a request cut off by the timeout is recorded too.
-pub(crate) fn prepare_use(
-    ctx: &AuditCtx,
-    action: (&str, &str),
-    caller: Caller,
-    credential: Option<String>,
-    params: &Params,
-    slot: &mut Option<Pending>,
-) {
-    *slot = Some(Pending::new(("use", "use"), ctx, action, (caller, credential), params));
+/// Prepares the single record of a key use in `slot`, where `record_result` completes and
+/// appends it; nothing is written yet. Left in the slot before the action runs, so that a
+/// request cut off by the timeout is recorded too.
+pub(crate) fn prepare_use(call: CallFacts<'_>, slot: &mut Option<Pending>) {
+    *slot = Some(Pending::new(("use", "use"), call));
 }
 
 impl Pending {
     /// A call's first record (`kinds.0`) and the kind its outcome record will have.
-    fn new(
-        kinds: (&str, &'static str),
-        ctx: &AuditCtx,
-        action: (&str, &str),
-        who: (Caller, Option<String>),
-        params: &Params,
-    ) -> Self {
-        let named: Vec<(String, String)> = named_resources(params);
+    fn new(kinds: (&str, &'static str), call: CallFacts<'_>) -> Self {
+        let named: Vec<(String, String)> = named_resources(call.params);
         // a key use has no first record: its resources are set with the outcome
         let resources = if kinds.0 == kinds.1 {
             String::new()
@@ -210,7 +196,7 @@ impl Pending {
             resources_named(&named)
         };
         Self {
-            entry: caller_entry(kinds.0, ctx, action, who, params, resources),
+            entry: caller_entry(kinds.0, call, resources),
             named,
             outcome_kind: kinds.1,
             with_effect: None,
@@ -219,24 +205,17 @@ impl Pending {
 }
 
 /// A record of an authenticated caller's call, without an outcome.
-fn caller_entry(
-    kind: &str,
-    ctx: &AuditCtx,
-    action: (&str, &str),
-    (caller, credential): (Caller, Option<String>),
-    params: &Params,
-    resources: String,
-) -> AuditEntry {
+fn caller_entry(kind: &str, call: CallFacts<'_>, resources: String) -> AuditEntry {
     AuditEntry {
         at_ms: now_ms(),
         kind: kind.into(),
-        account_id: Some(caller.account_id),
-        access_key_id: credential,
-        action: action.1.into(),
-        version: action.0.into(),
-        request_id: ctx.request_id.clone(),
-        source: ctx.source.clone(),
-        params: masked_params(pairs(params)),
+        account_id: Some(call.caller.account_id),
+        access_key_id: call.credential,
+        action: call.action.1.into(),
+        version: call.action.0.into(),
+        request_id: call.ctx.request_id.clone(),
+        source: call.ctx.source.clone(),
+        params: masked_params(pairs(call.params)),
         resources,
         status: None,
         code: None,
@@ -296,20 +275,12 @@ pub(crate) async fn record_result(
 /// Records a state-changing call refused by the account's rate limit (kind `throttled`: the
 /// caller is known, unlike a refused authentication); answers the refusal to send (or
 /// `ServiceUnavailable` when it could not be recorded).
-pub(crate) async fn record_throttled(
-    state: &AppState,
-    ctx: &AuditCtx,
-    action: (&str, &str),
-    caller: Caller,
-    credential: Option<String>,
-    params: &Params,
-    refusal: WireError,
-) -> WireError {
-    let resources = resources_named(&named_resources(params));
+pub(crate) async fn record_throttled(state: &AppState, call: CallFacts<'_>, refusal: WireError) -> WireError {
+    let resources = resources_named(&named_resources(call.params));
     let entry = AuditEntry {
         status: Some(i64::from(refusal.status.as_u16())),
         code: Some(refusal.code.to_string()),
-        ..caller_entry("throttled", ctx, action, (caller, credential), params, resources)
+        ..caller_entry("throttled", call, resources)
     };
     match append(state, entry).await {
         Ok(()) => refusal,

@@ -64,15 +64,20 @@ async fn fetch(
     let decoded = decode_request(state, uri, headers, body).await?;
     let caller = authenticate(state, ctx, ("", ACTION), method, uri, headers, &decoded).await?;
     // a download can carry the private key: recorded like DescribeCertificatePrivateKey
-    let credential = crate::auth::presented_credential(&crate::server::signed_parts(method, uri, headers, &decoded));
     let mut params = decoded.params.clone();
     params.insert("Identifier", identifier);
+    let call = crate::audit::CallFacts {
+        ctx,
+        action: ("", ACTION),
+        caller,
+        credential: crate::auth::presented_credential(&crate::server::signed_parts(method, uri, headers, &decoded)),
+        params: &params,
+    };
     if let Err(refusal) = state.limiter.check(caller.account_id, ACTION) {
-        let refusal = crate::audit::record_throttled(state, ctx, ("", ACTION), caller, credential, &params, refusal);
-        return Err(refusal.await);
+        return Err(crate::audit::record_throttled(state, call, refusal).await);
     }
     let mut pending = None;
-    crate::audit::record_call(state, ctx, ("", ACTION), caller, credential, &params, &mut pending).await?;
+    crate::audit::record_call(state, call, &mut pending).await?;
     let outcome = download_of(state, caller, identifier, &decoded.params).await;
     crate::audit::record_result(state, &mut pending, outcome.as_ref().map(|_| None)).await?;
     outcome

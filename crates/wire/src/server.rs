@@ -338,18 +338,23 @@ async fn handle(
         throttled?;
         return action.run(state.service.clone(), caller, decoded.params, None).await;
     }
-    let credential = crate::auth::presented_credential(&signed_parts(method, uri, headers, &decoded));
+    let call = audit::CallFacts {
+        ctx,
+        action: name,
+        caller,
+        credential: crate::auth::presented_credential(&signed_parts(method, uri, headers, &decoded)),
+        params: &decoded.params,
+    };
     if let Err(refusal) = throttled {
-        return Err(audit::record_throttled(state, ctx, name, caller, credential, &decoded.params, refusal).await);
+        return Err(audit::record_throttled(state, call, refusal).await);
     }
-    let params = &decoded.params;
     let mut effect_audit = None;
     if recording == audit::Recording::Use {
-        audit::prepare_use(ctx, name, caller, credential, params, pending);
+        audit::prepare_use(call, pending);
     } else if action.records_its_effect() && state.service.records_effects() {
-        effect_audit = Some(audit::hand_to_effect(ctx, name, caller, credential, params, pending));
+        effect_audit = Some(audit::hand_to_effect(call, pending));
     } else {
-        audit::record_call(state, ctx, name, caller, credential, params, pending).await?;
+        audit::record_call(state, call, pending).await?;
     }
     let outcome = action
         .run(state.service.clone(), caller, decoded.params, effect_audit)
